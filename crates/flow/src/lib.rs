@@ -1,1 +1,27 @@
-//! streamscope-flow
+//! Bidirectional flows over dissected packets.
+//!
+//! [`FlowTable`] keys packets by a direction-independent 5-tuple plus VLAN tags
+//! ([`FlowKey`]), decides which side is the client ([`ClientRule`]), tracks TCP facts
+//! ([`TcpState`]), cuts every flow's traffic into fixed time bins released in time
+//! order ([`BinOrderer`]), and summarises each flow's downstream bitrate over its bins
+//! ([`RateSummary`]).
+//!
+//! Time comes only from packet timestamps: idle timeouts, bins and sweeps are driven by
+//! capture time, never by the wall clock, so a replay gives the same flows at any speed.
+//! The table is bounded (`FlowConfig::max_flows`); evictions are counted. Nothing on
+//! the per-packet path allocates once a flow exists; allocation happens per flow (table
+//! growth) and per bin bucket.
+
+mod bins;
+mod key;
+mod rate;
+mod table;
+mod tcp;
+
+pub use bins::{BinOrderer, BinRecord};
+pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
+pub use rate::{Percentiles, RateSummary, EXACT_LIMIT};
+pub use table::{
+    Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
+};
+pub use tcp::{flags as tcp_flags, TcpState, TcpSummary};

@@ -1,0 +1,228 @@
+//! Conformance with tshark on the shared corpus of real captures (`oracle.json`).
+//!
+//! For every file with an oracle entry, in both read modes and through a gzip stream:
+//! the record count, Σ orig_len, Σ captured bytes, first and last timestamps, distinct
+//! link types, per-interface record counts (pcapng) and, where tshark reported a read
+//! error, that reading ends in an error too.
+//!
+//! tshark prints its own WTAP_ENCAP numbers in `frame.encap_type`, not LINKTYPE numbers;
+//! [`linktypes_for_wtap`] maps the ones the corpus uses back to the LINKTYPE values
+//! libwiretap's `pcap_to_wtap_map` turns into them.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use streamscope_capture::{Capture, Error, ReadMode};
+
+fn corpus_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    assert!(
+        dir.join("oracle.json").is_file(),
+        "the capture corpus is missing: expected {} (shared/ checked out beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+/// LINKTYPE numbers that libwiretap maps to a WTAP_ENCAP number (wiretap/pcap-common.c).
+fn linktypes_for_wtap(encap: &str) -> &'static [u32] {
+    match encap {
+        "1" => &[1],           // WTAP_ENCAP_ETHERNET
+        "7" => &[101, 12, 14], // WTAP_ENCAP_RAW_IP: LINKTYPE_RAW and the old DLT_RAW values
+        "15" => &[0],          // WTAP_ENCAP_NULL
+        "25" => &[113],        // WTAP_ENCAP_SLL
+        "129" => &[228],       // WTAP_ENCAP_RAW_IP4
+        "130" => &[229],       // WTAP_ENCAP_RAW_IP6
+        "210" => &[276],       // WTAP_ENCAP_SLL2
+        other => panic!("no LINKTYPE mapping for tshark encapsulation {other}: add it"),
+    }
+}
+
+/// tshark's `frame.time_epoch` as integer nanoseconds. tshark prints the seconds, a dot
+/// and the nanoseconds field with `%09u`; a pcap record whose fraction field is
+/// 1e9 or more (corpus file ndpi__fuzz-2021-10-13.pcap) prints more than 9 digits, and
+/// those digits are that field as it is.
+fn epoch_ns(s: &str) -> i64 {
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let sec: i64 = sec.parse().unwrap();
+    let mut ns: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().unwrap()
+    };
+    for _ in frac.len()..9 {
+        ns *= 10;
+    }
+    sec * 1_000_000_000 + ns
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Summary {
+    records: u64,
+    sum_orig: u64,
+    sum_cap: u64,
+    first_ts: Option<i64>,
+    last_ts: Option<i64>,
+    per_interface: BTreeMap<u32, u64>,
+    link_types: Vec<u32>,
+    error: Option<String>,
+}
+
+fn summarize(mut cap: Capture) -> Summary {
+    let mut s = Summary::default();
+    loop {
+        match cap.next_record() {
+            Ok(Some(r)) => {
+                s.records += 1;
+                s.sum_orig += u64::from(r.orig_len);
+                s.sum_cap += r.data.len() as u64;
+                s.first_ts.get_or_insert(r.ts_ns);
+                s.last_ts = Some(r.ts_ns);
+                *s.per_interface.entry(r.interface).or_default() += 1;
+                if !s.link_types.contains(&r.link_type.0) {
+                    s.link_types.push(r.link_type.0);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                assert!(e.offset().is_some(), "mid-file errors carry an offset: {e}");
+                s.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    assert!(matches!(cap.next_record(), Ok(None)));
+    assert_eq!(cap.records(), s.records);
+    s
+}
+
+#[test]
+fn corpus_matches_tshark() {
+    let dir = corpus_dir();
+    let oracle: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("oracle.json")).unwrap()).unwrap();
+    let files = oracle["files"]
+        .as_object()
+        .expect("oracle.json has a files object");
+    assert!(files.len() >= 40, "oracle lists {} files", files.len());
+    let mut checked = 0;
+    for (name, o) in files {
+        let path = dir.join(name);
+        let frames = o["tshark_frames"].as_u64().unwrap();
+        let read_error = o["tshark_read_error"].as_str().unwrap_or("");
+        let mut runs = Vec::new();
+        for mode in [ReadMode::Mmap, ReadMode::Read] {
+            let cap = Capture::open_with(&path, mode).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(cap
+                .info()
+                .fingerprint
+                .as_deref()
+                .unwrap()
+                .starts_with("xxh3:"));
+            runs.push((format!("{mode:?}"), summarize(cap)));
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&bytes).unwrap();
+        let gz = gz.finish().unwrap();
+        runs.push((
+            "gzip".into(),
+            summarize(Capture::from_reader(name, Box::new(Cursor::new(gz))).unwrap()),
+        ));
+
+        for (how, s) in &runs {
+            let ctx = format!("{name} ({how})");
+            assert_eq!(s.records, frames, "{ctx}: records");
+            assert_eq!(
+                s.sum_orig,
+                o["sum_frame_len"].as_u64().unwrap(),
+                "{ctx}: Σ orig_len"
+            );
+            assert_eq!(
+                s.sum_cap,
+                o["sum_frame_cap_len"].as_u64().unwrap(),
+                "{ctx}: Σ captured"
+            );
+            assert_eq!(
+                s.first_ts,
+                o["first_frame_epoch"].as_str().map(epoch_ns),
+                "{ctx}: first ts"
+            );
+            assert_eq!(
+                s.last_ts,
+                o["last_frame_epoch"].as_str().map(epoch_ns),
+                "{ctx}: last ts"
+            );
+            assert_eq!(
+                s.error.is_some(),
+                !read_error.is_empty(),
+                "{ctx}: error {:?} vs tshark {read_error:?}",
+                s.error
+            );
+            // link types: each record's LINKTYPE must be one tshark's encapsulation maps from
+            let encaps: Vec<&str> = o["frame_encap_types"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p[0].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                s.link_types.len(),
+                encaps.len(),
+                "{ctx}: link types {:?} vs {encaps:?}",
+                s.link_types
+            );
+            for lt in &s.link_types {
+                assert!(
+                    encaps.iter().any(|e| linktypes_for_wtap(e).contains(lt)),
+                    "{ctx}: LINKTYPE {lt} not among tshark's {encaps:?}"
+                );
+            }
+            // per-interface counts where tshark gives interface ids (pcapng)
+            let ifs = o["frame_interface_ids"].as_array().unwrap();
+            if ifs.iter().all(|p| p[0].as_str() != Some("")) {
+                let want: BTreeMap<u32, u64> = ifs
+                    .iter()
+                    .map(|p| {
+                        (
+                            p[0].as_str().unwrap().parse().unwrap(),
+                            p[1].as_u64().unwrap(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(s.per_interface, want, "{ctx}: records per interface");
+            }
+        }
+        assert_eq!(runs[0].1, runs[1].1, "{name}: modes differ");
+        checked += 1;
+    }
+    assert_eq!(checked, files.len());
+}
+
+#[test]
+fn corpus_fuzz_file_has_swapped_lengths_then_truncation() {
+    // Format 2.0 stores orig_len before caplen: 197 captured of 524501, then 2 stray bytes.
+    let path = corpus_dir().join("ndpi__fuzz-2021-10-13.pcap");
+    let mut cap = Capture::open(&path).unwrap();
+    let r = cap.next_record().unwrap().unwrap();
+    assert_eq!((r.orig_len, r.data.len()), (524_501, 197));
+    assert_eq!(r.link_type.0, 0);
+    let err = cap.next_record().unwrap_err();
+    match &err {
+        Error::Truncated {
+            offset, available, ..
+        } => assert_eq!((*offset, *available), (237, 2)),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(cap.anomalies().lengths_swapped, 1);
+    assert!(cap.next_record().unwrap().is_none());
+}
+
+#[test]
+fn corpus_empty_pcapng_ends_at_once() {
+    let mut cap = Capture::open(&corpus_dir().join("tcpdump__empty.pcapng")).unwrap();
+    assert!(cap.next_record().unwrap().is_none());
+    assert_eq!(cap.records(), 0);
+}

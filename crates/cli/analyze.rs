@@ -1,0 +1,258 @@
+//! `streamscope analyze`: captures in, Parquet tables and `run.json` out.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+use streamscope_flow::{BinRecord, FlowRecord, FlowSink, FlowTable};
+use streamscope_store::{
+    rfc3339_ns, write_json_atomic, BinRow, Counts, FlowRow, InputEntry, Output, RunManifest,
+    TableEntry, TcpFacts, Timings, SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
+};
+
+use crate::args::AnalyzeArgs;
+use crate::pipeline::{self, RunReport};
+use crate::progress::Progress;
+use crate::Failure;
+
+/// Turns the flow table's records into table rows.
+struct TableSink {
+    output: Output,
+    error: Option<streamscope_store::Error>,
+}
+
+impl TableSink {
+    fn keep(&mut self, r: Result<(), streamscope_store::Error>) {
+        if let (Err(e), None) = (r, &self.error) {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl FlowSink<()> for TableSink {
+    fn bin(&mut self, b: &BinRecord) {
+        if self.error.is_some() {
+            return;
+        }
+        let row = BinRow {
+            flow_id: b.flow_id,
+            bin_start_ns: b.bin_start_ns,
+            packets_up: u64::from(b.packets[0]),
+            packets_down: u64::from(b.packets[1]),
+            bytes_up: b.bytes[0],
+            bytes_down: b.bytes[1],
+        };
+        let r = self.output.push_bin(&row);
+        self.keep(r);
+    }
+
+    fn flow(&mut self, f: &FlowRecord, _state: &()) {
+        if self.error.is_some() {
+            return;
+        }
+        let row = flow_row(f);
+        let r = self.output.push_flow(&row);
+        self.keep(r);
+    }
+}
+
+pub fn flow_row(f: &FlowRecord) -> FlowRow {
+    let port = |p: u16| f.has_ports.then_some(p);
+    FlowRow {
+        flow_id: f.id,
+        first_ts_ns: f.first_ns,
+        last_ts_ns: f.last_ns,
+        ip_version: f.ip_version,
+        protocol: f.protocol,
+        client_addr: f.client.addr,
+        client_port: port(f.client.port),
+        server_addr: f.server.addr,
+        server_port: port(f.server.port),
+        vlan: f.vlan[0],
+        vlan_inner: f.vlan[1],
+        client_rule: f.client_rule.name(),
+        packets_up: f.packets[0],
+        packets_down: f.packets[1],
+        bytes_up: f.bytes[0],
+        bytes_down: f.bytes[1],
+        payload_bytes_up: f.payload_bytes[0],
+        payload_bytes_down: f.payload_bytes[1],
+        tcp: f.tcp.map(|t| TcpFacts {
+            syn_seen: t.syn_seen,
+            handshake_seen: t.handshake_seen,
+            handshake_rtt_ns: t.handshake_rtt_ns,
+            retransmitted_packets_up: t.retransmitted[0],
+            retransmitted_packets_down: t.retransmitted[1],
+            fin_up: t.fin[0],
+            fin_down: t.fin[1],
+            rst_seen: t.rst,
+        }),
+        end_reason: f.end_reason.name(),
+        bins: f.bins,
+        bitrate_down_p50_bps: f.bitrate_down.map(|b| b.p50_bps),
+        bitrate_down_p95_bps: f.bitrate_down.map(|b| b.p95_bps),
+        bitrate_down_max_bps: f.bitrate_down.map(|b| b.max_bps),
+    }
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let captures = pipeline::open_all(&args.read)?;
+    let output = Output::create(&args.out, args.bin)
+        .with_context(|| format!("cannot write to {}", args.out.display()))?;
+    let progress = Progress::new(args.read.quiet, pipeline::total_size(&captures));
+    let mut table = FlowTable::<()>::new(pipeline::flow_config(&args.read, args.bin));
+    let mut sink = TableSink {
+        output,
+        error: None,
+    };
+    let report = pipeline::run(captures, &mut table, &mut sink, &progress, |s| {
+        s.error.is_none()
+    });
+    progress.finish();
+    let read_s = started.elapsed().as_secs_f64();
+    if let Some(e) = sink.error.take() {
+        sink.output.abort();
+        return Err(Failure::Run(
+            anyhow::Error::new(e).context("writing the tables failed"),
+        ));
+    }
+    let summary = sink.output.finish().context("writing the tables failed")?;
+    let wall_s = started.elapsed().as_secs_f64();
+
+    let manifest = manifest(args, &report, &summary, started_at, read_s, wall_s);
+    write_json_atomic(&args.out.join("run.json"), &manifest).context("writing run.json failed")?;
+
+    if args.json {
+        let text = serde_json::to_string_pretty(&manifest).context("encoding the summary")?;
+        println!("{text}");
+    } else {
+        print_summary(args, &report, &summary, wall_s);
+    }
+    Ok(())
+}
+
+fn manifest(
+    args: &AnalyzeArgs,
+    report: &RunReport,
+    summary: &streamscope_store::OutputSummary,
+    started_at: String,
+    read_s: f64,
+    wall_s: f64,
+) -> RunManifest {
+    let fs = &report.flow_stats;
+    let mut decode_errors = BTreeMap::new();
+    for (name, n) in report.decode_errors.iter() {
+        if n > 0 {
+            decode_errors.insert(name.to_string(), n);
+        }
+    }
+    let mut extra = BTreeMap::new();
+    extra.insert("flows_ended_by_port_reuse".to_string(), fs.tcp_port_reuse);
+    extra.insert("peak_active_flows".to_string(), fs.peak_active_flows);
+    extra.insert("fragments_matched".to_string(), fs.fragments_matched);
+    extra.insert("fragments_unmatched".to_string(), fs.fragments_unmatched);
+    extra.insert("flow_bins_out_of_order".to_string(), fs.bins_out_of_order);
+    let r = &args.read;
+    RunManifest {
+        tool: TOOL_NAME.to_string(),
+        version: TOOL_VERSION.to_string(),
+        schema_version: SCHEMA_VERSION,
+        args: std::env::args().collect(),
+        started_at,
+        inputs: report
+            .inputs
+            .iter()
+            .map(|i| InputEntry {
+                path: i.path.clone(),
+                format: i.format.to_string(),
+                compression: i.compression.to_string(),
+                size: i.size,
+                mtime: i.mtime_ns.map(rfc3339_ns),
+                fingerprint: i.fingerprint.clone(),
+                link_types: i.link_types.clone(),
+                packets: i.packets,
+                bytes: i.bytes,
+                captured_bytes: i.captured_bytes,
+                first_ts: i.first_ns.map(rfc3339_ns),
+                last_ts: i.last_ns.map(rfc3339_ns),
+                error: i.error.clone(),
+            })
+            .collect(),
+        options: json!({
+            "bin_ns": args.bin,
+            "max_flows": r.max_flows,
+            "tcp_timeout_ns": r.tcp_timeout,
+            "tcp_closed_timeout_ns": r.tcp_closed_timeout,
+            "udp_timeout_ns": r.udp_timeout,
+            "other_timeout_ns": r.other_timeout,
+            "read_mode": format!("{:?}", r.read_mode).to_lowercase(),
+        }),
+        counts: Counts {
+            packets: report.packets,
+            bytes: report.bytes,
+            captured_bytes: report.captured_bytes,
+            non_ip_packets: report.non_ip_packets,
+            decode_errors,
+            timestamps_backwards: fs.timestamps_backwards,
+            flows: fs.flows_ended,
+            flows_evicted: fs.flows_evicted,
+            flow_bins: fs.bins_emitted,
+            extra,
+        },
+        tables: summary
+            .tables
+            .iter()
+            .map(|t| TableEntry {
+                name: t.name.to_string(),
+                path: t.path.display().to_string(),
+                rows: t.rows,
+                bytes: t.bytes,
+            })
+            .collect(),
+        warnings: report.warnings.clone(),
+        timings: Timings {
+            wall_s,
+            phases: BTreeMap::from([
+                ("read_and_track_s".to_string(), read_s),
+                ("finish_tables_s".to_string(), wall_s - read_s),
+            ]),
+        },
+    }
+}
+
+fn print_summary(
+    args: &AnalyzeArgs,
+    report: &RunReport,
+    summary: &streamscope_store::OutputSummary,
+    wall_s: f64,
+) {
+    let mb = report.captured_bytes as f64 / 1e6;
+    println!(
+        "read {} packets, {} bytes from {} input(s) in {:.2} s ({:.0} MB/s)",
+        report.packets,
+        report.bytes,
+        report.inputs.len(),
+        wall_s,
+        if wall_s > 0.0 { mb / wall_s } else { 0.0 }
+    );
+    let errors = report.decode_errors.total();
+    if errors > 0 {
+        println!("decode errors: {errors} (per kind in run.json)");
+    }
+    for t in &summary.tables {
+        println!("wrote {} ({} rows)", t.path.display(), t.rows);
+    }
+    println!("wrote {}", args.out.join("run.json").display());
+}
+
+/// The wall-clock start of the run, for the manifest only (never used in measurements).
+fn now_rfc3339() -> String {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    rfc3339_ns(ns)
+}

@@ -1,0 +1,232 @@
+//! The one-pass read loop shared by `analyze` and `inspect`: capture → wire → flow.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use serde::Serialize;
+use streamscope_capture::{Capture, Compression, FileFormat};
+use streamscope_flow::{FlowConfig, FlowSink, FlowStats, FlowTable};
+use streamscope_wire::DecodeErrorCounts;
+
+use crate::args::{ReadMode, ReadOpts};
+use crate::progress::Progress;
+use crate::Failure;
+
+/// What was read from one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputReport {
+    pub path: String,
+    pub format: &'static str,
+    pub compression: &'static str,
+    pub size: Option<u64>,
+    pub mtime_ns: Option<i64>,
+    pub fingerprint: Option<String>,
+    pub link_types: Vec<u32>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub captured_bytes: u64,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+    /// The problem that ended reading early (truncated or corrupt file), if any.
+    pub error: Option<String>,
+}
+
+/// Totals of a whole run.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub inputs: Vec<InputReport>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub captured_bytes: u64,
+    /// Packets without an IP layer that were not malformed (ARP, LLDP, ...).
+    pub non_ip_packets: u64,
+    pub decode_errors: DecodeErrorCounts,
+    pub flow_stats: FlowStats,
+    pub warnings: Vec<String>,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}
+
+pub fn format_name(f: FileFormat) -> &'static str {
+    match f {
+        FileFormat::Pcap {
+            nanosecond: false, ..
+        } => "pcap",
+        FileFormat::Pcap {
+            nanosecond: true, ..
+        } => "pcap-ns",
+        FileFormat::PcapNg => "pcapng",
+    }
+}
+
+pub fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    }
+}
+
+pub fn flow_config(opts: &ReadOpts, bin_ns: i64) -> FlowConfig {
+    FlowConfig {
+        bin_ns,
+        max_flows: opts.max_flows.max(1),
+        tcp_idle_ns: opts.tcp_timeout,
+        tcp_closed_ns: opts.tcp_closed_timeout,
+        udp_idle_ns: opts.udp_timeout,
+        other_idle_ns: opts.other_timeout,
+        ..FlowConfig::default()
+    }
+}
+
+/// Opens every input before anything is read, so that an unusable input fails the run
+/// (exit code 2) before any output is written.
+pub fn open_all(opts: &ReadOpts) -> Result<Vec<Capture>, Failure> {
+    if opts.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Failure::Input(anyhow!(
+            "stdin (`-`) can be given only once"
+        )));
+    }
+    let mut captures = Vec::with_capacity(opts.inputs.len());
+    for path in &opts.inputs {
+        let cap = match opts.read_mode {
+            ReadMode::Auto => Capture::open(path),
+            ReadMode::Mmap => Capture::open_with(path, streamscope_capture::ReadMode::Mmap),
+            ReadMode::Read => Capture::open_with(path, streamscope_capture::ReadMode::Read),
+        }
+        .map_err(|e| Failure::Input(e.into()))?;
+        check_link_types(path, &cap)?;
+        captures.push(cap);
+    }
+    Ok(captures)
+}
+
+fn check_link_types(path: &Path, cap: &Capture) -> Result<(), Failure> {
+    if let FileFormat::Pcap { .. } = cap.format() {
+        for lt in cap.link_types().iter().copied() {
+            if !streamscope_wire::supported(lt) {
+                return Err(Failure::Input(anyhow!(
+                    "{}: unsupported link type {} ({}); expected Ethernet, Linux SLL/SLL2, raw IPv4/IPv6 or BSD loopback",
+                    path.display(),
+                    lt.0,
+                    lt.name()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads every capture in order as one timeline. `healthy` is asked now and then
+/// whether the sink can still take rows; when it says no the run stops early.
+pub fn run<K: FlowSink<()>>(
+    captures: Vec<Capture>,
+    table: &mut FlowTable<()>,
+    sink: &mut K,
+    progress: &Progress,
+    healthy: impl Fn(&K) -> bool,
+) -> RunReport {
+    let mut report = RunReport::default();
+    let mut done_bytes = 0u64;
+    for mut cap in captures {
+        let info = cap.info().clone();
+        let mut input = InputReport {
+            path: info.path.display().to_string(),
+            format: format_name(cap.format()),
+            compression: compression_name(cap.compression()),
+            size: info.size,
+            mtime_ns: info.mtime_ns,
+            fingerprint: info.fingerprint.clone(),
+            link_types: Vec::new(),
+            packets: 0,
+            bytes: 0,
+            captured_bytes: 0,
+            first_ns: None,
+            last_ns: None,
+            error: None,
+        };
+        let mut stopped = false;
+        loop {
+            let rec = match cap.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
+                Err(e) => {
+                    let msg = e.to_string();
+                    report.warnings.push(msg.clone());
+                    progress.warn(&format!("warning: {msg}; everything before it is kept"));
+                    input.error = Some(msg);
+                    break;
+                }
+            };
+            input.packets += 1;
+            input.bytes += u64::from(rec.orig_len);
+            input.captured_bytes += rec.data.len() as u64;
+            input.first_ns = Some(input.first_ns.map_or(rec.ts_ns, |t| t.min(rec.ts_ns)));
+            input.last_ns = Some(input.last_ns.map_or(rec.ts_ns, |t| t.max(rec.ts_ns)));
+            let packet = streamscope_wire::dissect(rec.link_type, rec.data, rec.orig_len);
+            match packet.error {
+                Some(err) => report.decode_errors.add(err),
+                None if packet.ip.is_none() => report.non_ip_packets += 1,
+                None => {}
+            }
+            table.process(rec.ts_ns, rec.orig_len, &packet, sink);
+            if input.packets & 0x3fff == 0 {
+                progress.set(done_bytes + cap.offset());
+                if !healthy(sink) {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        input.link_types = cap.link_types().iter().map(|l| l.0).collect();
+        done_bytes += cap.offset();
+        progress.set(done_bytes);
+        report.packets += input.packets;
+        report.bytes += input.bytes;
+        report.captured_bytes += input.captured_bytes;
+        report.first_ns = min_opt(report.first_ns, input.first_ns);
+        report.last_ns = max_opt(report.last_ns, input.last_ns);
+        report.inputs.push(input);
+        if stopped {
+            break;
+        }
+    }
+    table.finish(sink);
+    report.flow_stats = table.stats();
+    if report.flow_stats.timestamps_backwards > 0 {
+        let msg = format!(
+            "{} packets have a timestamp earlier than a packet before them (counted to the flow's current bin)",
+            report.flow_stats.timestamps_backwards
+        );
+        progress.warn(&format!("warning: {msg}"));
+        report.warnings.push(msg);
+    }
+    if report.flow_stats.flows_evicted > 0 {
+        let msg = format!(
+            "the flow table was full: {} flows were evicted before they ended (raise --max-flows)",
+            report.flow_stats.flows_evicted
+        );
+        progress.warn(&format!("warning: {msg}"));
+        report.warnings.push(msg);
+    }
+    report
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Total size of the inputs, for the progress bar (`None` when one is a stream).
+pub fn total_size(captures: &[Capture]) -> Option<u64> {
+    captures.iter().map(|c| c.info().size).sum()
+}

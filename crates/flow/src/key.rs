@@ -1,0 +1,251 @@
+//! Direction-independent flow keys and the rule that decides which side is the client.
+
+use std::net::IpAddr;
+
+/// A bidirectional flow key: both directions of a conversation map to the same key.
+///
+/// The two endpoints are stored in a canonical order (the smaller `(address, port)`
+/// first), so a lookup needs no second probe for the reverse direction. VLAN tags are
+/// part of the key: the same 5-tuple on two VLANs is two flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo_addr: [u8; 16],
+    hi_addr: [u8; 16],
+    lo_port: u16,
+    hi_port: u16,
+    /// Outer tag in the high 16 bits, inner tag in the low 16 bits; tag + 1 so that
+    /// "no tag" (0) differs from VLAN 0.
+    vlan: u32,
+    protocol: u8,
+    ip_version: u8,
+}
+
+/// One endpoint of a packet as seen on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+fn addr_bytes(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[12..].copy_from_slice(&a.octets());
+            b
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+impl FlowKey {
+    /// Builds the key of a packet going `src → dst`; the second value is `true` when `src`
+    /// is the key's canonical low side.
+    pub fn new(
+        src: Endpoint,
+        dst: Endpoint,
+        protocol: u8,
+        vlan: [Option<u16>; 2],
+    ) -> (FlowKey, bool) {
+        let s = addr_bytes(src.addr);
+        let d = addr_bytes(dst.addr);
+        let src_is_lo = (s, src.port) <= (d, dst.port);
+        let (lo_addr, lo_port, hi_addr, hi_port) = if src_is_lo {
+            (s, src.port, d, dst.port)
+        } else {
+            (d, dst.port, s, src.port)
+        };
+        let tag = |t: Option<u16>| t.map_or(0u32, |v| u32::from(v) + 1);
+        let key = FlowKey {
+            lo_addr,
+            hi_addr,
+            lo_port,
+            hi_port,
+            vlan: (tag(vlan[0]) << 16) | tag(vlan[1]),
+            protocol,
+            ip_version: if src.addr.is_ipv4() { 4 } else { 6 },
+        };
+        (key, src_is_lo)
+    }
+
+    pub fn protocol(&self) -> u8 {
+        self.protocol
+    }
+
+    pub fn ip_version(&self) -> u8 {
+        self.ip_version
+    }
+
+    /// Outer and inner VLAN ids.
+    pub fn vlan(&self) -> [Option<u16>; 2] {
+        let tag = |t: u32| (t != 0).then(|| (t - 1) as u16);
+        [tag(self.vlan >> 16), tag(self.vlan & 0xffff)]
+    }
+
+    fn addr(&self, bytes: &[u8; 16]) -> IpAddr {
+        if self.ip_version == 4 {
+            IpAddr::from([bytes[12], bytes[13], bytes[14], bytes[15]])
+        } else {
+            IpAddr::from(*bytes)
+        }
+    }
+
+    /// The canonical low endpoint.
+    pub fn lo(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr(&self.lo_addr),
+            port: self.lo_port,
+        }
+    }
+
+    /// The canonical high endpoint.
+    pub fn hi(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr(&self.hi_addr),
+            port: self.hi_port,
+        }
+    }
+}
+
+/// How the client side of a flow was decided; see [`choose_client`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientRule {
+    /// The sender of the TCP SYN (or the receiver of a SYN+ACK).
+    Syn,
+    /// The destination is a multicast or broadcast address: the sender is the client.
+    Multicast,
+    /// One port is a well-known or registered service port and the other is not.
+    WellKnownPort,
+    /// One port is in the ephemeral range (≥ 32768) and the other is not.
+    EphemeralPort,
+    /// No rule applied: the first sender seen is the client.
+    FirstSender,
+}
+
+impl ClientRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientRule::Syn => "syn",
+            ClientRule::Multicast => "multicast",
+            ClientRule::WellKnownPort => "well_known_port",
+            ClientRule::EphemeralPort => "ephemeral_port",
+            ClientRule::FirstSender => "first_sender",
+        }
+    }
+}
+
+/// Service ports above 1023 that are servers far more often than clients (registered
+/// ports of streaming, web and signalling services).
+const SERVICE_PORTS: &[u16] = &[
+    1194, 1234, 1433, 1521, 1900, 1935, 3128, 3306, 3478, 4433, 5000, 5001, 5004, 5060, 5061, 5222,
+    5353, 5432, 5555, 6379, 8000, 8008, 8080, 8088, 8443, 8554, 8888, 9000, 9443, 25461,
+];
+
+fn is_service_port(port: u16) -> bool {
+    (1..1024).contains(&port) || SERVICE_PORTS.contains(&port)
+}
+
+fn is_multicast_or_broadcast(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.octets()[3] == 255,
+        IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
+/// Decides whether the sender of the first packet seen (`src → dst`) is the client,
+/// for flows whose first packet is not a TCP SYN or SYN+ACK (the caller handles those).
+///
+/// Rules, first match wins:
+/// 1. destination multicast/broadcast → the sender is the client;
+/// 2. exactly one side uses a well-known port (< 1024) or a registered service port
+///    ([`SERVICE_PORTS`]) → that side is the server;
+/// 3. exactly one side uses an ephemeral port (≥ 32768) → the other side is the server;
+/// 4. otherwise the first sender is the client.
+///
+/// Port rules apply only to protocols with ports (`has_ports`).
+pub fn choose_client(src: Endpoint, dst: Endpoint, has_ports: bool) -> (bool, ClientRule) {
+    if is_multicast_or_broadcast(dst.addr) {
+        return (true, ClientRule::Multicast);
+    }
+    if has_ports {
+        let (s, d) = (is_service_port(src.port), is_service_port(dst.port));
+        if s != d {
+            return (d, ClientRule::WellKnownPort);
+        }
+        let (s, d) = (src.port >= 32768, dst.port >= 32768);
+        if s != d {
+            return (s, ClientRule::EphemeralPort);
+        }
+    }
+    (true, ClientRule::FirstSender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(a: &str, port: u16) -> Endpoint {
+        Endpoint {
+            addr: a.parse().unwrap(),
+            port,
+        }
+    }
+
+    #[test]
+    fn both_directions_share_a_key() {
+        let a = ep("10.0.0.1", 40000);
+        let b = ep("10.0.0.2", 443);
+        let (k1, lo1) = FlowKey::new(a, b, 6, [None, None]);
+        let (k2, lo2) = FlowKey::new(b, a, 6, [None, None]);
+        assert_eq!(k1, k2);
+        assert_ne!(lo1, lo2);
+        assert_eq!(k1.lo(), a);
+        assert_eq!(k1.hi(), b);
+        assert_eq!(k1.ip_version(), 4);
+    }
+
+    #[test]
+    fn vlan_is_part_of_the_key() {
+        let a = ep("10.0.0.1", 40000);
+        let b = ep("10.0.0.2", 443);
+        let (k1, _) = FlowKey::new(a, b, 6, [None, None]);
+        let (k2, _) = FlowKey::new(a, b, 6, [Some(0), None]);
+        let (k3, _) = FlowKey::new(a, b, 6, [Some(10), Some(13)]);
+        assert_ne!(k1, k2);
+        assert_eq!(k2.vlan(), [Some(0), None]);
+        assert_eq!(k3.vlan(), [Some(10), Some(13)]);
+    }
+
+    #[test]
+    fn ipv6_round_trips() {
+        let a = ep("2001:db8::1", 5353);
+        let b = ep("ff02::fb", 5353);
+        let (k, _) = FlowKey::new(a, b, 17, [None, None]);
+        assert_eq!(k.ip_version(), 6);
+        assert!(k.lo() == a || k.hi() == a);
+    }
+
+    #[test]
+    fn client_rules() {
+        let c = ep("10.0.0.1", 51000);
+        let s = ep("10.0.0.2", 443);
+        assert_eq!(choose_client(c, s, true), (true, ClientRule::WellKnownPort));
+        assert_eq!(
+            choose_client(s, c, true),
+            (false, ClientRule::WellKnownPort)
+        );
+        let m = ep("239.1.1.1", 5000);
+        assert_eq!(choose_client(c, m, true), (true, ClientRule::Multicast));
+        let hi = ep("10.0.0.3", 40000);
+        let mid = ep("10.0.0.4", 20000);
+        assert_eq!(
+            choose_client(mid, hi, true),
+            (false, ClientRule::EphemeralPort)
+        );
+        assert_eq!(
+            choose_client(ep("10.0.0.3", 2000), ep("10.0.0.4", 3000), true),
+            (true, ClientRule::FirstSender)
+        );
+        assert_eq!(choose_client(c, s, false), (true, ClientRule::FirstSender));
+    }
+}

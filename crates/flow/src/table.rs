@@ -1,0 +1,540 @@
+//! The bounded flow table.
+
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+use streamscope_wire::{Packet, Transport};
+
+use crate::bins::{BinOrderer, BinRecord};
+use crate::key::{choose_client, ClientRule, Endpoint, FlowKey};
+use crate::rate::RateSummary;
+use crate::tcp::{flags, TcpState, TcpSummary};
+
+type FixedHasher = foldhash::fast::FixedState;
+
+const NS_PER_S: i64 = 1_000_000_000;
+
+/// Flow-table settings. Every duration is in capture time (nanoseconds).
+#[derive(Clone, Debug)]
+pub struct FlowConfig {
+    /// Width of a time bin.
+    pub bin_ns: i64,
+    /// Most flows held at once; past it the longest-idle flows are evicted (and counted).
+    pub max_flows: usize,
+    /// Idle timeout of a TCP flow that has not closed.
+    pub tcp_idle_ns: i64,
+    /// How long a TCP flow stays after FIN in both directions or RST (trailing ACKs).
+    pub tcp_closed_ns: i64,
+    /// Idle timeout of UDP flows.
+    pub udp_idle_ns: i64,
+    /// Idle timeout of other IP flows (ICMP, IGMP, ...).
+    pub other_idle_ns: i64,
+    /// Most bin rows held for time ordering before they are released early.
+    pub max_buffered_bins: usize,
+}
+
+impl Default for FlowConfig {
+    fn default() -> FlowConfig {
+        FlowConfig {
+            bin_ns: NS_PER_S,
+            max_flows: 2_000_000,
+            tcp_idle_ns: 300 * NS_PER_S,
+            tcp_closed_ns: 10 * NS_PER_S,
+            udp_idle_ns: 120 * NS_PER_S,
+            other_idle_ns: 60 * NS_PER_S,
+            max_buffered_bins: 4_000_000,
+        }
+    }
+}
+
+impl FlowConfig {
+    /// Idle timeout of a flow of `protocol` in its current TCP state.
+    fn timeout(&self, protocol: u8, tcp: &TcpState) -> i64 {
+        match protocol {
+            6 if tcp.closed() => self.tcp_closed_ns,
+            6 => self.tcp_idle_ns,
+            17 => self.udp_idle_ns,
+            _ => self.other_idle_ns,
+        }
+    }
+
+    fn max_timeout(&self) -> i64 {
+        self.tcp_idle_ns
+            .max(self.tcp_closed_ns)
+            .max(self.udp_idle_ns)
+            .max(self.other_idle_ns)
+    }
+}
+
+/// How often (in capture time) idle flows are looked for.
+const SWEEP_NS: i64 = NS_PER_S;
+/// How long the first fragment's ports are remembered for later fragments.
+const FRAGMENT_TTL_NS: i64 = 30 * NS_PER_S;
+/// Most datagrams whose fragments are being matched at once.
+const MAX_FRAGMENTS: usize = 65_536;
+
+/// Why a flow ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Fin,
+    Rst,
+    Idle,
+    CaptureEnd,
+    Evicted,
+}
+
+impl EndReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Idle => "idle",
+            EndReason::CaptureEnd => "capture_end",
+            EndReason::Evicted => "evicted",
+        }
+    }
+}
+
+/// Per-flow state carried by the table on behalf of the layers above (payload
+/// inspectors). The table calls it for every packet of the flow, in capture order.
+pub trait FlowState: Default {
+    /// One packet of the flow; `dir` 0 is client → server, 1 server → client.
+    fn on_packet(&mut self, _flow_id: i64, _dir: usize, _ts_ns: i64, _packet: &Packet<'_>) {}
+}
+
+impl FlowState for () {}
+
+/// Receives what the table produces: closed time bins (in time order) and ended flows.
+pub trait FlowSink<S> {
+    fn bin(&mut self, bin: &BinRecord);
+    fn flow(&mut self, flow: &FlowRecord, state: &S);
+}
+
+/// Downstream bitrate over a flow's bins, in bits per second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bitrate {
+    pub p50_bps: i64,
+    pub p95_bps: i64,
+    pub max_bps: i64,
+}
+
+/// A finished flow. Index 0 of the arrays is upstream (client → server).
+#[derive(Clone, Debug)]
+pub struct FlowRecord {
+    pub id: i64,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub ip_version: u8,
+    pub protocol: u8,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// The protocol has ports (TCP, UDP); otherwise the ports are meaningless.
+    pub has_ports: bool,
+    pub vlan: [Option<u16>; 2],
+    pub client_rule: ClientRule,
+    pub packets: [u64; 2],
+    pub bytes: [u64; 2],
+    pub payload_bytes: [u64; 2],
+    pub tcp: Option<TcpSummary>,
+    pub end_reason: EndReason,
+    pub bins: u64,
+    pub bitrate_down: Option<Bitrate>,
+}
+
+/// Running counters of the table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    pub packets: u64,
+    pub flows_created: u64,
+    pub flows_ended: u64,
+    pub flows_evicted: u64,
+    pub active_flows: u64,
+    pub peak_active_flows: u64,
+    /// Packets whose timestamp is earlier than a packet before them.
+    pub timestamps_backwards: u64,
+    /// Non-first IP fragments whose first fragment was not seen (counted to a flow
+    /// without ports).
+    pub fragments_unmatched: u64,
+    /// Non-first IP fragments counted to the flow of their first fragment.
+    pub fragments_matched: u64,
+    /// TCP flows split because a new SYN arrived after the previous connection closed.
+    pub tcp_port_reuse: u64,
+    pub bins_emitted: u64,
+    /// Bin rows written after a later bin (only when the ordering buffer overflowed).
+    pub bins_out_of_order: u64,
+}
+
+#[derive(Debug)]
+struct Flow<S> {
+    id: i64,
+    lo_is_client: bool,
+    rule: ClientRule,
+    first_ns: i64,
+    last_ns: i64,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    payload: [u64; 2],
+    tcp: TcpState,
+    bin: i64,
+    bin_packets: [u32; 2],
+    bin_bytes: [u64; 2],
+    rates: RateSummary,
+    state: S,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct FragKey {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    protocol: u8,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FragPorts {
+    src_port: u16,
+    dst_port: u16,
+    ts_ns: i64,
+}
+
+/// Bidirectional flows keyed by 5-tuple and VLAN tags, bounded in size, expired by
+/// capture time.
+pub struct FlowTable<S: FlowState = ()> {
+    cfg: FlowConfig,
+    flows: HashMap<FlowKey, Flow<S>, FixedHasher>,
+    fragments: HashMap<FragKey, FragPorts, FixedHasher>,
+    bins: BinOrderer,
+    next_id: i64,
+    clock: i64,
+    next_sweep: i64,
+    stats: FlowStats,
+    ended: Vec<(FlowKey, Flow<S>)>,
+}
+
+impl<S: FlowState> FlowTable<S> {
+    pub fn new(cfg: FlowConfig) -> FlowTable<S> {
+        let lateness = cfg.max_timeout() + SWEEP_NS + cfg.bin_ns;
+        let bins = BinOrderer::new(lateness, cfg.max_buffered_bins);
+        FlowTable {
+            flows: HashMap::with_capacity_and_hasher(
+                cfg.max_flows.min(1 << 16),
+                FixedHasher::with_seed(0),
+            ),
+            fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
+            bins,
+            cfg,
+            next_id: 0,
+            clock: i64::MIN,
+            next_sweep: i64::MIN,
+            stats: FlowStats::default(),
+            ended: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &FlowConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        let mut s = self.stats.clone();
+        s.active_flows = self.flows.len() as u64;
+        s.bins_out_of_order = self.bins.out_of_order();
+        s
+    }
+
+    /// Accounts one packet. Packets without an IP layer are ignored (the caller counts
+    /// them). Returns the flow id the packet was counted to.
+    pub fn process(
+        &mut self,
+        ts_ns: i64,
+        orig_len: u32,
+        packet: &Packet<'_>,
+        sink: &mut impl FlowSink<S>,
+    ) -> Option<i64> {
+        let ip = packet.ip?;
+        if ts_ns < self.clock {
+            self.stats.timestamps_backwards += 1;
+        } else {
+            self.clock = ts_ns;
+        }
+        if self.clock >= self.next_sweep {
+            self.sweep(sink);
+        }
+        self.stats.packets += 1;
+
+        let (src_port, dst_port, has_ports, tcp) = match packet.transport {
+            Transport::Tcp(t) => (t.src_port, t.dst_port, true, Some(t)),
+            Transport::Udp { src_port, dst_port } => (src_port, dst_port, true, None),
+            _ => (0, 0, false, None),
+        };
+        let (src_port, dst_port, has_ports) = match ip.fragment {
+            Some(frag) if frag.offset == 0 && has_ports => {
+                self.remember_fragment(&ip, frag.id, src_port, dst_port, ts_ns);
+                (src_port, dst_port, true)
+            }
+            Some(frag) if frag.offset > 0 => {
+                let key = FragKey {
+                    src: ip.src,
+                    dst: ip.dst,
+                    id: frag.id,
+                    protocol: ip.protocol,
+                };
+                match self.fragments.get(&key) {
+                    Some(p) => {
+                        self.stats.fragments_matched += 1;
+                        (p.src_port, p.dst_port, true)
+                    }
+                    None => {
+                        self.stats.fragments_unmatched += 1;
+                        (0, 0, false)
+                    }
+                }
+            }
+            _ => (src_port, dst_port, has_ports),
+        };
+
+        let src = Endpoint {
+            addr: ip.src,
+            port: src_port,
+        };
+        let dst = Endpoint {
+            addr: ip.dst,
+            port: dst_port,
+        };
+        let vlan = [
+            (packet.vlan_count > 0).then_some(packet.vlan[0]),
+            (packet.vlan_count > 1).then_some(packet.vlan[1]),
+        ];
+        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan);
+
+        // A new SYN on a connection that has closed starts a new flow (port reuse).
+        if let (Some(t), Some(existing)) = (tcp, self.flows.get(&key)) {
+            let syn_only = t.flags & (flags::SYN | flags::ACK) == flags::SYN;
+            if syn_only && (existing.tcp.closed() || existing.tcp.any_fin()) {
+                if let Some(old) = self.flows.remove(&key) {
+                    self.stats.tcp_port_reuse += 1;
+                    self.end_flow(key, old, None, sink);
+                }
+            }
+        }
+
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.make_room(sink);
+            }
+            let (src_is_client, rule) = match tcp {
+                Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN => {
+                    (true, ClientRule::Syn)
+                }
+                Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK => {
+                    (false, ClientRule::Syn)
+                }
+                _ => choose_client(src, dst, has_ports),
+            };
+            let bin = ts_ns.div_euclid(self.cfg.bin_ns);
+            let flow = Flow {
+                id: self.next_id,
+                lo_is_client: src_is_client == src_is_lo,
+                rule,
+                first_ns: ts_ns,
+                last_ns: ts_ns,
+                packets: [0; 2],
+                bytes: [0; 2],
+                payload: [0; 2],
+                tcp: TcpState::default(),
+                bin,
+                bin_packets: [0; 2],
+                bin_bytes: [0; 2],
+                rates: RateSummary::default(),
+                state: S::default(),
+            };
+            self.next_id += 1;
+            self.stats.flows_created += 1;
+            self.flows.insert(key, flow);
+            self.stats.peak_active_flows =
+                self.stats.peak_active_flows.max(self.flows.len() as u64);
+        }
+        let flow = self.flows.get_mut(&key)?;
+        let dir = usize::from(src_is_lo != flow.lo_is_client);
+
+        flow.first_ns = flow.first_ns.min(ts_ns);
+        flow.last_ns = flow.last_ns.max(ts_ns);
+        flow.packets[dir] += 1;
+        flow.bytes[dir] += u64::from(orig_len);
+        flow.payload[dir] += u64::from(packet.payload_len);
+        if let Some(t) = tcp {
+            flow.tcp
+                .on_segment(dir, ts_ns, t.seq, t.ack, t.flags, packet.payload_len);
+        }
+
+        let bin = ts_ns.div_euclid(self.cfg.bin_ns).max(flow.bin);
+        if bin != flow.bin {
+            let rec = close_bin(flow, self.cfg.bin_ns);
+            self.bins.push(rec);
+            self.stats.bins_emitted += 1;
+            flow.rates.record_zeros((bin - flow.bin - 1) as u64);
+            flow.bin = bin;
+        }
+        flow.bin_packets[dir] = flow.bin_packets[dir].saturating_add(1);
+        flow.bin_bytes[dir] += u64::from(orig_len);
+        let id = flow.id;
+        flow.state.on_packet(id, dir, ts_ns, packet);
+        Some(id)
+    }
+
+    fn remember_fragment(
+        &mut self,
+        ip: &streamscope_wire::Ip,
+        id: u32,
+        src_port: u16,
+        dst_port: u16,
+        ts_ns: i64,
+    ) {
+        if self.fragments.len() >= MAX_FRAGMENTS {
+            let horizon = self.clock - FRAGMENT_TTL_NS;
+            self.fragments.retain(|_, p| p.ts_ns > horizon);
+            if self.fragments.len() >= MAX_FRAGMENTS {
+                self.fragments.clear();
+            }
+        }
+        self.fragments.insert(
+            FragKey {
+                src: ip.src,
+                dst: ip.dst,
+                id,
+                protocol: ip.protocol,
+            },
+            FragPorts {
+                src_port,
+                dst_port,
+                ts_ns,
+            },
+        );
+    }
+
+    /// Ends idle flows and releases the bin rows that can no longer be joined by others.
+    fn sweep(&mut self, sink: &mut impl FlowSink<S>) {
+        self.next_sweep = self.clock.saturating_add(SWEEP_NS);
+        let clock = self.clock;
+        let cfg = &self.cfg;
+        let expired = self.flows.extract_if(|key, flow| {
+            flow.last_ns
+                .saturating_add(cfg.timeout(key.protocol(), &flow.tcp))
+                <= clock
+        });
+        self.ended.extend(expired);
+        self.emit_ended(EndReason::Idle, sink);
+        if !self.fragments.is_empty() {
+            let horizon = clock - FRAGMENT_TTL_NS;
+            self.fragments.retain(|_, p| p.ts_ns > horizon);
+        }
+        self.bins.release(clock, |b| sink.bin(b));
+    }
+
+    /// The table is full: sweep, then evict the longest-idle sixteenth.
+    fn make_room(&mut self, sink: &mut impl FlowSink<S>) {
+        self.sweep(sink);
+        if self.flows.len() < self.cfg.max_flows {
+            return;
+        }
+        let mut idle: Vec<(i64, i64)> = self.flows.values().map(|f| (f.last_ns, f.id)).collect();
+        let n = (self.cfg.max_flows / 16).max(1).min(idle.len());
+        let (_, &mut cutoff, _) = idle.select_nth_unstable(n - 1);
+        let expired = self.flows.extract_if(|_, f| (f.last_ns, f.id) <= cutoff);
+        self.ended.extend(expired);
+        self.stats.flows_evicted += self.ended.len() as u64;
+        self.emit_ended(EndReason::Evicted, sink);
+    }
+
+    fn emit_ended(&mut self, reason: EndReason, sink: &mut impl FlowSink<S>) {
+        if self.ended.is_empty() {
+            return;
+        }
+        let mut ended = std::mem::take(&mut self.ended);
+        ended.sort_unstable_by_key(|(_, f)| f.id);
+        for (key, flow) in ended.drain(..) {
+            self.end_flow(key, flow, Some(reason), sink);
+        }
+        self.ended = ended;
+    }
+
+    /// Finishes a flow: closes its last bin and hands its record to the sink. A closed
+    /// TCP connection ends by `fin`/`rst` whatever the occasion; `None` means "it closed".
+    fn end_flow(
+        &mut self,
+        key: FlowKey,
+        mut flow: Flow<S>,
+        reason: Option<EndReason>,
+        sink: &mut impl FlowSink<S>,
+    ) {
+        let rec = close_bin(&mut flow, self.cfg.bin_ns);
+        self.bins.push(rec);
+        self.stats.bins_emitted += 1;
+        self.stats.flows_ended += 1;
+
+        let is_tcp = key.protocol() == 6;
+        let end_reason = if is_tcp && flow.tcp.rst {
+            EndReason::Rst
+        } else if is_tcp && flow.tcp.any_fin() && reason != Some(EndReason::Evicted) {
+            EndReason::Fin
+        } else {
+            reason.unwrap_or(EndReason::Idle)
+        };
+        let (client, server) = if flow.lo_is_client {
+            (key.lo(), key.hi())
+        } else {
+            (key.hi(), key.lo())
+        };
+        let bits_per_s = |bytes: u64| -> i64 {
+            let v = i128::from(bytes) * 8 * i128::from(NS_PER_S) / i128::from(self.cfg.bin_ns);
+            i64::try_from(v).unwrap_or(i64::MAX)
+        };
+        let bitrate_down = flow.rates.percentiles().map(|p| Bitrate {
+            p50_bps: bits_per_s(p.p50),
+            p95_bps: bits_per_s(p.p95),
+            max_bps: bits_per_s(p.max),
+        });
+        let record = FlowRecord {
+            id: flow.id,
+            first_ns: flow.first_ns,
+            last_ns: flow.last_ns,
+            ip_version: key.ip_version(),
+            protocol: key.protocol(),
+            client,
+            server,
+            has_ports: matches!(key.protocol(), 6 | 17) && (client.port, server.port) != (0, 0),
+            vlan: key.vlan(),
+            client_rule: flow.rule,
+            packets: flow.packets,
+            bytes: flow.bytes,
+            payload_bytes: flow.payload,
+            tcp: is_tcp.then(|| flow.tcp.summary()),
+            end_reason,
+            bins: flow.rates.bins(),
+            bitrate_down,
+        };
+        sink.flow(&record, &flow.state);
+    }
+
+    /// End of the capture: every flow still open ends (`capture_end`, or `fin`/`rst`
+    /// if its connection closed) and every bin row is released.
+    pub fn finish(&mut self, sink: &mut impl FlowSink<S>) {
+        let all = self.flows.drain();
+        self.ended.extend(all);
+        self.emit_ended(EndReason::CaptureEnd, sink);
+        self.bins.release_all(|b| sink.bin(b));
+    }
+}
+
+fn close_bin<S>(flow: &mut Flow<S>, bin_ns: i64) -> BinRecord {
+    let rec = BinRecord {
+        flow_id: flow.id,
+        bin_start_ns: flow.bin.saturating_mul(bin_ns),
+        packets: flow.bin_packets,
+        bytes: flow.bin_bytes,
+    };
+    flow.rates.record(flow.bin_bytes[1]);
+    flow.bin_packets = [0; 2];
+    flow.bin_bytes = [0; 2];
+    rec
+}

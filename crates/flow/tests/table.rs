@@ -1,0 +1,299 @@
+//! Flow-table behaviour on hand-built packets: direction, TCP facts, bins, bitrates,
+//! timeouts, port reuse, fragments and eviction.
+
+use std::net::IpAddr;
+
+use streamscope_flow::{
+    tcp_flags as f, BinRecord, ClientRule, EndReason, FlowConfig, FlowRecord, FlowSink, FlowTable,
+};
+use streamscope_wire::{Fragment, Ip, Packet, Tcp, Transport};
+
+const S: i64 = 1_000_000_000;
+
+#[derive(Default)]
+struct Collect {
+    flows: Vec<FlowRecord>,
+    bins: Vec<BinRecord>,
+}
+
+impl FlowSink<()> for Collect {
+    fn bin(&mut self, b: &BinRecord) {
+        self.bins.push(*b);
+    }
+    fn flow(&mut self, r: &FlowRecord, _: &()) {
+        self.flows.push(r.clone());
+    }
+}
+
+fn ip(src: &str, dst: &str, protocol: u8) -> Ip {
+    Ip {
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        version: if src.contains(':') { 6 } else { 4 },
+        protocol,
+        ttl: 64,
+        fragment: None,
+    }
+}
+
+fn tcp(
+    src: &str,
+    sp: u16,
+    dst: &str,
+    dp: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    len: u32,
+) -> Packet<'static> {
+    Packet {
+        ip: Some(ip(src, dst, 6)),
+        transport: Transport::Tcp(Tcp {
+            src_port: sp,
+            dst_port: dp,
+            seq,
+            ack,
+            flags,
+            window: 1000,
+            header_len: 20,
+        }),
+        payload_len: len,
+        ..Packet::default()
+    }
+}
+
+fn udp(src: &str, sp: u16, dst: &str, dp: u16, len: u32) -> Packet<'static> {
+    Packet {
+        ip: Some(ip(src, dst, 17)),
+        transport: Transport::Udp {
+            src_port: sp,
+            dst_port: dp,
+        },
+        payload_len: len,
+        ..Packet::default()
+    }
+}
+
+const C: &str = "10.0.0.1";
+const SV: &str = "192.0.2.7";
+
+#[test]
+fn tcp_connection_facts_bins_and_bitrate() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    let base = 100 * S;
+    t.process(
+        base,
+        74,
+        &tcp(C, 40000, SV, 443, f::SYN, 1000, 0, 0),
+        &mut out,
+    );
+    t.process(
+        base + 20_000_000,
+        74,
+        &tcp(SV, 443, C, 40000, f::SYN | f::ACK, 5000, 1001, 0),
+        &mut out,
+    );
+    t.process(
+        base + 30_000_000,
+        66,
+        &tcp(C, 40000, SV, 443, f::ACK, 1001, 5001, 0),
+        &mut out,
+    );
+    // bin 100: 1000 bytes down; bin 101: nothing; bin 102: 3000 bytes down (+ a retransmission)
+    t.process(
+        base + 40_000_000,
+        1066,
+        &tcp(SV, 443, C, 40000, f::ACK, 5001, 1001, 1000),
+        &mut out,
+    );
+    t.process(
+        base + 2 * S,
+        1500,
+        &tcp(SV, 443, C, 40000, f::ACK, 6001, 1001, 1434),
+        &mut out,
+    );
+    t.process(
+        base + 2 * S + 1,
+        1500,
+        &tcp(SV, 443, C, 40000, f::ACK, 6001, 1001, 1434),
+        &mut out,
+    );
+    t.process(
+        base + 2 * S + 2,
+        66,
+        &tcp(SV, 443, C, 40000, f::FIN | f::ACK, 7435, 1001, 0),
+        &mut out,
+    );
+    t.process(
+        base + 2 * S + 3,
+        66,
+        &tcp(C, 40000, SV, 443, f::FIN | f::ACK, 1001, 7436, 0),
+        &mut out,
+    );
+    t.finish(&mut out);
+
+    assert_eq!(out.flows.len(), 1);
+    let r = &out.flows[0];
+    assert_eq!(r.client.addr, C.parse::<IpAddr>().unwrap());
+    assert_eq!(r.client.port, 40000);
+    assert_eq!(r.server.port, 443);
+    assert_eq!(r.client_rule, ClientRule::Syn);
+    assert_eq!(r.packets, [3, 5]);
+    assert_eq!(r.bytes, [74 + 66 + 66, 74 + 1066 + 1500 + 1500 + 66]);
+    assert_eq!(r.payload_bytes, [0, 1000 + 1434 + 1434]);
+    let tcp = r.tcp.unwrap();
+    assert!(tcp.handshake_seen);
+    assert_eq!(tcp.handshake_rtt_ns, Some(30_000_000));
+    assert_eq!(tcp.retransmitted, [0, 1]);
+    assert_eq!(tcp.fin, [true, true]);
+    assert_eq!(r.end_reason, EndReason::Fin);
+    assert_eq!(r.bins, 3);
+    // Down bytes per bin: 74+1066 = 1140, 0, 1500+1500+66 = 3066 → sorted 0, 1140, 3066.
+    let b = r.bitrate_down.unwrap();
+    assert_eq!(b.p50_bps, 1140 * 8);
+    assert_eq!(b.p95_bps, 3066 * 8);
+    assert_eq!(b.max_bps, 3066 * 8);
+    // Two bin rows (the empty bin is not written), in time order.
+    assert_eq!(out.bins.len(), 2);
+    assert_eq!(out.bins[0].bin_start_ns, 100 * S);
+    assert_eq!(out.bins[0].packets, [2, 2]);
+    assert_eq!(out.bins[0].bytes, [140, 1140]);
+    assert_eq!(out.bins[1].bin_start_ns, 102 * S);
+    assert_eq!(out.bins[1].bytes, [66, 3066]);
+}
+
+#[test]
+fn udp_direction_by_port_and_idle_timeout() {
+    let cfg = FlowConfig {
+        udp_idle_ns: 10 * S,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::<()>::new(cfg);
+    let mut out = Collect::default();
+    // The server answers first: the port rule still makes 53 the server.
+    t.process(0, 100, &udp(SV, 53, C, 50000, 58), &mut out);
+    t.process(S, 80, &udp(C, 50000, SV, 53, 38), &mut out);
+    // 11 s later: the first flow has expired, this starts a new one.
+    t.process(12 * S, 80, &udp(C, 50000, SV, 53, 38), &mut out);
+    assert_eq!(out.flows.len(), 1);
+    assert_eq!(out.flows[0].end_reason, EndReason::Idle);
+    assert_eq!(out.flows[0].client_rule, ClientRule::WellKnownPort);
+    assert_eq!(out.flows[0].packets, [1, 1]);
+    assert_eq!(out.flows[0].bytes, [80, 100]);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 2);
+    assert_eq!(out.flows[1].end_reason, EndReason::CaptureEnd);
+    assert_eq!(out.flows[1].id, 1);
+}
+
+#[test]
+fn new_syn_after_close_starts_a_new_flow() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    t.process(0, 60, &tcp(C, 40000, SV, 80, f::SYN, 1, 0, 0), &mut out);
+    t.process(
+        1,
+        60,
+        &tcp(SV, 80, C, 40000, f::RST | f::ACK, 0, 2, 0),
+        &mut out,
+    );
+    t.process(2, 60, &tcp(C, 40000, SV, 80, f::SYN, 900, 0, 0), &mut out);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 2);
+    assert_eq!(out.flows[0].end_reason, EndReason::Rst);
+    assert_eq!(out.flows[0].packets, [1, 1]);
+    assert_eq!(out.flows[1].packets, [1, 0]);
+    assert_eq!(t.stats().tcp_port_reuse, 1);
+}
+
+#[test]
+fn later_fragments_join_the_first_fragments_flow() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    let mut first = udp(C, 5000, SV, 53, 1472);
+    first.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 7,
+        offset: 0,
+        more: true,
+        len: 1480,
+    });
+    let mut second = Packet {
+        ip: Some(ip(C, SV, 17)),
+        transport: Transport::None,
+        payload_len: 500,
+        ..Packet::default()
+    };
+    second.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 7,
+        offset: 1480,
+        more: false,
+        len: 500,
+    });
+    let mut orphan = second;
+    orphan.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 8,
+        offset: 1480,
+        more: false,
+        len: 500,
+    });
+    t.process(0, 1514, &first, &mut out);
+    t.process(1, 534, &second, &mut out);
+    t.process(2, 534, &orphan, &mut out);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 2);
+    assert_eq!(out.flows[0].packets, [2, 0]);
+    assert_eq!(out.flows[0].bytes, [1514 + 534, 0]);
+    assert!(!out.flows[1].has_ports);
+    let s = t.stats();
+    assert_eq!((s.fragments_matched, s.fragments_unmatched), (1, 1));
+}
+
+#[test]
+fn a_full_table_evicts_the_longest_idle_and_counts_it() {
+    let cfg = FlowConfig {
+        max_flows: 16,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::<()>::new(cfg);
+    let mut out = Collect::default();
+    for i in 0..17u16 {
+        t.process(i64::from(i), 100, &udp(C, 10000 + i, SV, 53, 50), &mut out);
+    }
+    // The 17th flow pushed out the oldest one (16/16 = 1 flow evicted).
+    assert_eq!(out.flows.len(), 1);
+    assert_eq!(out.flows[0].client.port, 10000);
+    assert_eq!(out.flows[0].end_reason, EndReason::Evicted);
+    assert_eq!(t.stats().flows_evicted, 1);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 17);
+    assert_eq!(t.stats().peak_active_flows, 16);
+}
+
+#[test]
+fn backwards_timestamps_are_counted_and_kept_in_the_current_bin() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    t.process(5 * S, 100, &udp(C, 5000, SV, 53, 50), &mut out);
+    t.process(3 * S, 100, &udp(C, 5000, SV, 53, 50), &mut out);
+    t.finish(&mut out);
+    assert_eq!(t.stats().timestamps_backwards, 1);
+    assert_eq!(out.bins.len(), 1);
+    assert_eq!(out.bins[0].packets, [2, 0]);
+    assert_eq!(out.flows[0].first_ns, 3 * S);
+}
+
+#[test]
+fn vlan_tags_separate_flows() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    let mut a = udp("10.1.1.1", 1234, "239.1.1.1", 5000, 1316);
+    t.process(0, 1358, &a, &mut out);
+    a.vlan = [100, 0];
+    a.vlan_count = 1;
+    t.process(1, 1362, &a, &mut out);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 2);
+    assert_eq!(out.flows[0].client_rule, ClientRule::Multicast);
+    assert_eq!(out.flows[1].vlan, [Some(100), None]);
+}

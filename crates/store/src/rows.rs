@@ -1,0 +1,101 @@
+//! Rows as the pipeline hands them to [`crate::Output`].
+//!
+//! Rows carry the pipeline's own units (nanosecond timestamps, unsigned counters, typed
+//! addresses); the writer converts them to the Parquet contract (microsecond timestamps,
+//! signed 64-bit counters, text addresses). See [`crate::schema`] for the meaning of
+//! every column.
+
+use std::net::IpAddr;
+
+/// One bidirectional flow, written to the `flows` table when the flow ends.
+///
+/// "Up" is client → server and "down" is server → client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowRow {
+    /// Identifier unique within the run, assigned in order of the flows' first packets.
+    pub flow_id: i64,
+    /// Capture time of the first packet, ns since the Unix epoch.
+    pub first_ts_ns: i64,
+    /// Capture time of the last packet, ns since the Unix epoch.
+    pub last_ts_ns: i64,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// IANA protocol number of the transport (after IPv6 extension headers).
+    pub protocol: u8,
+    /// Client address.
+    pub client_addr: IpAddr,
+    /// Client port; `None` for protocols without ports.
+    pub client_port: Option<u16>,
+    /// Server address.
+    pub server_addr: IpAddr,
+    /// Server port; `None` for protocols without ports.
+    pub server_port: Option<u16>,
+    /// Outer 802.1Q VLAN ID; `None` when untagged.
+    pub vlan: Option<u16>,
+    /// Inner VLAN ID of a double (QinQ) tag; `None` unless double-tagged.
+    pub vlan_inner: Option<u16>,
+    /// How the client side was decided: `"syn"`, `"well_known_port"`, `"first_sender"`.
+    pub client_rule: &'static str,
+    /// Packets client → server.
+    pub packets_up: u64,
+    /// Packets server → client.
+    pub packets_down: u64,
+    /// Frame (wire) bytes client → server.
+    pub bytes_up: u64,
+    /// Frame (wire) bytes server → client.
+    pub bytes_down: u64,
+    /// Transport payload bytes client → server.
+    pub payload_bytes_up: u64,
+    /// Transport payload bytes server → client.
+    pub payload_bytes_down: u64,
+    /// TCP facts; `None` for non-TCP flows, whose TCP columns are then all null.
+    pub tcp: Option<TcpFacts>,
+    /// Why the flow ended: `"fin"`, `"rst"`, `"idle"`, `"capture_end"`, `"evicted"`.
+    pub end_reason: &'static str,
+    /// Number of time bins the flow spans.
+    pub bins: u64,
+    /// Median downstream bitrate over the flow's bins, bit/s.
+    pub bitrate_down_p50_bps: Option<i64>,
+    /// 95th-percentile downstream bitrate over the flow's bins, bit/s.
+    pub bitrate_down_p95_bps: Option<i64>,
+    /// Highest downstream bitrate of the flow's bins, bit/s.
+    pub bitrate_down_max_bps: Option<i64>,
+}
+
+/// What was observed of a TCP connection (RFC 9293).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFacts {
+    /// The client's SYN was seen.
+    pub syn_seen: bool,
+    /// SYN, SYN-ACK and the client's ACK were all seen.
+    pub handshake_seen: bool,
+    /// Time from the client's SYN to its ACK of the SYN-ACK, ns.
+    pub handshake_rtt_ns: Option<i64>,
+    /// Retransmitted packets client → server.
+    pub retransmitted_packets_up: u64,
+    /// Retransmitted packets server → client.
+    pub retransmitted_packets_down: u64,
+    /// The client sent a FIN.
+    pub fin_up: bool,
+    /// The server sent a FIN.
+    pub fin_down: bool,
+    /// A RST was seen in either direction.
+    pub rst_seen: bool,
+}
+
+/// One flow's traffic in one time bin, written to the `flow_bins` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BinRow {
+    /// The flow ([`FlowRow::flow_id`]).
+    pub flow_id: i64,
+    /// Start of the bin, ns since the Unix epoch.
+    pub bin_start_ns: i64,
+    /// Packets client → server in the bin.
+    pub packets_up: u64,
+    /// Packets server → client in the bin.
+    pub packets_down: u64,
+    /// Frame (wire) bytes client → server in the bin.
+    pub bytes_up: u64,
+    /// Frame (wire) bytes server → client in the bin.
+    pub bytes_down: u64,
+}

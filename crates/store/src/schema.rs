@@ -1,0 +1,678 @@
+//! The tables streamscope writes: the single source of truth for their columns.
+//!
+//! [`tables()`] lists every table with its columns, types, nullability and meaning. The
+//! Arrow schema used by the writers ([`arrow_schema`]), the output of
+//! `streamscope schema` ([`schema_text`]) and `docs/schema.md` ([`schema_markdown`]) are
+//! all derived from it, so they cannot drift apart.
+//!
+//! The column types follow the Parquet contract of the project (see the crate docs): no
+//! unsigned types, microsecond UTC timestamps, `int32` for small integers,
+//! dictionary-encoded low-cardinality strings, nulls where a value does not apply.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// Version of the table layout, written to `run.json` and to each file's key-value
+/// metadata. Bumped whenever a column is renamed, removed or changes type or meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The time zone of every timestamp column.
+pub const TIMEZONE: &str = "UTC";
+
+/// The type of a column, as every engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColType {
+    /// Signed 64-bit integer: ids, counters, durations, bitrates.
+    Int64,
+    /// Signed 32-bit integer: ports, VLAN IDs, protocol numbers, versions.
+    Int32,
+    /// Boolean.
+    Bool,
+    /// IEEE 754 double.
+    Float64,
+    /// Microseconds since the Unix epoch, UTC (`timestamp[us, UTC]`).
+    TimestampUs,
+    /// Low-cardinality text, dictionary-encoded with `int32` keys.
+    DictUtf8,
+    /// Text.
+    Utf8,
+}
+
+impl ColType {
+    /// The Arrow type of the column.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            ColType::Int64 => DataType::Int64,
+            ColType::Int32 => DataType::Int32,
+            ColType::Bool => DataType::Boolean,
+            ColType::Float64 => DataType::Float64,
+            ColType::TimestampUs => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some(TIMEZONE.into()))
+            }
+            ColType::DictUtf8 => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
+            ColType::Utf8 => DataType::Utf8,
+        }
+    }
+
+    /// The name shown in `streamscope schema` and `docs/schema.md` (pyarrow's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            ColType::Int64 => "int64",
+            ColType::Int32 => "int32",
+            ColType::Bool => "bool",
+            ColType::Float64 => "double",
+            ColType::TimestampUs => "timestamp[us, UTC]",
+            ColType::DictUtf8 => "dictionary<int32, string>",
+            ColType::Utf8 => "string",
+        }
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    /// snake_case name, with its unit as a suffix where it has one.
+    pub name: &'static str,
+    /// Type.
+    pub ty: ColType,
+    /// Whether the column may hold nulls; when it may, `meaning` says when.
+    pub nullable: bool,
+    /// What the value is: unit, direction, and when it is null.
+    pub meaning: &'static str,
+}
+
+/// One table of the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Table name; the file is `<name>.parquet`.
+    pub name: &'static str,
+    /// What one row is.
+    pub description: &'static str,
+    /// The order of the rows in the file, as delivered by the pipeline (the writer keeps
+    /// the order in which rows are pushed).
+    pub sort: &'static str,
+    /// The columns, in file order.
+    pub columns: &'static [Column],
+}
+
+impl TableSpec {
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+const fn col(name: &'static str, ty: ColType, nullable: bool, meaning: &'static str) -> Column {
+    Column {
+        name,
+        ty,
+        nullable,
+        meaning,
+    }
+}
+
+use ColType::*;
+
+/// The `flows` table.
+pub const FLOWS: TableSpec = TableSpec {
+    name: "flows",
+    description: "One row per bidirectional flow (5-tuple plus VLAN tags), written when the \
+                  flow ends. \"Up\" is client to server, \"down\" is server to client.",
+    sort: "the order in which flows end (flows still open at the end of the input come last)",
+    columns: FLOW_COLUMNS,
+};
+
+const FLOW_COLUMNS: &[Column] = &[
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "Flow identifier, unique within the run and assigned in order of the flows' first \
+         packets; joins flow_bins.flow_id.",
+    ),
+    col(
+        "first_ts",
+        TimestampUs,
+        false,
+        "Capture time of the flow's first packet (floored to the microsecond).",
+    ),
+    col(
+        "last_ts",
+        TimestampUs,
+        false,
+        "Capture time of the flow's last packet (floored to the microsecond).",
+    ),
+    col(
+        "duration_us",
+        Int64,
+        false,
+        "last_ts minus first_ts, in microseconds; 0 for a flow of one packet.",
+    ),
+    col(
+        "ip_version",
+        Int32,
+        false,
+        "IP version of the flow: 4 or 6.",
+    ),
+    col(
+        "protocol",
+        Int32,
+        false,
+        "IANA protocol number of the transport (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...); for \
+         IPv6 the header after any extension headers.",
+    ),
+    col(
+        "client_addr",
+        Utf8,
+        false,
+        "Client IP address as text: dotted quad for IPv4, RFC 5952 canonical form for IPv6.",
+    ),
+    col(
+        "client_port",
+        Int32,
+        true,
+        "Client TCP or UDP port. Null for protocols without ports (ICMP, IGMP, ...).",
+    ),
+    col(
+        "server_addr",
+        Utf8,
+        false,
+        "Server IP address as text: dotted quad for IPv4, RFC 5952 canonical form for IPv6; \
+         for multicast, the group.",
+    ),
+    col(
+        "server_port",
+        Int32,
+        true,
+        "Server TCP or UDP port. Null for protocols without ports (ICMP, IGMP, ...).",
+    ),
+    col(
+        "vlan",
+        Int32,
+        true,
+        "VLAN ID (0-4095) of the outer IEEE 802.1Q tag of the flow's packets. Null when \
+         untagged.",
+    ),
+    col(
+        "vlan_inner",
+        Int32,
+        true,
+        "VLAN ID of the inner tag of a double-tagged (IEEE 802.1ad QinQ) flow. Null unless \
+         double-tagged.",
+    ),
+    col(
+        "client_rule",
+        DictUtf8,
+        false,
+        "How the client side was decided: syn (sender of the TCP SYN), multicast (sender to a \
+         multicast or broadcast address), well_known_port (the other side uses a well-known \
+         or registered service port), ephemeral_port (the client uses an ephemeral port, \
+         32768 and above, the server does not), first_sender (no rule applied: sender of the \
+         first packet seen).",
+    ),
+    col("packets_up", Int64, false, "Packets from client to server."),
+    col(
+        "packets_down",
+        Int64,
+        false,
+        "Packets from server to client.",
+    ),
+    col(
+        "bytes_up",
+        Int64,
+        false,
+        "Bytes from client to server, counted as the original frame length on the wire \
+         (link-layer header included, full length even when the capture truncated the frame).",
+    ),
+    col(
+        "bytes_down",
+        Int64,
+        false,
+        "Bytes from server to client, counted as the original frame length on the wire \
+         (link-layer header included, full length even when the capture truncated the frame).",
+    ),
+    col(
+        "payload_bytes_up",
+        Int64,
+        false,
+        "Transport payload bytes from client to server: bytes after the TCP or UDP header \
+         (after the IP header for other protocols), retransmissions included.",
+    ),
+    col(
+        "payload_bytes_down",
+        Int64,
+        false,
+        "Transport payload bytes from server to client: bytes after the TCP or UDP header \
+         (after the IP header for other protocols), retransmissions included.",
+    ),
+    col(
+        "syn_seen",
+        Bool,
+        true,
+        "TCP: the client's SYN was captured. Null for non-TCP flows.",
+    ),
+    col(
+        "handshake_seen",
+        Bool,
+        true,
+        "TCP: the three-way handshake (SYN, SYN-ACK, ACK; RFC 9293 section 3.5) was captured \
+         completely. Null for non-TCP flows.",
+    ),
+    col(
+        "handshake_rtt_us",
+        Int64,
+        true,
+        "TCP: time from the client's SYN to its ACK of the server's SYN-ACK as seen at the \
+         capture point (the round trips on both sides of it), in microseconds, floored. Null \
+         for non-TCP flows and when the handshake was not seen.",
+    ),
+    col(
+        "retransmitted_packets_up",
+        Int64,
+        true,
+        "TCP: packets from client to server whose sequence range had already been seen \
+         (retransmissions). Null for non-TCP flows.",
+    ),
+    col(
+        "retransmitted_packets_down",
+        Int64,
+        true,
+        "TCP: packets from server to client whose sequence range had already been seen \
+         (retransmissions). Null for non-TCP flows.",
+    ),
+    col(
+        "fin_up",
+        Bool,
+        true,
+        "TCP: the client sent a FIN. Null for non-TCP flows.",
+    ),
+    col(
+        "fin_down",
+        Bool,
+        true,
+        "TCP: the server sent a FIN. Null for non-TCP flows.",
+    ),
+    col(
+        "rst_seen",
+        Bool,
+        true,
+        "TCP: a RST was seen in either direction. Null for non-TCP flows.",
+    ),
+    col(
+        "end_reason",
+        DictUtf8,
+        false,
+        "Why the flow ended: rst (TCP, a RST was seen), fin (TCP, either side sent a FIN and \
+         no RST was seen; not for evicted flows), idle (no packet for the idle timeout), \
+         capture_end (still open when the input ended), evicted (removed to keep the flow \
+         table within its bound).",
+    ),
+    col(
+        "bins",
+        Int64,
+        false,
+        "Number of time bins the flow spans, from the bin of first_ts to the bin of last_ts \
+         inclusive (the bin width is in run.json); bins without traffic count, although \
+         flow_bins has no row for them.",
+    ),
+    col(
+        "bitrate_down_p50_bps",
+        Int64,
+        true,
+        "Median over the bins the flow spans of the server-to-client bitrate (bytes_down * 8 \
+         / bin width), in bit/s; nearest rank, bins without traffic count as 0, exact up to \
+         64 bins with traffic and within 1 % beyond. Null when no bin was summarized.",
+    ),
+    col(
+        "bitrate_down_p95_bps",
+        Int64,
+        true,
+        "95th percentile (nearest rank) over the bins the flow spans of the server-to-client \
+         bitrate, in bit/s, computed as for bitrate_down_p50_bps. Null when no bin was \
+         summarized.",
+    ),
+    col(
+        "bitrate_down_max_bps",
+        Int64,
+        true,
+        "Highest server-to-client bitrate of the flow's bins, in bit/s (exact). Null when no \
+         bin was summarized.",
+    ),
+];
+
+/// The `flow_bins` table.
+pub const FLOW_BINS: TableSpec = TableSpec {
+    name: "flow_bins",
+    description: "One row per flow and time bin in which the flow had at least one packet: \
+                  the bitrate time series. Bins are aligned to multiples of the bin width \
+                  since the Unix epoch; the width is in run.json and in the file's key-value \
+                  metadata (streamscope.bin_ns).",
+    sort: "bin_start, flow_id",
+    columns: FLOW_BIN_COLUMNS,
+};
+
+const FLOW_BIN_COLUMNS: &[Column] = &[
+    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col(
+        "bin_start",
+        TimestampUs,
+        false,
+        "Start of the time bin; the bin covers [bin_start, bin_start + bin width).",
+    ),
+    col(
+        "packets_up",
+        Int64,
+        false,
+        "Packets from client to server in the bin.",
+    ),
+    col(
+        "packets_down",
+        Int64,
+        false,
+        "Packets from server to client in the bin.",
+    ),
+    col(
+        "bytes_up",
+        Int64,
+        false,
+        "Bytes from client to server in the bin, counted as the original frame length on the \
+         wire.",
+    ),
+    col(
+        "bytes_down",
+        Int64,
+        false,
+        "Bytes from server to client in the bin, counted as the original frame length on the \
+         wire.",
+    ),
+    col(
+        "bitrate_down_bps",
+        Int64,
+        false,
+        "Server-to-client bitrate in the bin: bytes_down * 8 / bin width in seconds, in bit/s, \
+         floored; a bin cut short by the start or end of the capture is still divided by the \
+         full width.",
+    ),
+];
+
+static TABLES: [TableSpec; 2] = [FLOWS, FLOW_BINS];
+
+/// Every table streamscope writes, in documentation order.
+pub fn tables() -> &'static [TableSpec] {
+    &TABLES
+}
+
+/// The Arrow schema of a table: its columns in order, with their types and nullability.
+pub fn arrow_schema(t: &TableSpec) -> SchemaRef {
+    let fields: Vec<Field> = t
+        .columns
+        .iter()
+        .map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn nullability(c: &Column) -> &'static str {
+    if c.nullable {
+        "null"
+    } else {
+        "not null"
+    }
+}
+
+/// What `streamscope schema` prints: every table with its columns, types, nullability
+/// and meanings, in aligned columns.
+pub fn schema_text() -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "streamscope tables, schema version {SCHEMA_VERSION}");
+    for t in tables() {
+        let name_w = t.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let type_w = t
+            .columns
+            .iter()
+            .map(|c| c.ty.name().len())
+            .max()
+            .unwrap_or(0);
+        let null_w = "not null".len();
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}.parquet", t.name);
+        let _ = writeln!(out, "  {}", t.description);
+        let _ = writeln!(out, "  order: {}", t.sort);
+        for c in t.columns {
+            let _ = writeln!(
+                out,
+                "  {:name_w$}  {:type_w$}  {:null_w$}  {}",
+                c.name,
+                c.ty.name(),
+                nullability(c),
+                c.meaning,
+            );
+        }
+    }
+    out
+}
+
+/// Escapes text for a Markdown table cell.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The content of `docs/schema.md`.
+pub fn schema_markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "<!-- generated by `streamscope schema --markdown`, do not edit -->\n\n# Output tables\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "Schema version {SCHEMA_VERSION}. Every table is a Parquet file `<table>.parquet` in \
+         the output folder, next to `run.json`.\n"
+    );
+    out.push_str(
+        "Conventions: timestamps are `timestamp[us, UTC]`; ids and counters are signed \
+         `int64`; ports, VLAN IDs and protocol numbers are `int32`; low-cardinality strings \
+         are dictionary-encoded; addresses are text (dotted quad, RFC 5952 for IPv6); a value \
+         that does not apply is null. \"Up\" is client to server, \"down\" server to client. \
+         Files are zstd-compressed, with page statistics.\n",
+    );
+    for t in tables() {
+        let _ = writeln!(out, "\n## `{}`\n", t.name);
+        let _ = writeln!(out, "{}\n", t.description);
+        let _ = writeln!(out, "Row order: {}.\n", t.sort);
+        out.push_str("| column | type | nullable | meaning |\n");
+        out.push_str("|---|---|---|---|\n");
+        for c in t.columns {
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {} | {} |",
+                c.name,
+                c.ty.name(),
+                if c.nullable { "yes" } else { "no" },
+                md_cell(c.meaning),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Set `STREAMSCOPE_BLESS=1` to rewrite docs/schema.md instead of comparing.
+    #[test]
+    fn docs_schema_md_is_generated_from_the_specs() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema.md");
+        if std::env::var_os("STREAMSCOPE_BLESS").is_some() {
+            std::fs::write(path, schema_markdown()).expect("write docs/schema.md");
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == schema_markdown(),
+            "docs/schema.md is out of date: regenerate it with `streamscope schema --markdown \
+             > docs/schema.md` (or run this crate's tests with STREAMSCOPE_BLESS=1)"
+        );
+    }
+
+    #[test]
+    fn every_column_follows_the_parquet_contract() {
+        for t in tables() {
+            let schema = arrow_schema(t);
+            assert_eq!(schema.fields().len(), t.columns.len());
+            let mut names = HashSet::new();
+            for (f, c) in schema.fields().iter().zip(t.columns) {
+                let what = format!("{}.{}", t.name, c.name);
+                assert!(names.insert(c.name), "{what}: duplicate column");
+                assert!(
+                    !c.name.is_empty()
+                        && c.name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                    "{what}: not snake_case"
+                );
+                assert_eq!(f.name(), c.name);
+                assert_eq!(f.is_nullable(), c.nullable, "{what}");
+                match f.data_type() {
+                    DataType::Int64 | DataType::Int32 | DataType::Boolean | DataType::Utf8 => {}
+                    DataType::Float64 => {}
+                    DataType::Timestamp(unit, tz) => {
+                        assert_eq!(*unit, TimeUnit::Microsecond, "{what}: timestamps are µs");
+                        assert_eq!(tz.as_deref(), Some("UTC"), "{what}: timestamps are UTC");
+                    }
+                    DataType::Dictionary(k, v) => {
+                        assert_eq!(**k, DataType::Int32, "{what}: dictionary keys are int32");
+                        assert_eq!(**v, DataType::Utf8, "{what}: dictionary values are utf8");
+                    }
+                    other => panic!("{what}: type {other} is outside the contract"),
+                }
+                // Units in the name match the type.
+                let counter = c.name.contains("bytes")
+                    || c.name.contains("packets")
+                    || c.name.ends_with("_us")
+                    || c.name.ends_with("_bps")
+                    || c.name.ends_with("_id");
+                if counter {
+                    assert_eq!(c.ty, Int64, "{what}: ids, counters and durations are int64");
+                }
+                if c.name.ends_with("_ts") || c.name.ends_with("_start") {
+                    assert_eq!(c.ty, TimestampUs, "{what}: times are timestamps");
+                }
+                if c.name.ends_with("_port") || c.name.starts_with("vlan") {
+                    assert_eq!(c.ty, Int32, "{what}: ports and VLAN IDs are int32");
+                    assert!(c.nullable, "{what}: null when it does not apply");
+                }
+                if c.name.ends_with("_addr") {
+                    assert_eq!(c.ty, Utf8, "{what}: addresses are text");
+                }
+                // The meaning states the nullability rule.
+                assert!(c.meaning.ends_with('.'), "{what}: meaning is a sentence");
+                let says_null = c.meaning.contains("Null ");
+                assert_eq!(
+                    says_null, c.nullable,
+                    "{what}: meaning must say when it is null"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn table_names_and_column_lists() {
+        let names: Vec<_> = tables().iter().map(|t| t.name).collect();
+        assert_eq!(names, ["flows", "flow_bins"]);
+        let flows: Vec<_> = FLOWS.columns.iter().map(|c| c.name).collect();
+        assert_eq!(
+            flows,
+            [
+                "flow_id",
+                "first_ts",
+                "last_ts",
+                "duration_us",
+                "ip_version",
+                "protocol",
+                "client_addr",
+                "client_port",
+                "server_addr",
+                "server_port",
+                "vlan",
+                "vlan_inner",
+                "client_rule",
+                "packets_up",
+                "packets_down",
+                "bytes_up",
+                "bytes_down",
+                "payload_bytes_up",
+                "payload_bytes_down",
+                "syn_seen",
+                "handshake_seen",
+                "handshake_rtt_us",
+                "retransmitted_packets_up",
+                "retransmitted_packets_down",
+                "fin_up",
+                "fin_down",
+                "rst_seen",
+                "end_reason",
+                "bins",
+                "bitrate_down_p50_bps",
+                "bitrate_down_p95_bps",
+                "bitrate_down_max_bps",
+            ]
+        );
+        let bins: Vec<_> = FLOW_BINS.columns.iter().map(|c| c.name).collect();
+        assert_eq!(
+            bins,
+            [
+                "flow_id",
+                "bin_start",
+                "packets_up",
+                "packets_down",
+                "bytes_up",
+                "bytes_down",
+                "bitrate_down_bps",
+            ]
+        );
+    }
+
+    #[test]
+    fn schema_text_is_aligned_and_complete() {
+        let text = schema_text();
+        assert!(text.starts_with("streamscope tables, schema version 1\n"));
+        for t in tables() {
+            assert!(text.contains(&format!("\n{}.parquet\n", t.name)));
+            // One line per column; within a table the type, nullability and meaning start
+            // at the same offsets on every line.
+            let mut offsets = HashSet::new();
+            for c in t.columns {
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with(&format!("  {} ", c.name)) && l.ends_with(c.meaning))
+                    .unwrap_or_else(|| panic!("no line for {}.{}", t.name, c.name));
+                let null = if c.nullable { " null " } else { " not null " };
+                let ty = line.find(&format!("  {}  ", c.ty.name())).unwrap_or(0);
+                let nl = line.find(null).unwrap_or(0);
+                offsets.insert((ty, nl, line.len() - c.meaning.len()));
+            }
+            assert_eq!(
+                offsets.len(),
+                1,
+                "{}: columns not aligned: {offsets:?}",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn markdown_has_the_generated_header_and_one_row_per_column() {
+        let md = schema_markdown();
+        assert!(md.starts_with("<!-- generated by `streamscope schema --markdown`, do not edit"));
+        let rows = md.lines().filter(|l| l.starts_with("| `")).count();
+        let cols: usize = tables().iter().map(|t| t.columns.len()).sum();
+        assert_eq!(rows, cols);
+        assert!(md.contains("| `first_ts` | `timestamp[us, UTC]` | no |"));
+        assert!(md.contains("| `client_port` | `int32` | yes |"));
+    }
+}
