@@ -3,6 +3,7 @@
 //! thread, and the final fsync and rename.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use streamscope_store::{BinRow, Output};
@@ -35,6 +36,7 @@ fn write_flow_bins(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(ROWS));
     g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
     g.bench_function("flow_bins_rows", |b| {
         b.iter_batched(
             || {
