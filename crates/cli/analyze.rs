@@ -125,13 +125,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let manifest = manifest(args, &report, &summary, started_at, read_s, wall_s);
     write_json_atomic(&args.out.join("run.json"), &manifest).context("writing run.json failed")?;
 
-    if args.json {
-        let text = serde_json::to_string_pretty(&manifest).context("encoding the summary")?;
-        println!("{text}");
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&manifest).context("encoding the summary")?;
+        text.push('\n');
+        text
     } else {
-        print_summary(args, &report, &summary, wall_s);
-    }
-    Ok(())
+        summary_text(args, &report, &summary, wall_s).context("formatting the summary")?
+    };
+    crate::print_stdout(&text)
 }
 
 fn manifest(
@@ -155,6 +156,9 @@ fn manifest(
     extra.insert("fragments_matched".to_string(), fs.fragments_matched);
     extra.insert("fragments_unmatched".to_string(), fs.fragments_unmatched);
     extra.insert("flow_bins_out_of_order".to_string(), fs.bins_out_of_order);
+    for (name, n) in &report.capture_anomalies {
+        extra.insert((*name).to_string(), *n);
+    }
     let r = &args.read;
     RunManifest {
         tool: TOOL_NAME.to_string(),
@@ -223,29 +227,33 @@ fn manifest(
     }
 }
 
-fn print_summary(
+fn summary_text(
     args: &AnalyzeArgs,
     report: &RunReport,
     summary: &streamscope_store::OutputSummary,
     wall_s: f64,
-) {
+) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let mb = report.captured_bytes as f64 / 1e6;
-    println!(
+    writeln!(
+        out,
         "read {} packets, {} bytes from {} input(s) in {:.2} s ({:.0} MB/s)",
         report.packets,
         report.bytes,
         report.inputs.len(),
         wall_s,
         if wall_s > 0.0 { mb / wall_s } else { 0.0 }
-    );
+    )?;
     let errors = report.decode_errors.total();
     if errors > 0 {
-        println!("decode errors: {errors} (per kind in run.json)");
+        writeln!(out, "decode errors: {errors} (per kind in run.json)")?;
     }
     for t in &summary.tables {
-        println!("wrote {} ({} rows)", t.path.display(), t.rows);
+        writeln!(out, "wrote {} ({} rows)", t.path.display(), t.rows)?;
     }
-    println!("wrote {}", args.out.join("run.json").display());
+    writeln!(out, "wrote {}", args.out.join("run.json").display())?;
+    Ok(out)
 }
 
 /// The wall-clock start of the run, for the manifest only (never used in measurements).

@@ -101,8 +101,13 @@ pub struct InspectArgs {
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
     /// Print Markdown (the text of docs/schema.md).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "json")]
     pub markdown: bool,
+
+    /// Print JSON: an array of tables (name, description, sort, columns), each column with
+    /// name, type (the Arrow type as pyarrow prints it), nullable and meaning.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,7 +144,8 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         }
     };
     let ns = value * scale;
-    if !(ns.is_finite() && ns >= 1.0 && ns < 1e18) {
+    // NaN and infinities are outside the range too.
+    if !(1.0..1e18).contains(&ns) {
         return Err(format!("`{s}` is out of range"));
     }
     Ok(ns.round() as i64)

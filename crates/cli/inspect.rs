@@ -87,6 +87,8 @@ struct Summary<'a> {
     flows: u64,
     non_ip_packets: u64,
     decode_errors: std::collections::BTreeMap<&'static str, u64>,
+    /// Oddities the capture readers accepted (caplen over snaplen, ...), those seen.
+    capture_anomalies: std::collections::BTreeMap<&'static str, u64>,
     warnings: &'a [String],
     top_flows: Vec<TopFlow>,
 }
@@ -121,16 +123,31 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
             .iter()
             .filter(|(_, n)| *n > 0)
             .collect(),
+        capture_anomalies: report
+            .capture_anomalies
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (*k, *n))
+            .collect(),
         warnings: &report.warnings,
         top_flows,
     };
-    if args.json {
-        let text = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
-        println!("{text}");
-        return Ok(());
-    }
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&summary).context("encoding the summary")?;
+        text.push('\n');
+        text
+    } else {
+        summary_text(&summary).context("formatting the summary")?
+    };
+    crate::print_stdout(&text)
+}
+
+fn summary_text(summary: &Summary<'_>) -> Result<String, std::fmt::Error> {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     for i in summary.inputs {
-        println!(
+        writeln!(
+            out,
             "{}: {}{}, link types {:?}, {} packets, {} bytes{}",
             i.path,
             i.format,
@@ -146,34 +163,43 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
                 .as_ref()
                 .map(|e| format!(" — stopped early: {e}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "total: {} packets, {} bytes ({} captured), {} flows",
         summary.packets, summary.bytes, summary.captured_bytes, summary.flows
-    );
+    )?;
     if let (Some(a), Some(b), Some(d)) = (&summary.first_ts, &summary.last_ts, summary.duration_s) {
-        println!("time: {a} .. {b} ({d:.3} s)");
+        writeln!(out, "time: {a} .. {b} ({d:.3} s)")?;
     }
     if summary.non_ip_packets > 0 {
-        println!("non-IP packets: {}", summary.non_ip_packets);
+        writeln!(out, "non-IP packets: {}", summary.non_ip_packets)?;
     }
     if summary.decode_errors.is_empty() {
-        println!("decode errors: none");
+        writeln!(out, "decode errors: none")?;
     } else {
-        println!("decode errors:");
+        writeln!(out, "decode errors:")?;
         for (k, n) in &summary.decode_errors {
-            println!("  {k:<24} {n}");
+            writeln!(out, "  {k:<24} {n}")?;
+        }
+    }
+    if !summary.capture_anomalies.is_empty() {
+        writeln!(out, "accepted capture oddities:")?;
+        for (k, n) in &summary.capture_anomalies {
+            writeln!(out, "  {k:<24} {n}")?;
         }
     }
     if !summary.top_flows.is_empty() {
-        println!("top flows by bytes:");
-        println!(
+        writeln!(out, "top flows by bytes:")?;
+        writeln!(
+            out,
             "  {:>8} {:>5} {:<45} {:<45} {:>9} {:>12} {:>10}  end",
             "flow_id", "proto", "client", "server", "packets", "bytes", "seconds"
-        );
+        )?;
         for t in &summary.top_flows {
-            println!(
+            writeln!(
+                out,
                 "  {:>8} {:>5} {:<45} {:<45} {:>9} {:>12} {:>10}  {}",
                 t.flow_id,
                 t.protocol,
@@ -183,8 +209,8 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
                 t.bytes,
                 t.duration_s,
                 t.end_reason
-            );
+            )?;
         }
     }
-    Ok(())
+    Ok(out)
 }

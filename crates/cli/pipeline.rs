@@ -1,10 +1,11 @@
 //! The one-pass read loop shared by `analyze` and `inspect`: capture → wire → flow.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::anyhow;
 use serde::Serialize;
-use streamscope_capture::{Capture, Compression, FileFormat};
+use streamscope_capture::{Anomalies, Capture, Compression, FileFormat};
 use streamscope_flow::{FlowConfig, FlowSink, FlowStats, FlowTable};
 use streamscope_wire::DecodeErrorCounts;
 
@@ -45,6 +46,9 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
+    /// Oddities the capture readers accepted (`streamscope_capture::Anomalies`), summed
+    /// over the inputs, by field name.
+    pub capture_anomalies: BTreeMap<&'static str, u64>,
 }
 
 pub fn format_name(f: FileFormat) -> &'static str {
@@ -179,6 +183,7 @@ pub fn run<K: FlowSink<()>>(
             }
         }
         input.link_types = cap.link_types().iter().map(|l| l.0).collect();
+        add_anomalies(&mut report.capture_anomalies, cap.anomalies());
         done_bytes += cap.offset();
         progress.set(done_bytes);
         report.packets += input.packets;
@@ -210,6 +215,20 @@ pub fn run<K: FlowSink<()>>(
         report.warnings.push(msg);
     }
     report
+}
+
+fn add_anomalies(sum: &mut BTreeMap<&'static str, u64>, a: &Anomalies) {
+    for (name, n) in [
+        ("caplen_over_snaplen", a.caplen_over_snaplen),
+        ("orig_len_below_caplen", a.orig_len_below_caplen),
+        ("lengths_swapped", a.lengths_swapped),
+        ("unknown_blocks_skipped", a.unknown_blocks_skipped),
+        ("obsolete_packet_blocks", a.obsolete_packet_blocks),
+        ("simple_packet_blocks", a.simple_packet_blocks),
+        ("bad_options", a.bad_options),
+    ] {
+        *sum.entry(name).or_default() += n;
+    }
 }
 
 fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {

@@ -98,7 +98,6 @@ impl RateSummary {
                 Values::Hist(h) => {
                     let q = r as f64 / h.len() as f64;
                     h.highest_equivalent(h.value_at_quantile(q.min(1.0)))
-                        .min(u64::MAX)
                 }
             }
         };

@@ -70,6 +70,20 @@ impl ColType {
             ColType::Utf8 => "string",
         }
     }
+
+    /// The Arrow type exactly as pyarrow prints it (`str(field.type)`), which is also what
+    /// a client sees when it opens the file: `streamscope schema --json` reports this.
+    pub fn arrow_text(self) -> &'static str {
+        match self {
+            ColType::Int64 => "int64",
+            ColType::Int32 => "int32",
+            ColType::Bool => "bool",
+            ColType::Float64 => "double",
+            ColType::TimestampUs => "timestamp[us, tz=UTC]",
+            ColType::DictUtf8 => "dictionary<values=string, indices=int32, ordered=0>",
+            ColType::Utf8 => "string",
+        }
+    }
 }
 
 /// One column of a table.
@@ -456,6 +470,38 @@ pub fn schema_text() -> String {
     out
 }
 
+/// What `streamscope schema --json` prints: an array with one object per table (`name`,
+/// `description`, `sort`, `columns`), each column an object with `name`, `type` (the
+/// Arrow type as pyarrow prints it, see [`ColType::arrow_text`]), `nullable` and
+/// `meaning`. Clients check the files they open against it.
+pub fn schema_json() -> serde_json::Value {
+    use serde_json::json;
+    let tables: Vec<serde_json::Value> = tables()
+        .iter()
+        .map(|t| {
+            let columns: Vec<serde_json::Value> = t
+                .columns
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name,
+                        "type": c.ty.arrow_text(),
+                        "nullable": c.nullable,
+                        "meaning": c.meaning,
+                    })
+                })
+                .collect();
+            json!({
+                "name": t.name,
+                "description": t.description,
+                "sort": t.sort,
+                "columns": columns,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(tables)
+}
+
 /// Escapes text for a Markdown table cell.
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
@@ -663,6 +709,55 @@ mod tests {
                 t.name
             );
         }
+    }
+
+    #[test]
+    fn schema_json_lists_every_column_with_its_client_type() {
+        let v = schema_json();
+        let arr = v.as_array().expect("an array of tables");
+        assert_eq!(arr.len(), tables().len());
+        for (jt, t) in arr.iter().zip(tables()) {
+            assert_eq!(jt["name"], t.name);
+            assert_eq!(jt["description"], t.description);
+            assert_eq!(jt["sort"], t.sort);
+            let cols = jt["columns"].as_array().expect("columns");
+            assert_eq!(cols.len(), t.columns.len(), "{}", t.name);
+            for (jc, c) in cols.iter().zip(t.columns) {
+                assert_eq!(jc["name"], c.name);
+                assert_eq!(jc["type"], c.ty.arrow_text());
+                assert_eq!(jc["nullable"], c.nullable);
+                assert_eq!(jc["meaning"], c.meaning);
+                assert_eq!(jc.as_object().map(|o| o.len()), Some(4));
+            }
+        }
+        // Hand-checked spellings (pyarrow's `str(type)`).
+        let flows = &arr[0]["columns"];
+        let find = |name: &str| {
+            flows
+                .as_array()
+                .and_then(|a| a.iter().find(|c| c["name"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("flows.{name} missing"))
+        };
+        assert_eq!(find("first_ts")["type"], "timestamp[us, tz=UTC]");
+        assert_eq!(find("first_ts")["nullable"], false);
+        assert_eq!(
+            find("client_rule")["type"],
+            "dictionary<values=string, indices=int32, ordered=0>"
+        );
+        assert_eq!(find("client_port")["type"], "int32");
+        assert_eq!(find("client_port")["nullable"], true);
+        assert_eq!(find("client_addr")["type"], "string");
+        assert_eq!(find("packets_up")["type"], "int64");
+        assert_eq!(find("syn_seen")["type"], "bool");
+        assert_eq!(arr[1]["name"], "flow_bins");
+        assert_eq!(arr[1]["columns"][1]["type"], "timestamp[us, tz=UTC]");
+        // The timestamp spelling follows the declared zone.
+        assert!(ColType::TimestampUs.arrow_text().contains(TIMEZONE));
+        // It serializes and parses back unchanged.
+        let text = serde_json::to_string_pretty(&v).expect("serialize");
+        let back: serde_json::Value = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back, v);
     }
 
     #[test]

@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Open streamscope's Parquet output with real clients and check it against the truth.
+
+    check_tables.py OUT TRUTH_JSON SCHEMA_JSON
+
+OUT is a folder written by `streamscope analyze` (flows.parquet, flow_bins.parquet,
+run.json), TRUTH_JSON the ground truth capgen wrote next to the capture, SCHEMA_JSON the
+output of `streamscope schema --json`.
+
+- pyarrow: every table's columns, types and nullability equal the declared schema
+  exactly; no unsigned types; timestamps are timestamp[us, tz=UTC]; every column chunk
+  is ZSTD; created_by starts with "streamscope"; the key-value metadata names the table.
+- DuckDB: the same files through read_parquet: the types DuckDB sees, REQUIRED/OPTIONAL
+  as declared, ZSTD per column chunk, and SQL queries whose results are compared with
+  the truth (per-flow counters, timestamps and TCP facts; flow_bins totals per flow,
+  order and alignment; run.json totals; a bitrate-per-second series).
+- The per-flow comparison runs again on rows read through pyarrow, and through pandas
+  when pandas is installed (optional).
+
+Exits 1 with a message on the first mismatch, 3 when duckdb or pyarrow is missing;
+prints "N checks passed" on success.
+"""
+
+import json
+import math
+import os
+import sys
+
+try:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+except ImportError as e:  # pragma: no cover - environment problem, not a table problem
+    print(
+        f"check_tables: missing Python module ({e}); install the clients with "
+        "`python3 -m pip install duckdb pyarrow`",
+        file=sys.stderr,
+    )
+    sys.exit(3)
+
+try:
+    import pandas as pd
+except ImportError:
+    pd = None
+
+
+class Mismatch(Exception):
+    pass
+
+
+PASSED = 0
+
+
+def check(cond, msg):
+    """Counts one check; raises with `msg` (a string or a callable giving one) on failure."""
+    global PASSED
+    if not cond:
+        raise Mismatch(msg() if callable(msg) else msg)
+    PASSED += 1
+
+
+def eq(ours, expected, what):
+    check(ours == expected, lambda: f"{what}: streamscope has {ours!r}, expected {expected!r}")
+
+
+# The type DuckDB reports for each declared (pyarrow-spelled) type.
+DUCKDB_TYPES = {
+    "int64": "BIGINT",
+    "int32": "INTEGER",
+    "bool": "BOOLEAN",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "timestamp[us, tz=UTC]": "TIMESTAMP WITH TIME ZONE",
+    "dictionary<values=string, indices=int32, ordered=0>": "VARCHAR",
+}
+
+PROTOCOLS = {"tcp": 6, "udp": 17}
+
+# How streamscope decides the client side for each kind of flow capgen writes.
+CLIENT_RULE = {
+    "multicast_ts_udp": "multicast",
+    "multicast_ts_rtp": "multicast",
+    "https": "syn",
+    "small_tcp": "syn",
+    "dns": "well_known_port",
+    "small_dns": "well_known_port",
+}
+
+KEY = ("protocol", "client_addr", "client_port", "server_addr", "server_port", "vlan")
+
+# The columns each client reads for the per-flow comparison; timestamps as µs integers.
+FLOW_FIELDS = (
+    "flow_id", "protocol", "ip_version", "client_addr", "client_port", "server_addr",
+    "server_port", "vlan", "vlan_inner", "client_rule", "first_ts_us", "last_ts_us",
+    "duration_us", "packets_up", "packets_down", "bytes_up", "bytes_down",
+    "payload_bytes_up", "payload_bytes_down", "syn_seen", "handshake_seen",
+    "handshake_rtt_us", "retransmitted_packets_up", "retransmitted_packets_down",
+    "fin_up", "fin_down", "rst_seen", "end_reason", "bins",
+)
+
+
+def flow_label(t):
+    return (
+        f"truth flow {t['flow_id']} ({t['kind']} {t['protocol']} "
+        f"{t['client_addr']}:{t['client_port']} -> {t['server_addr']}:{t['server_port']} "
+        f"vlan {t['vlan']})"
+    )
+
+
+def truth_key(t):
+    return (
+        PROTOCOLS[t["protocol"]], t["client_addr"], t["client_port"],
+        t["server_addr"], t["server_port"], t["vlan"],
+    )
+
+
+def compare_flows(client, rows, truth, run):
+    """The per-flow comparison with the truth, on rows (dicts of FLOW_FIELDS) read by
+    `client`. Every truth flow must match exactly one row and no row may be left over."""
+    flows = truth["flows"]
+    eq(len(rows), len(flows), f"[{client}] number of flows")
+    by_key = {}
+    for r in rows:
+        k = tuple(r[c] for c in KEY)
+        check(k not in by_key, f"[{client}] two flows share the key {k}")
+        by_key[k] = r
+    bin_us = run["options"]["bin_ns"] // 1000
+    for t in flows:
+        label = flow_label(t)
+        r = by_key.get(truth_key(t))
+        check(r is not None, lambda: f"[{client}] {label}: no flow row with this key")
+        w = f"[{client}] {label}"
+        # flow ids are assigned in order of first packet, as capgen numbers them.
+        eq(r["flow_id"], t["flow_id"], f"{w}: flow_id")
+        eq(r["ip_version"], t["ip_version"], f"{w}: ip_version")
+        eq(r["vlan_inner"], None, f"{w}: vlan_inner")
+        eq(r["client_rule"], CLIENT_RULE[t["kind"]], f"{w}: client_rule")
+        for d in ("up", "down"):
+            eq(r[f"packets_{d}"], t[f"packets_{d}"], f"{w}: packets_{d}")
+            eq(r[f"bytes_{d}"], t[f"frame_bytes_{d}"], f"{w}: bytes_{d}")
+            eq(r[f"payload_bytes_{d}"], t[f"payload_bytes_{d}"], f"{w}: payload_bytes_{d}")
+        first_us, last_us = t["first_ts_ns"] // 1000, t["last_ts_ns"] // 1000
+        eq(r["first_ts_us"], first_us, f"{w}: first_ts (µs)")
+        eq(r["last_ts_us"], last_us, f"{w}: last_ts (µs)")
+        eq(r["duration_us"], last_us - first_us, f"{w}: duration_us")
+        eq(r["bins"], last_us // bin_us - first_us // bin_us + 1, f"{w}: bins")
+        tcp = t["tcp"]
+        if tcp is None:
+            for c in ("syn_seen", "handshake_seen", "handshake_rtt_us",
+                      "retransmitted_packets_up", "retransmitted_packets_down",
+                      "fin_up", "fin_down", "rst_seen"):
+                eq(r[c], None, f"{w}: {c} of a non-TCP flow")
+            # Every UDP flow of the capture is shorter than the UDP idle timeout.
+            eq(r["end_reason"], "capture_end", f"{w}: end_reason")
+        else:
+            eq(r["syn_seen"], tcp["syn_ts_ns"] is not None, f"{w}: syn_seen")
+            rtt = tcp["handshake_rtt_ns"]
+            eq(r["handshake_seen"], rtt is not None, f"{w}: handshake_seen")
+            eq(r["handshake_rtt_us"], None if rtt is None else rtt // 1000,
+               f"{w}: handshake_rtt_us")
+            eq(r["fin_up"], tcp["fin_client"], f"{w}: fin_up")
+            eq(r["fin_down"], tcp["fin_server"], f"{w}: fin_down")
+            eq(r["rst_seen"], tcp["rst_client"] or tcp["rst_server"], f"{w}: rst_seen")
+            eq(r["retransmitted_packets_up"] + r["retransmitted_packets_down"],
+               tcp["retransmissions"], f"{w}: retransmitted packets")
+            eq(r["end_reason"], tcp["end_reason"], f"{w}: end_reason")
+
+
+# --------------------------------------------------------------------------- pyarrow
+
+
+def check_pyarrow(out, schema, run):
+    tables = {}
+    for spec in schema:
+        name = spec["name"]
+        path = os.path.join(out, f"{name}.parquet")
+        check(os.path.isfile(path), f"{path} is missing")
+        pf = pq.ParquetFile(path)
+        md = pf.metadata
+        check(md.created_by.startswith("streamscope"),
+              f"{name}: created_by is {md.created_by!r}, not streamscope's")
+        kv = {k.decode(): v.decode() for k, v in (md.metadata or {}).items()}
+        eq(kv.get("streamscope.table"), name, f"{name}: key-value streamscope.table")
+        eq(kv.get("streamscope.schema_version"), str(run["schema_version"]),
+           f"{name}: key-value streamscope.schema_version")
+        if name == "flow_bins":
+            eq(kv.get("streamscope.bin_ns"), str(run["options"]["bin_ns"]),
+               f"{name}: key-value streamscope.bin_ns")
+        check(md.num_row_groups >= 1 or md.num_rows == 0, f"{name}: no row group")
+        for g in range(md.num_row_groups):
+            rg = md.row_group(g)
+            for c in range(rg.num_columns):
+                cc = rg.column(c)
+                eq(cc.compression, "ZSTD",
+                   f"{name}: compression of {cc.path_in_schema} in row group {g}")
+        # Physical Parquet schema: no unsigned integer logical type anywhere.
+        for i in range(len(pf.schema)):
+            col = pf.schema.column(i)
+            lt = str(col.logical_type)
+            check("isSigned=false" not in lt.replace(" ", ""),
+                  f"{name}.{col.name}: unsigned Parquet logical type {lt}")
+            check(col.converted_type not in ("UINT_8", "UINT_16", "UINT_32", "UINT_64"),
+                  f"{name}.{col.name}: unsigned converted type {col.converted_type}")
+        # Arrow schema against the declaration.
+        arrow = pf.schema_arrow
+        eq([f.name for f in arrow], [c["name"] for c in spec["columns"]],
+           f"{name}: column names and order")
+        for f, c in zip(arrow, spec["columns"]):
+            eq(str(f.type), c["type"], f"{name}.{f.name}: type")
+            eq(f.nullable, c["nullable"], f"{name}.{f.name}: nullable")
+            ty = f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+            check(not pa.types.is_unsigned_integer(ty), f"{name}.{f.name}: unsigned type")
+            if pa.types.is_dictionary(f.type):
+                check(not pa.types.is_unsigned_integer(f.type.index_type),
+                      f"{name}.{f.name}: unsigned dictionary indices")
+            if pa.types.is_timestamp(ty):
+                eq((ty.unit, ty.tz), ("us", "UTC"), f"{name}.{f.name}: timestamp unit, zone")
+        table = pf.read()
+        eq(table.num_rows, md.num_rows, f"{name}: rows read")
+        for f, c in zip(table.schema, spec["columns"]):
+            if not c["nullable"]:
+                eq(table.column(f.name).null_count, 0, f"{name}.{f.name}: nulls in a not-null column")
+        tables[name] = table
+    eq(sorted(tables), sorted(["flows", "flow_bins"]), "tables declared by the schema")
+    return tables
+
+
+def as_int_us(column):
+    """A timestamp[us] column as int64 microseconds."""
+    return pc.cast(column, pa.int64())
+
+
+def pyarrow_flow_rows(flows):
+    cols = {}
+    for name in FLOW_FIELDS:
+        if name.endswith("_ts_us"):
+            cols[name] = as_int_us(flows.column(name[: -len("_us")])).to_pylist()
+        else:
+            col = flows.column(name)
+            if pa.types.is_dictionary(col.type):
+                col = pc.cast(col, pa.string())
+            cols[name] = col.to_pylist()
+    return [dict(zip(cols, vals)) for vals in zip(*cols.values())]
+
+
+def pandas_flow_rows(flows):
+    df = flows.to_pandas()
+    epoch = pd.Timestamp(0, tz="UTC")
+    one_us = pd.Timedelta(microseconds=1)
+    ints = {f.name for f in flows.schema if pa.types.is_integer(f.type)}
+    bools = {f.name for f in flows.schema if pa.types.is_boolean(f.type)}
+
+    def norm(name, v):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            return None
+        if name in ints:
+            return int(v)
+        if name in bools:
+            return bool(v)
+        return str(v)
+
+    rows = []
+    for rec in df.to_dict("records"):
+        row = {}
+        for name in FLOW_FIELDS:
+            if name.endswith("_ts_us"):
+                ts = rec[name[: -len("_us")]]
+                row[name] = int((ts - epoch) // one_us)
+            else:
+                row[name] = norm(name, rec[name])
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- DuckDB
+
+
+def sql_str(text):
+    """A SQL string literal (for the statements DuckDB cannot prepare, like CREATE VIEW)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def check_duckdb(out, schema, truth, run):
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    paths = {s["name"]: os.path.join(out, f"{s['name']}.parquet") for s in schema}
+    for spec in schema:
+        name, path = spec["name"], paths[spec["name"]]
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({sql_str(path)})")
+        described = con.execute(f"DESCRIBE {name}").fetchall()
+        eq([d[0] for d in described], [c["name"] for c in spec["columns"]],
+           f"[duckdb] {name}: columns")
+        for (cname, ctype, *_), c in zip(described, spec["columns"]):
+            eq(ctype, DUCKDB_TYPES[c["type"]], f"[duckdb] {name}.{cname}: type")
+        reps = dict(con.execute(
+            "SELECT name, repetition_type FROM parquet_schema(?) WHERE num_children IS NULL "
+            "OR num_children = 0", [path]).fetchall())
+        for c in spec["columns"]:
+            eq(reps.get(c["name"]), "OPTIONAL" if c["nullable"] else "REQUIRED",
+               f"[duckdb] {name}.{c['name']}: repetition")
+        codecs = con.execute(
+            "SELECT DISTINCT compression FROM parquet_metadata(?)", [path]).fetchall()
+        eq(sorted(x[0] for x in codecs), ["ZSTD"], f"[duckdb] {name}: compression codecs")
+        created = con.execute(
+            "SELECT DISTINCT created_by FROM parquet_file_metadata(?)", [path]).fetchall()
+        check(len(created) == 1 and created[0][0].startswith("streamscope"),
+              f"[duckdb] {name}: created_by {created}")
+        eq(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0],
+           next(t["rows"] for t in run["tables"] if t["name"] == name),
+           f"[duckdb] {name}: rows vs run.json tables[].rows")
+
+    # Per-flow comparison: read the flows table with SQL, timestamps as epoch µs.
+    select = ", ".join(
+        f"epoch_us({n[:-3]}) AS {n}" if n.endswith("_ts_us") else n for n in FLOW_FIELDS
+    )
+    cur = con.execute(f"SELECT {select} FROM flows")
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    compare_flows("duckdb", rows, truth, run)
+
+    # The same key join done in SQL: every truth flow finds its row, equal on all counters.
+    tf = truth["flows"]
+    con.execute(
+        "CREATE TABLE truth (flow_id BIGINT, protocol INTEGER, client_addr VARCHAR, "
+        "client_port INTEGER, server_addr VARCHAR, server_port INTEGER, vlan INTEGER, "
+        "first_ns BIGINT, last_ns BIGINT, packets_up BIGINT, packets_down BIGINT, "
+        "bytes_up BIGINT, bytes_down BIGINT, payload_up BIGINT, payload_down BIGINT, "
+        "rtt_ns BIGINT, fin_client BOOLEAN, fin_server BOOLEAN, rst BOOLEAN)"
+    )
+    con.executemany(
+        "INSERT INTO truth VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [
+                t["flow_id"], *truth_key(t), t["first_ts_ns"], t["last_ts_ns"],
+                t["packets_up"], t["packets_down"], t["frame_bytes_up"],
+                t["frame_bytes_down"], t["payload_bytes_up"], t["payload_bytes_down"],
+                t["tcp"]["handshake_rtt_ns"] if t["tcp"] else None,
+                t["tcp"]["fin_client"] if t["tcp"] else None,
+                t["tcp"]["fin_server"] if t["tcp"] else None,
+                (t["tcp"]["rst_client"] or t["tcp"]["rst_server"]) if t["tcp"] else None,
+            ]
+            for t in tf
+        ],
+    )
+    bad = con.execute(
+        """
+        SELECT t.flow_id, f.flow_id
+        FROM truth t LEFT JOIN flows f
+          ON f.protocol = t.protocol AND f.client_addr = t.client_addr
+         AND f.client_port IS NOT DISTINCT FROM t.client_port
+         AND f.server_addr = t.server_addr
+         AND f.server_port IS NOT DISTINCT FROM t.server_port
+         AND f.vlan IS NOT DISTINCT FROM t.vlan
+        WHERE f.flow_id IS NULL
+           OR f.packets_up <> t.packets_up OR f.packets_down <> t.packets_down
+           OR f.bytes_up <> t.bytes_up OR f.bytes_down <> t.bytes_down
+           OR f.payload_bytes_up <> t.payload_up OR f.payload_bytes_down <> t.payload_down
+           OR epoch_us(f.first_ts) <> t.first_ns // 1000
+           OR epoch_us(f.last_ts) <> t.last_ns // 1000
+           OR f.handshake_rtt_us IS DISTINCT FROM t.rtt_ns // 1000
+           OR f.fin_up IS DISTINCT FROM t.fin_client
+           OR f.fin_down IS DISTINCT FROM t.fin_server
+           OR f.rst_seen IS DISTINCT FROM t.rst
+        ORDER BY t.flow_id
+        """
+    ).fetchall()
+    eq(bad, [], "[duckdb] truth flows without an equal flows row (truth id, our id)")
+
+    # flow_bins: totals per flow equal the flows table.
+    diff = con.execute(
+        """
+        WITH b AS (
+          SELECT flow_id, sum(packets_up) AS pu, sum(packets_down) AS pd,
+                 sum(bytes_up) AS bu, sum(bytes_down) AS bd, count(*) AS n,
+                 min(bin_start) AS lo, max(bin_start) AS hi,
+                 max(bitrate_down_bps) AS maxbps
+          FROM flow_bins GROUP BY flow_id)
+        SELECT f.flow_id, f.packets_up, b.pu, f.packets_down, b.pd, f.bytes_up, b.bu,
+               f.bytes_down, b.bd
+        FROM flows f FULL OUTER JOIN b USING (flow_id)
+        WHERE b.flow_id IS NULL OR f.flow_id IS NULL
+           OR f.packets_up <> b.pu OR f.packets_down <> b.pd
+           OR f.bytes_up <> b.bu OR f.bytes_down <> b.bd
+           OR b.n > f.bins
+        ORDER BY 1
+        """
+    ).fetchall()
+    eq(diff, [], "[duckdb] flows whose flow_bins totals differ "
+                 "(id, packets_up ours/bins, packets_down, bytes_up, bytes_down)")
+
+    bin_us = run["options"]["bin_ns"] // 1000
+    # Bins are aligned, lie within the flow's span, hold traffic, and their bitrate is
+    # bytes_down * 8 / width, floored.
+    bad_bins = con.execute(
+        f"""
+        SELECT b.flow_id, epoch_us(b.bin_start), b.bytes_down, b.bitrate_down_bps
+        FROM flow_bins b JOIN flows f USING (flow_id)
+        WHERE epoch_us(b.bin_start) % {bin_us} <> 0
+           OR epoch_us(b.bin_start) < epoch_us(f.first_ts) // {bin_us} * {bin_us}
+           OR epoch_us(b.bin_start) > epoch_us(f.last_ts)
+           OR b.packets_up + b.packets_down = 0
+           OR b.bitrate_down_bps <> b.bytes_down * 8 * 1000000 // {bin_us}
+        ORDER BY 1, 2
+        """
+    ).fetchall()
+    eq(bad_bins, [], "[duckdb] misaligned, out-of-span, empty or mis-rated bins "
+                     "(flow, bin_start µs, bytes_down, bitrate_down_bps)")
+
+    # flow_bins is sorted by (bin_start, flow_id) in file order, and a (flow, bin) is unique.
+    unsorted = con.execute(
+        """
+        SELECT file_row_number, flow_id, epoch_us(bin_start) FROM (
+          SELECT file_row_number, flow_id, bin_start,
+                 lag(bin_start) OVER w AS pb, lag(flow_id) OVER w AS pf
+          FROM read_parquet(?, file_row_number = true)
+          WINDOW w AS (ORDER BY file_row_number))
+        WHERE pb IS NOT NULL AND (bin_start < pb OR (bin_start = pb AND flow_id <= pf))
+        LIMIT 5
+        """,
+        [paths["flow_bins"]],
+    ).fetchall()
+    eq(unsorted, [], "[duckdb] flow_bins rows out of (bin_start, flow_id) order "
+                     "(row, flow, bin_start µs)")
+
+    # flows: ids unique; each summary bitrate is consistent with the flow's bins.
+    eq(con.execute("SELECT count(*) - count(DISTINCT flow_id) FROM flows").fetchone()[0], 0,
+       "[duckdb] duplicate flow ids")
+    pct = con.execute(
+        """
+        SELECT f.flow_id, f.bitrate_down_max_bps, max(b.bitrate_down_bps)
+        FROM flows f JOIN flow_bins b USING (flow_id)
+        GROUP BY f.flow_id, f.bitrate_down_max_bps
+        HAVING f.bitrate_down_max_bps IS DISTINCT FROM max(b.bitrate_down_bps)
+        """
+    ).fetchall()
+    eq(pct, [], "[duckdb] bitrate_down_max_bps differs from the max over the flow's bins "
+                "(flow, ours, bins)")
+    check_percentiles(con)
+
+    # Totals: every demo packet is IP, so the flows account for every byte of run.json.
+    counts = run["counts"]
+    totals = truth["totals"]
+    eq(counts["non_ip_packets"], 0, "run.json counts.non_ip_packets")
+    eq(counts["decode_errors"], {}, "run.json counts.decode_errors")
+    eq(counts["packets"], totals["packets"], "run.json counts.packets vs truth")
+    eq(counts["bytes"], totals["frame_bytes"], "run.json counts.bytes vs truth")
+    eq(counts["flows"], totals["flows"], "run.json counts.flows vs truth")
+    p, b = con.execute(
+        "SELECT sum(packets_up + packets_down), sum(bytes_up + bytes_down) FROM flows"
+    ).fetchone()
+    eq(p, counts["packets"] - counts["non_ip_packets"], "[duckdb] sum of flow packets")
+    eq(b, counts["bytes"], "[duckdb] sum of flow bytes vs run.json counts.bytes")
+    eq(b, totals["frame_bytes"], "[duckdb] sum of flow bytes vs truth frame_bytes")
+    by_proto = dict(con.execute(
+        "SELECT protocol, sum(packets_up + packets_down) FROM flows GROUP BY protocol"
+    ).fetchall())
+    eq(by_proto, {6: totals["tcp_packets"], 17: totals["udp_packets"]},
+       "[duckdb] packets per protocol vs truth tcp_packets/udp_packets")
+    by_ver = dict(con.execute(
+        "SELECT ip_version, sum(packets_up + packets_down) FROM flows GROUP BY ip_version"
+    ).fetchall())
+    eq(by_ver, {4: totals["ipv4_packets"], 6: totals["ipv6_packets"]},
+       "[duckdb] packets per IP version vs truth")
+    eq(con.execute(
+        "SELECT sum(packets_up + packets_down) FROM flows WHERE vlan IS NOT NULL"
+    ).fetchone()[0], totals["vlan_packets"], "[duckdb] VLAN-tagged packets vs truth")
+    span = con.execute("SELECT epoch_us(min(first_ts)), epoch_us(max(last_ts)) FROM flows"
+                       ).fetchone()
+    eq(span, (totals["first_ts_ns"] // 1000, totals["last_ts_ns"] // 1000),
+       "[duckdb] time span of the flows vs truth")
+
+    # A bitrate-per-second series, as a dashboard would query it.
+    series = con.execute(
+        """
+        SELECT time_bucket(INTERVAL 1 second, bin_start) AS second,
+               sum(bytes_down) * 8 AS bits_down, sum(bytes_up) * 8 AS bits_up
+        FROM flow_bins GROUP BY second ORDER BY second
+        """
+    ).fetchall()
+    truth_down = sum(t["frame_bytes_down"] for t in truth["flows"])
+    truth_up = sum(t["frame_bytes_up"] for t in truth["flows"])
+    eq(sum(s[1] for s in series), truth_down * 8, "[duckdb] downstream bits per second, total")
+    eq(sum(s[2] for s in series), truth_up * 8, "[duckdb] upstream bits per second, total")
+    first_s = totals["first_ts_ns"] // 10**9
+    last_s = totals["last_ts_ns"] // 10**9
+    eq(len(series), last_s - first_s + 1, "[duckdb] seconds in the bitrate series")
+    # Multicast channels are all upstream (sender is the client): their per-second bytes
+    # sum to the channels' frame bytes.
+    mc = con.execute(
+        "SELECT sum(b.bytes_up) FROM flow_bins b JOIN flows f USING (flow_id) "
+        "WHERE f.client_rule = 'multicast'"
+    ).fetchone()[0]
+    eq(mc, sum(t["frame_bytes_up"] for t in truth["flows"] if t["kind"].startswith("multicast")),
+       "[duckdb] multicast bytes over flow_bins vs truth")
+    return len(rows)
+
+
+def check_percentiles(con):
+    """p50/p95 over the bins a flow spans (empty bins count as 0), nearest rank."""
+    bin_bps = {}
+    for fid, bps in con.execute("SELECT flow_id, bitrate_down_bps FROM flow_bins").fetchall():
+        bin_bps.setdefault(fid, []).append(bps)
+    for fid, bins, p50, p95 in con.execute(
+        "SELECT flow_id, bins, bitrate_down_p50_bps, bitrate_down_p95_bps FROM flows"
+    ).fetchall():
+        with_traffic = bin_bps.get(fid, [])
+        if len(with_traffic) > 64:
+            continue  # documented as within 1 % only beyond 64 bins with traffic
+        values = sorted(with_traffic + [0] * (bins - len(with_traffic)))
+        for p, ours in ((50, p50), (95, p95)):
+            rank = max(1, math.ceil(p / 100 * len(values)))
+            eq(ours, values[rank - 1], f"[duckdb] flow {fid}: bitrate_down_p{p}_bps "
+                                       f"(nearest rank over {len(values)} bins)")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv):
+    if len(argv) != 4:
+        print("usage: check_tables.py OUT TRUTH_JSON SCHEMA_JSON", file=sys.stderr)
+        return 2
+    out, truth_path, schema_path = argv[1:]
+    with open(truth_path) as f:
+        truth = json.load(f)
+    with open(schema_path) as f:
+        schema = json.load(f)
+    with open(os.path.join(out, "run.json")) as f:
+        run = json.load(f)
+    try:
+        check(isinstance(schema, list) and schema, "schema JSON is not a non-empty array")
+        check(truth.get("flows") is not None, "the truth has no per-flow records")
+        check(run["schema_version"] >= 1, "run.json schema_version")
+        tables = check_pyarrow(out, schema, run)
+        compare_flows("pyarrow", pyarrow_flow_rows(tables["flows"]), truth, run)
+        n = check_duckdb(out, schema, truth, run)
+        clients = "pyarrow, duckdb"
+        if pd is not None:
+            compare_flows("pandas", pandas_flow_rows(tables["flows"]), truth, run)
+            clients += ", pandas"
+    except Mismatch as e:
+        print(f"check_tables: MISMATCH: {e}", file=sys.stderr)
+        print(f"check_tables: {PASSED} checks passed before the mismatch", file=sys.stderr)
+        return 1
+    print(f"check_tables: {PASSED} checks passed ({n} flows, clients: {clients}; "
+          f"pyarrow {pa.__version__}, duckdb {duckdb.__version__})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
