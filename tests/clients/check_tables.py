@@ -485,13 +485,13 @@ def check_duckdb(out, schema, truth, run):
     first_s = totals["first_ts_ns"] // 10**9
     last_s = totals["last_ts_ns"] // 10**9
     eq(len(series), last_s - first_s + 1, "[duckdb] seconds in the bitrate series")
-    # Multicast channels are all upstream (sender is the client): their per-second bytes
-    # sum to the channels' frame bytes.
+    # Multicast channels are all downstream (the head-end is the server): their
+    # per-second bytes sum to the channels' frame bytes.
     mc = con.execute(
-        "SELECT sum(b.bytes_up) FROM flow_bins b JOIN flows f USING (flow_id) "
+        "SELECT sum(b.bytes_down) FROM flow_bins b JOIN flows f USING (flow_id) "
         "WHERE f.client_rule = 'multicast'"
     ).fetchone()[0]
-    eq(mc, sum(t["frame_bytes_up"] for t in truth["flows"] if t["kind"].startswith("multicast")),
+    eq(mc, sum(t["frame_bytes_down"] for t in truth["flows"] if t["kind"].startswith("multicast")),
        "[duckdb] multicast bytes over flow_bins vs truth")
     return len(rows)
 

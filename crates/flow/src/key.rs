@@ -112,7 +112,8 @@ impl FlowKey {
 pub enum ClientRule {
     /// The sender of the TCP SYN (or the receiver of a SYN+ACK).
     Syn,
-    /// The destination is a multicast or broadcast address: the sender is the client.
+    /// The destination is a multicast or broadcast address: the sender is the server and
+    /// the group (or broadcast address) the client, so the stream is downstream.
     Multicast,
     /// One port is a well-known or registered service port and the other is not.
     WellKnownPort,
@@ -156,7 +157,8 @@ fn is_multicast_or_broadcast(addr: IpAddr) -> bool {
 /// for flows whose first packet is not a TCP SYN or SYN+ACK (the caller handles those).
 ///
 /// Rules, first match wins:
-/// 1. destination multicast/broadcast → the sender is the client;
+/// 1. destination multicast/broadcast → the sender is the server (the group is the
+///    client: a channel's traffic is downstream);
 /// 2. exactly one side uses a well-known port (< 1024) or a registered service port
 ///    ([`SERVICE_PORTS`]) → that side is the server;
 /// 3. exactly one side uses an ephemeral port (≥ 32768) → the other side is the server;
@@ -165,7 +167,9 @@ fn is_multicast_or_broadcast(addr: IpAddr) -> bool {
 /// Port rules apply only to protocols with ports (`has_ports`).
 pub fn choose_client(src: Endpoint, dst: Endpoint, has_ports: bool) -> (bool, ClientRule) {
     if is_multicast_or_broadcast(dst.addr) {
-        return (true, ClientRule::Multicast);
+        // The sender serves the group: the group (its receivers) is the client and the
+        // stream is downstream, so a channel's bitrate is its `bitrate_down`.
+        return (false, ClientRule::Multicast);
     }
     if has_ports {
         let (s, d) = (is_service_port(src.port), is_service_port(dst.port));
@@ -235,7 +239,7 @@ mod tests {
             (false, ClientRule::WellKnownPort)
         );
         let m = ep("239.1.1.1", 5000);
-        assert_eq!(choose_client(c, m, true), (true, ClientRule::Multicast));
+        assert_eq!(choose_client(c, m, true), (false, ClientRule::Multicast));
         let hi = ep("10.0.0.3", 40000);
         let mid = ep("10.0.0.4", 20000);
         assert_eq!(

@@ -183,7 +183,8 @@ const FLOW_COLUMNS: &[Column] = &[
         "client_addr",
         Utf8,
         false,
-        "Client IP address as text: dotted quad for IPv4, RFC 5952 canonical form for IPv6.",
+        "Client IP address as text: dotted quad for IPv4, RFC 5952 canonical form for IPv6; \
+         for multicast, the group (standing for its receivers).",
     ),
     col(
         "client_port",
@@ -196,7 +197,7 @@ const FLOW_COLUMNS: &[Column] = &[
         Utf8,
         false,
         "Server IP address as text: dotted quad for IPv4, RFC 5952 canonical form for IPv6; \
-         for multicast, the group.",
+         for multicast, the sender (head-end).",
     ),
     col(
         "server_port",
@@ -222,8 +223,9 @@ const FLOW_COLUMNS: &[Column] = &[
         "client_rule",
         DictUtf8,
         false,
-        "How the client side was decided: syn (sender of the TCP SYN), multicast (sender to a \
-         multicast or broadcast address), well_known_port (the other side uses a well-known \
+        "How the client side was decided: syn (sender of the TCP SYN), multicast (the destination \
+         is a multicast or broadcast address: the sender is the server, the group the client, \
+         so a channel's traffic is downstream), well_known_port (the other side uses a well-known \
          or registered service port), ephemeral_port (the client uses an ephemeral port, \
          32768 and above, the server does not), first_sender (no rule applied: sender of the \
          first packet seen).",

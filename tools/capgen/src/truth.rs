@@ -83,8 +83,8 @@ pub enum Protocol {
     Udp,
 }
 
-/// One flow. Client → server is "up". For multicast the sender is the client and the
-/// group is the server; every packet is up.
+/// One flow. Client → server is "up". For multicast the sender (head-end) is the
+/// server and the group is the client; every packet is down.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowTruth {
     pub flow_id: u64,

@@ -256,18 +256,22 @@ impl Channel {
                 } else {
                     crate::truth::FlowKind::MulticastTsUdp
                 };
-                let f = crate::truth::FlowTruth::new(
+                let mut f = crate::truth::FlowTruth::new(
                     kind,
                     Some(self.s.name.clone()),
                     crate::truth::Protocol::Udp,
                     &self.s.path,
                 );
+                // The head-end serves the group: the group (its receivers) is the
+                // client, and the channel's traffic is downstream.
+                std::mem::swap(&mut f.client_addr, &mut f.server_addr);
+                std::mem::swap(&mut f.client_port, &mut f.server_port);
                 let id = sh.open_flow(f);
                 self.flow = Some(id);
                 id
             }
         };
-        sh.account(flow, true, now, payload);
+        sh.account(flow, false, now, payload);
         self.pcr_count += self.pcrs_in_dgram;
         for j in 0..n {
             let r = self.roles[j] as usize;

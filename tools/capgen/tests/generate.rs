@@ -393,7 +393,7 @@ fn loss_window_cc_errors_and_rtp_gaps_match_the_truth() {
         let ts = f.ts.as_ref().unwrap();
         truth_ts_packets += ts.ts_packets;
         dropped += ts.datagrams_dropped;
-        let g = addr_bytes(f.server_addr);
+        let g = addr_bytes(f.client_addr);
         for p in ts.pids.iter().filter(|p| p.pid != 0x1FFF) {
             let found = errors.get(&(g.clone(), p.pid)).copied().unwrap_or(0);
             assert_eq!(
@@ -408,9 +408,9 @@ fn loss_window_cc_errors_and_rtp_gaps_match_the_truth() {
         }
         if let Some(r) = &f.rtp {
             assert_eq!(rtp.get(&g).copied(), Some((r.lost, r.gaps)));
-            assert_eq!(r.packets, f.packets_up);
+            assert_eq!(r.packets, f.packets_down);
         }
-        assert_eq!(ts.datagrams_sent - ts.datagrams_dropped, f.packets_up);
+        assert_eq!(ts.datagrams_sent - ts.datagrams_dropped, f.packets_down);
     }
     assert!(total_truth_errors > 0, "the loss window injects CC errors");
     assert_eq!(truth_ts_packets, ts_packets);
