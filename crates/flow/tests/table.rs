@@ -36,6 +36,7 @@ fn ip(src: &str, dst: &str, protocol: u8) -> Ip {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one packet per call, readable at the call site
 fn tcp(
     src: &str,
     sp: u16,
