@@ -13,6 +13,7 @@
 # target. It is a report, not a test: it exits 0 whether the targets are met or not.
 #
 # Usage: benches/compare.sh [--runs N] [--skip-tshark] [--out DIR] [--seed N] [--taskset CPUS]
+#                            [--no-build]
 #
 #   --runs N        timed runs of each command (default 3); the median is reported
 #   --skip-tshark   do not run tshark (its columns and targets show n/a)
@@ -20,6 +21,7 @@
 #   --seed N        capgen seed (default 1)
 #   --taskset CPUS  run every timed command under `taskset -c CPUS` (e.g. 1), to measure on
 #                   one CPU; streamscope's Parquet writer threads then share that CPU
+#   --no-build      use the release binaries already built (in $CARGO_TARGET_DIR or target/)
 #
 # Needs: cargo, GNU time (/usr/bin/time, Debian package `time`), and for the tshark column
 # tshark itself:  DEBIAN_FRONTEND=noninteractive apt-get install -y tshark
@@ -36,12 +38,13 @@ RUNS=3
 SKIP_TSHARK=0
 SEED=1
 TASKSET=""
+BUILD=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/bench-out"
 
 usage() {
     sed -n '/^# Usage:/,/^#   --taskset/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
-    sed -n '/^#                   one CPU/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '/^#                   one CPU/,/^#   --no-build/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -49,6 +52,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="${2:?--runs needs a number}"; shift 2 ;;
         --runs=*) RUNS="${1#*=}"; shift ;;
         --skip-tshark) SKIP_TSHARK=1; shift ;;
+        --no-build) BUILD=0; shift ;;
         --out) OUT="${2:?--out needs a folder}"; shift 2 ;;
         --out=*) OUT="${1#*=}"; shift ;;
         --seed) SEED="${2:?--seed needs a number}"; shift 2 ;;
@@ -92,8 +96,10 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/streamscope-compare.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 
 # ---------------------------------------------------------------------------- build
-say "== building release binaries"
-(cd "$ROOT" && cargo build --release --quiet -p streamscope -p capgen)
+if [ "$BUILD" = 1 ]; then
+    say "== building release binaries"
+    (cd "$ROOT" && cargo build --release --quiet -p streamscope -p capgen)
+fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 STREAMSCOPE="$TARGET_DIR/release/streamscope"
@@ -157,25 +163,28 @@ timed_run() {
         END { printf "%.6f %.2f %d\n", wall / 1e9, u + s, m }' "$TMP/time.txt" >> "$log"
 }
 
-# Runs the command once while polling /proc/PID/status every 10 ms; prints
+# Runs the command once while polling /proc/PID/status every 2 ms; prints
 # "peak_rssanon_kib peak_vmhwm_kib peak_threads". The command is started directly (no
-# wrapper process), so PID is the command itself.
+# wrapper process), so PID is the command itself. The loop forks nothing. A peak shorter
+# than the polling interval can be missed, so the figure is a lower bound.
 peak_memory() {
-    local pid line peak_anon=0 peak_hwm=0 peak_thr=0 v sleeper
+    local pid line peak_anon=0 peak_hwm=0 peak_thr=0 v sleeper state
     exec {sleeper}<> <(:)   # a pipe nobody writes to: `read -t` on it sleeps without a fork
     "${PIN[@]}" "$@" >/dev/null 2>"$TMP/stderr.txt" &
     pid=$!
-    while [ -r "/proc/$pid/status" ]; do
-        while IFS= read -r line; do
+    while :; do
+        state=gone
+        { while IFS= read -r line; do
             case "$line" in
+                State:*) state=${line#State:}; state=${state//[[:space:]]/}; state=${state:0:1} ;;
                 RssAnon:*) v=${line//[!0-9]/}; [ "${v:-0}" -gt "$peak_anon" ] && peak_anon=$v ;;
                 VmHWM:*) v=${line//[!0-9]/}; [ "${v:-0}" -gt "$peak_hwm" ] && peak_hwm=$v ;;
                 Threads:*) v=${line//[!0-9]/}; [ "${v:-0}" -gt "$peak_thr" ] && peak_thr=$v ;;
             esac
-        done < "/proc/$pid/status" 2>/dev/null || true
-        # A finished child stays a zombie until waited for; its status has no RssAnon then.
-        grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null && break
-        read -r -t 0.01 -u "$sleeper" _ || true
+        done < "/proc/$pid/status"; } 2>/dev/null || true
+        # A finished child stays a zombie (Z) until waited for; its status has no RssAnon.
+        case "$state" in gone|Z|X) break ;; esac
+        read -r -t 0.002 -u "$sleeper" _ || true
     done
     exec {sleeper}<&-
     wait "$pid" || { say "compare.sh: failed: $*"; cat "$TMP/stderr.txt" >&2; exit 1; }
@@ -214,6 +223,7 @@ PY
 col_median() { awk -v c="$2" '{ print $c }' "$1" | median; }
 
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "" || v == "nan") print "n/a"; else printf f, v }'; }
+fx() { local v; v=$(fmt "$1" "$2"); [ "$v" = n/a ] && echo n/a || echo "${v}x"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || a == "nan" || b == "nan" || b <= 0) print "nan"; else printf "%.3f", a / b }'; }
 # verdict VALUE OP LIMIT -> PASS / MISS / n/a
 verdict() {
@@ -242,7 +252,7 @@ for c in "${CAPTURES[@]}"; do
 
     say "== $name: streamscope analyze x$RUNS"
     bench_cmd "$TMP/$name.ss" "rm -rf '$outdir'" "$STREAMSCOPE" analyze "$file" -o "$outdir" --quiet
-    say "== $name: streamscope peak memory (sampled from /proc every 10 ms)"
+    say "== $name: streamscope peak memory (sampled from /proc every 2 ms)"
     rm -rf "$outdir"
     read -r ss_anon ss_hwm ss_thr < <(peak_memory "$STREAMSCOPE" analyze "$file" -o "$outdir" --quiet)
 
@@ -278,17 +288,17 @@ for c in "${CAPTURES[@]}"; do
             printf '| tshark conv,tcp+udp | n/a | n/a | n/a | n/a |\n'
         fi
         printf '\n'
-        printf -- '- streamscope / raw read: %sx wall (%sx CPU)\n' "$(fmt "$r_raw" %.2f)" "$(fmt "$r_raw_cpu" %.2f)"
-        printf -- '- tshark / streamscope: %sx wall (%sx CPU)\n' "$(fmt "$r_ts" %.1f)" "$(fmt "$r_ts_cpu" %.1f)"
-        printf -- '- streamscope peak RssAnon: %s MiB (sampled every 10 ms; VmHWM %s MiB incl. mapped file pages; up to %s threads)\n' \
+        printf -- '- streamscope / raw read: %s wall (%s CPU)\n' "$(fx "$r_raw" %.2f)" "$(fx "$r_raw_cpu" %.2f)"
+        printf -- '- tshark / streamscope: %s wall (%s CPU)\n' "$(fx "$r_ts" %.1f)" "$(fx "$r_ts_cpu" %.1f)"
+        printf -- '- streamscope peak RssAnon: %s MiB (sampled every 2 ms, a lower bound; VmHWM %s MiB incl. mapped file pages; up to %s threads)\n' \
             "$anon_mib" "$(awk -v k="$ss_hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$ss_thr"
         case "$name" in
             streaming)
-                printf -- '- target streamscope <= 3x raw read: %s (wall %sx)\n' "$(verdict "$r_raw" "<=" 3)" "$(fmt "$r_raw" %.2f)"
-                printf -- '- target tshark/streamscope >= 40x: %s (wall %sx)\n' "$(verdict "$r_ts" ">=" 40)" "$(fmt "$r_ts" %.1f)"
+                printf -- '- target streamscope <= 3x raw read: %s (wall %s)\n' "$(verdict "$r_raw" "<=" 3)" "$(fx "$r_raw" %.2f)"
+                printf -- '- target tshark/streamscope >= 40x: %s (wall %s)\n' "$(verdict "$r_ts" ">=" 40)" "$(fx "$r_ts" %.1f)"
                 ;;
             flows)
-                printf -- '- target tshark/streamscope >= 20x: %s (wall %sx)\n' "$(verdict "$r_ts" ">=" 20)" "$(fmt "$r_ts" %.1f)"
+                printf -- '- target tshark/streamscope >= 20x: %s (wall %s)\n' "$(verdict "$r_ts" ">=" 20)" "$(fx "$r_ts" %.1f)"
                 printf -- '- target peak RssAnon < 512 MiB: %s (%s MiB)\n' "$(verdict "$anon_mib" "<" 512)" "$anon_mib"
                 ;;
         esac

@@ -38,7 +38,8 @@ struct CountSink {
 
 impl FlowSink<()> for CountSink {
     fn bin(&mut self, bin: &BinRecord) {
-        self.bins += u64::from(black_box(bin).packets[0] > 0);
+        black_box(bin);
+        self.bins += 1;
     }
 
     fn flow(&mut self, flow: &FlowRecord, _state: &()) {

@@ -204,6 +204,7 @@ pub struct FlowTable<S: FlowState = ()> {
     flows: HashMap<FlowKey, Flow<S>, FixedHasher>,
     fragments: HashMap<FragKey, FragPorts, FixedHasher>,
     bins: BinOrderer,
+    wheel: Wheel,
     next_id: i64,
     clock: i64,
     next_sweep: i64,
@@ -213,7 +214,9 @@ pub struct FlowTable<S: FlowState = ()> {
 
 impl<S: FlowState> FlowTable<S> {
     pub fn new(cfg: FlowConfig) -> FlowTable<S> {
-        let lateness = cfg.max_timeout() + SWEEP_NS + cfg.bin_ns;
+        // A flow ends at most two sweeps after its deadline (see `Wheel`).
+        let lateness = cfg.max_timeout() + 3 * SWEEP_NS + cfg.bin_ns;
+        let wheel = Wheel::new(cfg.max_timeout());
         let bins = BinOrderer::new(lateness, cfg.max_buffered_bins);
         FlowTable {
             flows: HashMap::with_capacity_and_hasher(
@@ -222,6 +225,7 @@ impl<S: FlowState> FlowTable<S> {
             ),
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
             bins,
+            wheel,
             cfg,
             next_id: 0,
             clock: i64::MIN,
@@ -307,54 +311,69 @@ impl<S: FlowState> FlowTable<S> {
         ];
         let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan);
 
-        // A new SYN on a connection that has closed starts a new flow (port reuse).
-        if let (Some(t), Some(existing)) = (tcp, self.flows.get(&key)) {
-            let syn_only = t.flags & (flags::SYN | flags::ACK) == flags::SYN;
-            if syn_only && (existing.tcp.closed() || existing.tcp.any_fin()) {
-                if let Some(old) = self.flows.remove(&key) {
-                    self.stats.tcp_port_reuse += 1;
-                    self.end_flow(key, old, None, sink);
-                }
+        // The common case: a packet of a flow that exists, found with one lookup.
+        let syn_only = tcp.is_some_and(|t| t.flags & (flags::SYN | flags::ACK) == flags::SYN);
+        if let Some(flow) = self.flows.get_mut(&key) {
+            // A new SYN on a connection that has closed starts a new flow (port reuse).
+            let reused = syn_only && (flow.tcp.closed() || flow.tcp.any_fin());
+            if !reused {
+                return Some(self.account(key, src_is_lo, ts_ns, orig_len, packet, tcp));
+            }
+            if let Some(old) = self.flows.remove(&key) {
+                self.stats.tcp_port_reuse += 1;
+                self.end_flow(key, old, None, sink);
             }
         }
 
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.cfg.max_flows {
-                self.make_room(sink);
-            }
-            let (src_is_client, rule) = match tcp {
-                Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN => {
-                    (true, ClientRule::Syn)
-                }
-                Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK => {
-                    (false, ClientRule::Syn)
-                }
-                _ => choose_client(src, dst, has_ports),
-            };
-            let bin = ts_ns.div_euclid(self.cfg.bin_ns);
-            let flow = Flow {
-                id: self.next_id,
-                lo_is_client: src_is_client == src_is_lo,
-                rule,
-                first_ns: ts_ns,
-                last_ns: ts_ns,
-                packets: [0; 2],
-                bytes: [0; 2],
-                payload: [0; 2],
-                tcp: TcpState::default(),
-                bin,
-                bin_packets: [0; 2],
-                bin_bytes: [0; 2],
-                rates: RateSummary::default(),
-                state: S::default(),
-            };
-            self.next_id += 1;
-            self.stats.flows_created += 1;
-            self.flows.insert(key, flow);
-            self.stats.peak_active_flows =
-                self.stats.peak_active_flows.max(self.flows.len() as u64);
+        if self.flows.len() >= self.cfg.max_flows {
+            self.make_room(sink);
         }
-        let flow = self.flows.get_mut(&key)?;
+        let (src_is_client, rule) = match tcp {
+            Some(_) if syn_only => (true, ClientRule::Syn),
+            Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK => {
+                (false, ClientRule::Syn)
+            }
+            _ => choose_client(src, dst, has_ports),
+        };
+        let id = self.next_id;
+        let flow = Flow {
+            id,
+            lo_is_client: src_is_client == src_is_lo,
+            rule,
+            first_ns: ts_ns,
+            last_ns: ts_ns,
+            packets: [0; 2],
+            bytes: [0; 2],
+            payload: [0; 2],
+            tcp: TcpState::default(),
+            bin: ts_ns.div_euclid(self.cfg.bin_ns),
+            bin_packets: [0; 2],
+            bin_bytes: [0; 2],
+            rates: RateSummary::default(),
+            state: S::default(),
+        };
+        self.next_id += 1;
+        self.stats.flows_created += 1;
+        self.flows.insert(key, flow);
+        self.stats.peak_active_flows = self.stats.peak_active_flows.max(self.flows.len() as u64);
+        let deadline = ts_ns.saturating_add(self.cfg.timeout(key.protocol(), &TcpState::default()));
+        self.wheel.file(key, id, deadline);
+        Some(self.account(key, src_is_lo, ts_ns, orig_len, packet, tcp))
+    }
+
+    /// Counts a packet to the existing flow `key`.
+    fn account(
+        &mut self,
+        key: FlowKey,
+        src_is_lo: bool,
+        ts_ns: i64,
+        orig_len: u32,
+        packet: &Packet<'_>,
+        tcp: Option<streamscope_wire::Tcp>,
+    ) -> i64 {
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return -1;
+        };
         let dir = usize::from(src_is_lo != flow.lo_is_client);
 
         flow.first_ns = flow.first_ns.min(ts_ns);
@@ -363,8 +382,14 @@ impl<S: FlowState> FlowTable<S> {
         flow.bytes[dir] += u64::from(orig_len);
         flow.payload[dir] += u64::from(packet.payload_len);
         if let Some(t) = tcp {
+            let was_closed = flow.tcp.closed();
             flow.tcp
                 .on_segment(dir, ts_ns, t.seq, t.ack, t.flags, packet.payload_len);
+            if !was_closed && flow.tcp.closed() {
+                // Its idle deadline just got shorter: file it again.
+                let deadline = flow.last_ns.saturating_add(self.cfg.tcp_closed_ns);
+                self.wheel.file(key, flow.id, deadline);
+            }
         }
 
         let bin = ts_ns.div_euclid(self.cfg.bin_ns).max(flow.bin);
@@ -379,7 +404,7 @@ impl<S: FlowState> FlowTable<S> {
         flow.bin_bytes[dir] += u64::from(orig_len);
         let id = flow.id;
         flow.state.on_packet(id, dir, ts_ns, packet);
-        Some(id)
+        id
     }
 
     fn remember_fragment(
@@ -416,13 +441,26 @@ impl<S: FlowState> FlowTable<S> {
     fn sweep(&mut self, sink: &mut impl FlowSink<S>) {
         self.next_sweep = self.clock.saturating_add(SWEEP_NS);
         let clock = self.clock;
-        let cfg = &self.cfg;
-        let expired = self.flows.extract_if(|key, flow| {
-            flow.last_ns
-                .saturating_add(cfg.timeout(key.protocol(), &flow.tcp))
-                <= clock
+        let (flows, cfg, ended) = (&mut self.flows, &self.cfg, &mut self.ended);
+        self.wheel.expire(clock, |key, id| {
+            let flow = match flows.get(&key) {
+                Some(f) if f.id == id => f,
+                // The flow already ended (or its key now holds a newer flow, which has
+                // an entry of its own).
+                _ => return None,
+            };
+            let deadline = flow
+                .last_ns
+                .saturating_add(cfg.timeout(key.protocol(), &flow.tcp));
+            if deadline <= clock {
+                if let Some(f) = flows.remove(&key) {
+                    ended.push((key, f));
+                }
+                None
+            } else {
+                Some(deadline)
+            }
         });
-        self.ended.extend(expired);
         self.emit_ended(EndReason::Idle, sink);
         if !self.fragments.is_empty() {
             let horizon = clock - FRAGMENT_TTL_NS;
@@ -523,6 +561,83 @@ impl<S: FlowState> FlowTable<S> {
         self.ended.extend(all);
         self.emit_ended(EndReason::CaptureEnd, sink);
         self.bins.release_all(|b| sink.bin(b));
+    }
+}
+
+/// Idle-expiry wheel: one slot per second of capture time. A flow is filed under the
+/// second its idle deadline falls in; when that second has passed, the flow is checked:
+/// ended if its deadline (recomputed from its last packet and TCP state) has passed,
+/// filed again under its new deadline otherwise. Each flow is looked at about once per
+/// idle timeout, instead of every flow at every sweep.
+#[derive(Debug)]
+struct Wheel {
+    slots: Vec<Vec<(FlowKey, i64)>>,
+    /// The first second whose slot has not been processed yet.
+    next_second: Option<i64>,
+}
+
+impl Wheel {
+    fn new(max_timeout_ns: i64) -> Wheel {
+        let n = (max_timeout_ns / NS_PER_S).clamp(1, 1 << 16) as usize + 3;
+        Wheel {
+            slots: (0..n).map(|_| Vec::new()).collect(),
+            next_second: None,
+        }
+    }
+
+    fn slot_of(&self, deadline_ns: i64) -> usize {
+        let n = self.slots.len() as i64;
+        let second = deadline_ns.div_euclid(NS_PER_S);
+        // Deadlines further out than the wheel turns are filed in its last slot ahead
+        // and checked (and filed again) when it comes round.
+        let second = match self.next_second {
+            Some(first) => second.clamp(first, first + n - 1),
+            None => second,
+        };
+        second.rem_euclid(n) as usize
+    }
+
+    fn file(&mut self, key: FlowKey, id: i64, deadline_ns: i64) {
+        if self.next_second.is_none() {
+            self.next_second = Some(deadline_ns.div_euclid(NS_PER_S));
+        }
+        let slot = self.slot_of(deadline_ns);
+        self.slots[slot].push((key, id));
+    }
+
+    /// Processes every slot of the seconds before `clock_ns`'s second. `check` returns
+    /// `None` when the entry is done with, or the flow's new deadline.
+    fn expire(&mut self, clock_ns: i64, mut check: impl FnMut(FlowKey, i64) -> Option<i64>) {
+        let now = clock_ns.div_euclid(NS_PER_S);
+        let Some(first) = self.next_second else {
+            // The first packet: the wheel starts turning at its second.
+            self.next_second = Some(now);
+            return;
+        };
+        if now <= first {
+            return;
+        }
+        let n = self.slots.len() as i64;
+        let steps = (now - first).min(n);
+        self.next_second = Some(now);
+        let mut entries = Vec::new();
+        for i in 0..steps {
+            let slot = (first + i).rem_euclid(n) as usize;
+            std::mem::swap(&mut entries, &mut self.slots[slot]);
+            for (key, id) in entries.drain(..) {
+                if let Some(deadline) = check(key, id) {
+                    let slot = self.slot_of(deadline);
+                    self.slots[slot].push((key, id));
+                }
+            }
+            // Hand the emptied vector back so the slot keeps its capacity.
+            std::mem::swap(&mut entries, &mut self.slots[slot]);
+            if !entries.is_empty() {
+                // Entries were filed into this very slot while it was processed.
+                let refiled = std::mem::take(&mut entries);
+                self.slots[slot].extend(refiled);
+            }
+        }
     }
 }
 

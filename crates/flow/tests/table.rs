@@ -298,3 +298,57 @@ fn vlan_tags_separate_flows() {
     assert_eq!(out.flows[0].client_rule, ClientRule::Multicast);
     assert_eq!(out.flows[1].vlan, [Some(100), None]);
 }
+
+#[test]
+fn a_closed_connection_expires_after_the_closed_timeout_not_the_idle_one() {
+    let cfg = FlowConfig {
+        tcp_idle_ns: 300 * S,
+        tcp_closed_ns: 10 * S,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::<()>::new(cfg);
+    let mut out = Collect::default();
+    // A long-lived flow keeps the clock company.
+    t.process(0, 100, &udp(C, 5000, SV, 53, 50), &mut out);
+    t.process(S, 60, &tcp(C, 40000, SV, 80, f::SYN, 1, 0, 0), &mut out);
+    t.process(
+        S + 1,
+        60,
+        &tcp(SV, 80, C, 40000, f::RST | f::ACK, 0, 2, 0),
+        &mut out,
+    );
+    for s in 2..=14 {
+        t.process(s * S, 100, &udp(C, 5000, SV, 53, 50), &mut out);
+    }
+    // Closed at 1 s, closed timeout 10 s: gone by 14 s (within two sweeps of 11 s).
+    assert_eq!(out.flows.len(), 1);
+    assert_eq!(out.flows[0].end_reason, EndReason::Rst);
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 2);
+}
+
+#[test]
+fn idle_flows_expire_across_long_silences_and_far_clock_jumps() {
+    let cfg = FlowConfig {
+        udp_idle_ns: 5 * S,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::<()>::new(cfg);
+    let mut out = Collect::default();
+    for i in 0..50u16 {
+        t.process(
+            i64::from(i) * S / 10,
+            100,
+            &udp(C, 6000 + i, SV, 53, 50),
+            &mut out,
+        );
+    }
+    // Two days later: every earlier flow has expired before the new one is counted.
+    t.process(2 * 86_400 * S, 100, &udp(C, 7000, SV, 53, 50), &mut out);
+    assert_eq!(out.flows.len(), 50);
+    assert!(out.flows.iter().all(|f| f.end_reason == EndReason::Idle));
+    // Flows come out in id order.
+    assert!(out.flows.windows(2).all(|w| w[0].id < w[1].id));
+    t.finish(&mut out);
+    assert_eq!(out.flows.len(), 51);
+}

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub quantum: u64,
     pub spawned: Vec<(u64, Source)>,
     pub dropped: u64,
+    /// IGMP/MLD, fault and client events for the truth.
+    pub events: crate::truth::Events,
 }
 
 impl Shared {
@@ -79,6 +81,8 @@ pub(crate) struct Net {
     pub resolver_host_v6: u32,
     pub dns_rtt_ms: [f64; 2],
     pub dns_ttl: u32,
+    /// Takedowns, DNS answers and failures, retry policy (see `crate::disrupt`).
+    pub disrupt: crate::disrupt::Plan,
 }
 
 impl Net {
@@ -95,6 +99,16 @@ pub(crate) enum Source {
     Player(Box<Player>),
     SmallSpawner(Box<SmallSpawner>),
     Small(Box<SmallFlow>),
+    /// IGMP/MLD queries and receivers (`crate::igmp`).
+    Membership(Box<crate::igmp::Membership>),
+    /// Background DNS lookups (`crate::disrupt`).
+    Lookups(Box<crate::disrupt::Lookups>),
+    /// HLS players over HTTP/1.1 (`crate::hls`).
+    Hls(Box<crate::hls::HlsPlayer>),
+    /// IPTV panel players (`crate::panel`).
+    Panel(Box<crate::panel::PanelPlayer>),
+    /// QUIC players (`crate::quic`).
+    Quic(Box<crate::quic::QuicPlayer>),
 }
 
 impl Source {
@@ -104,12 +118,20 @@ impl Source {
             Source::Player(p) => p.step(now, sh),
             Source::SmallSpawner(s) => s.step(now, sh),
             Source::Small(f) => f.step(now, sh),
+            Source::Membership(m) => m.step(now, sh),
+            Source::Lookups(l) => l.step(now, sh),
+            Source::Hls(p) => p.step(now, sh),
+            Source::Panel(p) => p.step(now, sh),
+            Source::Quic(p) => p.step(now, sh),
         }
     }
 
     fn finish(&mut self, sh: &mut Shared) {
         if let Source::Channel(c) = self {
             c.finish(sh)
+        }
+        if let Source::Panel(p) = self {
+            p.finish(sh)
         }
     }
 }

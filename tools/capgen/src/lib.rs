@@ -6,14 +6,23 @@
 //! same scenario and seed give byte-identical output; timestamps come from the
 //! scenario's `start`, never from the clock.
 
+mod disrupt;
 pub mod dns;
 mod engine;
+mod faults;
+mod hls;
+pub mod http;
+mod igmp;
 pub mod net;
 pub mod out;
+mod panel;
 mod player;
+pub mod quic;
 pub mod rng;
 pub mod scenario;
+mod scenario_ott;
 mod small;
+pub mod tls;
 pub mod truth;
 pub mod ts;
 
@@ -57,6 +66,13 @@ const TAG_PLAYER: u64 = 3;
 const TAG_SMALL: u64 = 4;
 const TAG_POOL: u64 = 5;
 const TAG_PLACE: u64 = 6;
+const TAG_LOOKUPS: u64 = 0x4D43_0002;
+/// Server addresses of a service with their host-table ids.
+type ServerList = Vec<(IpAddr, u32)>;
+const TAG_HLS: u64 = 0x4F54_0001;
+const TAG_PANEL: u64 = 0x4F54_0002;
+const TAG_QUIC: u64 = 0x4F54_0003;
+const TAG_OTT_PLACE: u64 = 0x4F54_0004;
 
 /// Generates the capture into `out` and returns the truth and the writer.
 pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Truth, W), Error> {
@@ -103,9 +119,11 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
         resolver_host_v6,
         dns_rtt_ms: sc.dns.rtt_ms,
         dns_ttl: sc.dns.answer_ttl_s,
+        disrupt: disrupt::Plan::new(sc, start_ns)?,
     });
 
     let mut initial: Vec<(u64, Source)> = Vec::new();
+    let mut channel_info: Vec<igmp::ChannelInfo> = Vec::new();
 
     // Multicast channels.
     for (i, c) in sc.channels.iter().enumerate() {
@@ -167,7 +185,13 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
             end_ns: c.end_s.map_or(end_ns, |e| s_ns(e).min(end_ns)),
             losses,
         };
-        let ch = ts::Channel::new(spec, rng);
+        let mut ch = ts::Channel::new(spec, rng);
+        ch.set_faults(faults::for_channel(sc, i, seed, start_ns));
+        channel_info.push(igmp::ChannelInfo {
+            name: c.name.clone(),
+            group,
+            source,
+        });
         if let Some(t) = ch.first_time() {
             initial.push((t, Source::Channel(Box::new(ch))));
         }
@@ -192,10 +216,12 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
             v6,
             pool: pool.clone(),
         });
+        net.disrupt.services.borrow_mut().push(svc.clone());
         for j in 0..h.clients {
             let client = place.range_u64(0, n.clients as u64 - 1) as u32;
             let rng = Rng::stream(seed, TAG_PLAYER, ((si as u64) << 32) | j as u64);
             let mut p = player::Player::new(svc.clone(), net.clone(), rng, client);
+            p.dis.id = ((si as u64) << 32) | j as u64;
             let t = p.first_time(start_ns);
             initial.push((t, Source::Player(Box::new(p))));
         }
@@ -220,6 +246,90 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
         }
     }
 
+    // Over-the-top services: HLS over HTTP, IPTV panels, QUIC. Their own random streams
+    // keep the traffic of the other kinds unchanged.
+    let mut oplace = Rng::stream(seed, TAG_OTT_PLACE, 0);
+    let mut servers = |hosts: &mut Vec<Host>,
+                       v4s: &[String],
+                       v6s: &[String]|
+     -> Result<(ServerList, ServerList), Error> {
+        let mut v4 = Vec::new();
+        for a in v4s {
+            v4.push((parse_addr(a, Some(4))?, add_host(hosts)));
+        }
+        let mut v6 = Vec::new();
+        for a in v6s {
+            v6.push((parse_addr(a, Some(6))?, add_host(hosts)));
+        }
+        Ok((v4, v6))
+    };
+    for (si, h) in sc.hls.iter().enumerate() {
+        let (v4, v6) = servers(&mut hosts, &h.server_v4, &h.server_v6)?;
+        let mut r = Rng::stream(seed, TAG_HLS, (si as u64) << 32 | 0xFFFF_FFFF);
+        let dur_ns = (h.segment_duration_s * 1e9) as u64;
+        let epoch_ns = start_ns.saturating_sub(r.range_u64(1_000, 100_000) * dur_ns);
+        let svc = Rc::new(hls::Service {
+            cfg: h.clone(),
+            v4,
+            v6,
+            pool: pool.clone(),
+            epoch_ns,
+        });
+        for j in 0..h.clients {
+            let client = oplace.range_u64(0, n.clients as u64 - 1) as u32;
+            let rng = Rng::stream(seed, TAG_HLS, ((si as u64) << 32) | j as u64);
+            let mut p = hls::HlsPlayer::new(svc.clone(), net.clone(), rng, client, start_ns);
+            let t = p.first_time(start_ns);
+            initial.push((t, Source::Hls(Box::new(p))));
+        }
+    }
+    for (si, h) in sc.panels.iter().enumerate() {
+        let (v4, v6) = servers(&mut hosts, &h.server_v4, &h.server_v6)?;
+        let svc = Rc::new(panel::Service {
+            cfg: h.clone(),
+            v4,
+            v6,
+            pool: pool.clone(),
+        });
+        for j in 0..h.clients {
+            let client = oplace.range_u64(0, n.clients as u64 - 1) as u32;
+            let rng = Rng::stream(seed, TAG_PANEL, ((si as u64) << 32) | j as u64);
+            let mut p = panel::PanelPlayer::new(svc.clone(), net.clone(), rng, client, start_ns);
+            let t = p.first_time(start_ns);
+            initial.push((t, Source::Panel(Box::new(p))));
+        }
+    }
+    for (si, h) in sc.quic.iter().enumerate() {
+        let (v4, v6) = servers(&mut hosts, &h.server_v4, &h.server_v6)?;
+        let svc = Rc::new(quic::Service {
+            cfg: h.clone(),
+            v4,
+            v6,
+            pool: pool.clone(),
+        });
+        for j in 0..h.clients {
+            let client = oplace.range_u64(0, n.clients as u64 - 1) as u32;
+            let rng = Rng::stream(seed, TAG_QUIC, ((si as u64) << 32) | j as u64);
+            let mut p = quic::QuicPlayer::new(svc.clone(), net.clone(), rng, client);
+            let t = p.first_time(start_ns);
+            initial.push((t, Source::Quic(Box::new(p))));
+        }
+    }
+
+    // Multicast membership signalling and background DNS lookups.
+    if let Some(m) = igmp::Membership::new(sc, channel_info, &net, seed, start_ns, end_ns)? {
+        if let Some(t) = m.first_time() {
+            initial.push((t, Source::Membership(Box::new(m))));
+        }
+    }
+    if let Some(l) =
+        disrupt::Lookups::new(sc, net.clone(), Rng::stream(seed, TAG_LOOKUPS, 0), start_ns)
+    {
+        if let Some(t) = l.first_time() {
+            initial.push((t, Source::Lookups(Box::new(l))));
+        }
+    }
+
     let mut sh = Shared {
         frame: Vec::with_capacity(2048),
         hosts,
@@ -227,7 +337,10 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
         quantum: if res == TsResolution::Us { 1_000 } else { 1 },
         spawned: Vec::new(),
         dropped: 0,
+        events: Default::default(),
     };
+    let quantum = sh.quantum;
+    sh.events.faults = net.disrupt.scheduled_events(end_ns, quantum);
     let mut writer = out::CaptureWriter::new(out, opts.format, res, sc.output.snaplen)?;
     let mut totals = truth::Totals::default();
     engine::run(initial, end_ns, &mut sh, &mut writer, &mut totals)?;
@@ -253,6 +366,13 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
         totals,
         flow_counts,
         flows: sc.truth.per_flow.then_some(sh.flows),
+        multicast_events: sh.events.multicast,
+        fault_events: {
+            let mut f = sh.events.faults;
+            f.sort_by_key(|e| e.ts_ns);
+            f
+        },
+        client_events: sh.events.clients,
     };
     Ok((truth, w))
 }

@@ -12,6 +12,8 @@ use crate::engine::{Net, Shared};
 use crate::net::{host_mac, tcp_flags as F, Path, PathSpec};
 use crate::rng::Rng;
 use crate::scenario::HttpsConfig;
+use crate::tls;
+use crate::truth::TlsTruth;
 use crate::truth::{BurstTruth, DnsTruth, EndReason, FlowKind, FlowTruth, Protocol, TcpTruth};
 
 /// TLS application_data record header prefix and the largest record we write
@@ -32,6 +34,8 @@ const US: u64 = 1_000;
 const MS: f64 = 1_000_000.0;
 const EPHEMERAL_LO: u16 = 32_768;
 const EPHEMERAL_HI: u16 = 60_999;
+/// ALPN offered in the ClientHello (RFC 7301 §3.1).
+const ALPN: [&str; 2] = ["h2", "http/1.1"];
 
 /// One `[[https]]` service: its name, host and server addresses (with host-table ids).
 pub(crate) struct Service {
@@ -56,6 +60,9 @@ enum Phase {
     ServerFin,
     LastAck,
     ClientRst,
+    TlsClientHello,
+    TlsServerFlight,
+    TlsClientFinished,
 }
 
 /// A player: one client host running sessions until the capture ends.
@@ -90,6 +97,12 @@ pub(crate) struct Player {
     next_data: u64,
     burst_idx: usize,
     fin: bool,
+    /// TLS handshake bytes of the current connection and how many of them were sent.
+    hs_buf: Vec<u8>,
+    hs_sent: usize,
+    tls_sid: [u8; 32],
+    /// Takedown / DNS-failure hooks (`crate::disrupt`, see `step`).
+    pub(crate) dis: crate::disrupt::PlayerDisruption,
 }
 
 fn ephemeral(sh: &mut Shared, host: u32, rng: &mut Rng) -> u16 {
@@ -186,6 +199,10 @@ impl Player {
             next_data: 0,
             burst_idx: 0,
             fin: true,
+            hs_buf: Vec::new(),
+            hs_sent: 0,
+            tls_sid: [0; 32],
+            dis: Default::default(),
         }
     }
 
@@ -250,8 +267,17 @@ impl Player {
         })
     }
 
-    /// Emits the packet due at `now` and returns the time of the next one.
+    /// Emits the packet due at `now` and returns the time of the next one: the planned
+    /// session below, wrapped by the disruption hooks (`crate::disrupt`).
     pub fn step(&mut self, now: u64, sh: &mut Shared) -> Option<u64> {
+        if let Some(next) = self.disrupt_before(now, sh) {
+            return next;
+        }
+        let next = self.step_planned(now, sh);
+        self.disrupt_after(now, next, sh)
+    }
+
+    fn step_planned(&mut self, now: u64, sh: &mut Shared) -> Option<u64> {
         match self.phase {
             Phase::Start => {
                 self.new_session(now, sh);
@@ -409,6 +435,112 @@ impl Player {
                 let q = sh.q(now);
                 let syn = self.syn_q;
                 self.with_tcp(sh, |t| t.handshake_rtt_ns = Some(q - syn));
+                self.phase = if self.svc.cfg.tls_handshake {
+                    Phase::TlsClientHello
+                } else {
+                    Phase::Request
+                };
+                let t = now + self.rng.range_u64(100 * US, 500 * US);
+                self.next_request = t;
+                Some(t)
+            }
+            Phase::TlsClientHello => {
+                let mut random = [0u8; 32];
+                let mut key = [0u8; 32];
+                for b in random
+                    .iter_mut()
+                    .chain(key.iter_mut())
+                    .chain(self.tls_sid.iter_mut())
+                {
+                    *b = self.rng.next_u32() as u8;
+                }
+                self.hs_buf.clear();
+                let sid = self.tls_sid;
+                let host = &self.svc.cfg.host;
+                tls::record(&mut self.hs_buf, tls::CT_HANDSHAKE, true, |b| {
+                    tls::client_hello(
+                        b,
+                        &tls::ClientHelloSpec {
+                            random,
+                            session_id: &sid,
+                            sni: host,
+                            alpn: &ALPN,
+                            key_share: key,
+                            quic_params: None,
+                        },
+                    )
+                });
+                let n = self.hs_buf.len();
+                self.tcp_hs(now, sh, true, F::PSH | F::ACK, 0..n);
+                self.cseq = self.cseq.wrapping_add(n as u32);
+                let q = sh.q(now);
+                if let Some(f) = self.tcp_flow.and_then(|i| sh.flows.get_mut(i)) {
+                    f.tls = Some(TlsTruth {
+                        sni: host.clone(),
+                        alpn: ALPN.iter().map(|a| a.to_string()).collect(),
+                        cipher_suite: tls::TLS_AES_128_GCM_SHA256,
+                        client_hello_ts_ns: q,
+                        client_hello_bytes: n as u64,
+                        server_flight_bytes: 0,
+                        client_finished_bytes: 0,
+                        handshake_done_ts_ns: None,
+                    });
+                }
+                // The server flight: ServerHello, CCS, encrypted handshake records.
+                let mut random = [0u8; 32];
+                for b in random.iter_mut().chain(key.iter_mut()) {
+                    *b = self.rng.next_u32() as u8;
+                }
+                let enc = self.rng.range_u64(2_500, 4_500) as usize;
+                let off = self.rng.range_u64(0, (POOL - 8_192) as u64) as usize;
+                self.hs_buf.clear();
+                let pool = &self.svc.pool[off..];
+                tls::server_flight(&mut self.hs_buf, &random, &sid, &key, enc, pool);
+                self.hs_sent = 0;
+                let total = self.hs_buf.len() as u64;
+                if let Some(t) = self
+                    .tcp_flow
+                    .and_then(|i| sh.flows.get_mut(i))
+                    .and_then(|f| f.tls.as_mut())
+                {
+                    t.server_flight_bytes = total;
+                }
+                self.phase = Phase::TlsServerFlight;
+                Some(now + self.rtt + self.rng.range_u64(100 * US, 600 * US))
+            }
+            Phase::TlsServerFlight => {
+                let s = self.hs_sent;
+                let n = (self.hs_buf.len() - s).min(self.mss as usize);
+                let last = s + n >= self.hs_buf.len();
+                let flags = if last { F::PSH | F::ACK } else { F::ACK };
+                let frame_len = self.tcp_hs(now, sh, false, flags, s..s + n);
+                self.sseq = self.sseq.wrapping_add(n as u32);
+                self.hs_sent += n;
+                if last {
+                    self.phase = Phase::TlsClientFinished;
+                    Some(now + self.rng.range_u64(300 * US, 2_000 * US))
+                } else {
+                    let gap = (frame_len as u128 * 8 * 1_000_000_000
+                        / self.svc.cfg.rate_bps as u128) as u64;
+                    Some(now + gap.max(2))
+                }
+            }
+            Phase::TlsClientFinished => {
+                self.hs_buf.clear();
+                let off = (self.cseq as usize) % (POOL - 2048);
+                tls::client_finished(&mut self.hs_buf, &self.svc.pool[off..off + 1024]);
+                let n = self.hs_buf.len();
+                self.tcp_hs(now, sh, true, F::PSH | F::ACK, 0..n);
+                self.cseq = self.cseq.wrapping_add(n as u32);
+                let q = sh.q(now);
+                if let Some(t) = self
+                    .tcp_flow
+                    .and_then(|i| sh.flows.get_mut(i))
+                    .and_then(|f| f.tls.as_mut())
+                {
+                    t.client_finished_bytes = n as u64;
+                    t.handshake_done_ts_ns = Some(q);
+                }
                 self.phase = Phase::Request;
                 let t = now + self.rng.range_u64(100 * US, 500 * US);
                 self.next_request = t;
@@ -607,6 +739,40 @@ impl Player {
         }
     }
 
+    /// Writes a segment carrying `hs_buf[range]` (TLS handshake bytes); returns the
+    /// frame length. The caller advances the sequence number.
+    fn tcp_hs(
+        &self,
+        now: u64,
+        sh: &mut Shared,
+        up: bool,
+        flags: u8,
+        range: std::ops::Range<usize>,
+    ) -> usize {
+        let (Some(path), Some(flow)) = (&self.path, self.tcp_flow) else {
+            return 0;
+        };
+        let (seq, ack, win) = if up {
+            (self.cseq, self.sseq, CLIENT_WIN)
+        } else {
+            (self.sseq, self.cseq, SERVER_WIN)
+        };
+        let data = &self.hs_buf[range];
+        let pl = path.tcp(
+            &mut sh.frame,
+            up,
+            &mut sh.hosts,
+            seq,
+            ack,
+            flags,
+            win,
+            &[],
+            |b| b.extend_from_slice(data),
+        );
+        sh.account(flow, up, now, pl);
+        sh.frame.len()
+    }
+
     /// Writes one segment of the current connection; returns the frame length.
     #[allow(clippy::too_many_arguments)]
     fn tcp(
@@ -659,6 +825,194 @@ impl Player {
         );
         sh.account(flow, up, now, pl);
         sh.frame.len()
+    }
+}
+
+/// Disruption hooks (`crate::disrupt`): a SYN to a taken-down service is answered by a
+/// server RST, an open connection is reset by the server when a takedown starts, a
+/// failed DNS lookup (NXDOMAIN/SERVFAIL) ends the attempt, CNAME chains are answered,
+/// and after a failure the player waits the backoff, retries, or migrates. Without
+/// such faults or `[[dns.name]]` entries they change nothing.
+impl Player {
+    /// Runs a step owned by the hooks; `None` lets the planned step run.
+    fn disrupt_before(&mut self, now: u64, sh: &mut Shared) -> Option<Option<u64>> {
+        use crate::disrupt::PendingRst;
+        let pending = std::mem::take(&mut self.dis.rst);
+        if pending != PendingRst::None {
+            let reset = pending == PendingRst::Reset;
+            // RFC 9293 §3.10.7.1/§3.5.2: a RST answering a SYN has SEQ=0 and acknowledges
+            // the SYN; the reset of a synchronized connection carries SND.NXT.
+            let seq = if reset && self.phase != Phase::SynAck {
+                self.sseq
+            } else {
+                0
+            };
+            let ack = self.cseq;
+            self.tcp(now, sh, false, seq, ack, F::RST | F::ACK, 0, &[], 0);
+            self.with_tcp(sh, |t| {
+                t.rst_server = true;
+                t.end_reason = EndReason::Rst;
+            });
+            let kind = if reset { "reset" } else { "refused" };
+            return Some(self.fail(now, sh, kind, self.tcp_flow, None));
+        }
+        match self.phase {
+            Phase::Start if self.dis.fails > 0 => {
+                let q = sh.q(now);
+                if self.dis.migrate_at.is_some_and(|t| t <= now) {
+                    self.dis.migrate_at = None;
+                    let plan = &self.net.disrupt;
+                    let to = plan
+                        .migration(&self.svc.cfg.name)
+                        .and_then(|m| plan.service(m.1));
+                    if let Some(svc) = to {
+                        let name = svc.cfg.name.clone();
+                        self.event(sh, q, "migrate", None, None, None, Some(name));
+                        self.svc = svc;
+                        self.dis.fails = 0;
+                        return None;
+                    }
+                }
+                let d = self.dis.retry_delay;
+                self.event(sh, q, "retry", None, None, Some(d), None);
+                None
+            }
+            Phase::DnsAnswer => {
+                let res = self.dis.res.take()?;
+                if res.rcode == dns::RCODE_NOERROR && res.cnames.is_empty() {
+                    return None;
+                }
+                let qtype = if self.v6 {
+                    dns::QTYPE_AAAA
+                } else {
+                    dns::QTYPE_A
+                };
+                let host = &self.svc.cfg.host;
+                let (id, ttl) = (self.dns_id, self.net.dns_ttl);
+                let pl = match &self.dns_path {
+                    Some(p) => p.udp(&mut sh.frame, false, &mut sh.hosts, |b| {
+                        dns::response(
+                            b,
+                            id,
+                            qtype,
+                            ttl,
+                            res.rcode,
+                            host,
+                            &res.cnames,
+                            &res.answers,
+                        )
+                    }),
+                    None => 0,
+                };
+                sh.account(self.dns_flow, false, now, pl);
+                let q = sh.q(now);
+                if let Some(d) = sh.flows.get_mut(self.dns_flow).and_then(|f| f.dns.as_mut()) {
+                    d.response_ts_ns = Some(q);
+                }
+                if res.rcode != dns::RCODE_NOERROR {
+                    let flow = Some(self.dns_flow);
+                    return Some(self.fail(now, sh, "dns_failure", flow, Some(res.rcode)));
+                }
+                self.phase = Phase::Syn;
+                Some(Some(now + self.rng.range_u64(100 * US, 400 * US)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Looks at the state the planned step left: resolves a query just sent, refuses a
+    /// SYN just sent to a taken-down service, schedules the reset of an open connection.
+    fn disrupt_after(&mut self, now: u64, next: Option<u64>, sh: &mut Shared) -> Option<u64> {
+        use crate::disrupt::{PendingRst, ServiceState};
+        let plan = &self.net.disrupt;
+        match self.phase {
+            Phase::DnsAnswer => {
+                let res = plan.resolve(&self.svc.cfg.host, self.v6, now, &self.answers);
+                if let Some(f) = sh.flows.get_mut(self.dns_flow) {
+                    if let Some(d) = f.dns.as_mut() {
+                        d.rcode = res.rcode;
+                        d.answers.clone_from(&res.answers);
+                    }
+                    f.dns_cnames = Some(res.cnames.clone());
+                }
+                self.dis.res = Some(res);
+                return next;
+            }
+            Phase::SynAck
+                if plan.service_state(&self.svc.cfg.name, now) == ServiceState::Refused =>
+            {
+                self.dis.rst = PendingRst::Refused;
+                return Some(now + self.rtt);
+            }
+            Phase::HsAck => self.dis.fails = 0,
+            _ => {}
+        }
+        let open = !matches!(
+            self.phase,
+            Phase::Start | Phase::DnsQuery | Phase::DnsAnswer | Phase::Syn
+        );
+        if let (true, Some(n)) = (open, next) {
+            if let Some(t) = plan.reset_at(&self.svc.cfg.name, now, n) {
+                self.dis.rst = PendingRst::Reset;
+                return Some(t);
+            }
+        }
+        next
+    }
+
+    /// Records a failed attempt and schedules the retry (or the migration).
+    fn fail(
+        &mut self,
+        now: u64,
+        sh: &mut Shared,
+        kind: &'static str,
+        flow: Option<usize>,
+        rcode: Option<u8>,
+    ) -> Option<u64> {
+        self.dis.fails += 1;
+        let q = sh.q(now);
+        self.event(sh, q, kind, flow, rcode, None, None);
+        if !self.dis.migrate_decided {
+            if let Some((share, _, after)) = self.net.disrupt.migration(&self.svc.cfg.name) {
+                self.dis.migrate_decided = true;
+                if self.rng.chance(share) {
+                    self.dis.migrate_at = Some(now + (self.rng.range_f64(after) * 1e9) as u64);
+                }
+            }
+        }
+        let delay = self.net.disrupt.backoff_ns(self.dis.fails);
+        self.dis.retry_delay = delay;
+        self.phase = Phase::Start;
+        let t = now + delay;
+        Some(match self.dis.migrate_at {
+            Some(m) if m < t => m.max(now),
+            _ => t,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        sh: &mut Shared,
+        ts: u64,
+        kind: &'static str,
+        flow: Option<usize>,
+        rcode: Option<u8>,
+        delay: Option<u64>,
+        to: Option<String>,
+    ) {
+        sh.events.clients.push(crate::truth::ClientEvent {
+            ts_ns: ts,
+            kind,
+            service: self.svc.cfg.name.clone(),
+            client: self.client_addr(),
+            flow_id: flow.map(|f| f as u64),
+            attempt: self.dis.fails,
+            delay_ns: delay,
+            rcode,
+            to_service: to,
+            player: self.dis.id,
+        });
     }
 }
 

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
+pub use crate::scenario_ott::{
+    HlsConfig, PanelConfig, PanelStreamConfig, QuicConfig, SegmentFormat, SwitchConfig,
+    VariantConfig,
+};
+
 /// A complete scenario, as read from TOML (defaults filled in).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +51,27 @@ pub struct Scenario {
     /// Injected disruptions.
     #[serde(default, rename = "fault")]
     pub faults: Vec<FaultConfig>,
+    /// Multicast receivers signalling membership (IGMPv2/v3, MLDv2); see `crate::igmp`.
+    #[serde(default)]
+    pub igmp: Vec<IgmpConfig>,
+    /// The router sending periodic general queries (none when absent).
+    #[serde(default)]
+    pub querier: Option<QuerierConfig>,
+    /// Background DNS lookups of names (for DNS failures without players).
+    #[serde(default, rename = "dns_lookup")]
+    pub dns_lookups: Vec<DnsLookupConfig>,
+    /// How players retry failed sessions (refused, reset, DNS failure).
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// HLS players over cleartext HTTP/1.1.
+    #[serde(default)]
+    pub hls: Vec<HlsConfig>,
+    /// IPTV panels: `player_api.php` calls and progressive MPEG-TS over HTTP.
+    #[serde(default, rename = "panel")]
+    pub panels: Vec<PanelConfig>,
+    /// QUIC v1 players.
+    #[serde(default)]
+    pub quic: Vec<QuicConfig>,
 }
 
 fn default_start() -> String {
@@ -172,6 +198,9 @@ pub struct DnsConfig {
     /// TTL written in answers.
     #[serde(default = "default_dns_ttl")]
     pub answer_ttl_s: u32,
+    /// Per-name answers (`[[dns.name]]`): CNAME chains, addresses, failure rcodes.
+    #[serde(default, rename = "name")]
+    pub names: Vec<DnsNameConfig>,
 }
 
 impl Default for DnsConfig {
@@ -181,6 +210,7 @@ impl Default for DnsConfig {
             resolver_v6: default_resolver_v6(),
             rtt_ms: default_dns_rtt(),
             answer_ttl_s: default_dns_ttl(),
+            names: Vec::new(),
         }
     }
 }
@@ -365,6 +395,11 @@ pub struct HttpsConfig {
     /// Players start uniformly within this many seconds of the capture start.
     #[serde(default = "default_spread")]
     pub start_spread_s: f64,
+    /// Start every connection with a TLS 1.3 handshake (ClientHello with SNI = `host`,
+    /// ServerHello, ChangeCipherSpec, encrypted records) before the bursts. Off by
+    /// default so that existing scenarios keep their bytes.
+    #[serde(default)]
+    pub tls_handshake: bool,
 }
 
 fn default_https_port() -> u16 {
@@ -455,6 +490,220 @@ pub enum FaultConfig {
         end_s: f64,
         probability: f64,
     },
+    /// Send datagrams of `[start_s, end_s)` twice (the copy right after the original)
+    /// with `probability`.
+    MulticastDuplicate {
+        #[serde(default)]
+        channels: Vec<String>,
+        start_s: f64,
+        end_s: f64,
+        probability: f64,
+    },
+    /// Swap a datagram of `[start_s, end_s)` with the next one, with `probability`.
+    MulticastReorder {
+        #[serde(default)]
+        channels: Vec<String>,
+        start_s: f64,
+        end_s: f64,
+        probability: f64,
+    },
+    /// From `at_s` on, the channel's PCR (and PTS) jump by `jump_ms` without the
+    /// discontinuity_indicator.
+    PcrDiscontinuity {
+        #[serde(default)]
+        channels: Vec<String>,
+        at_s: f64,
+        #[serde(default = "default_pcr_jump")]
+        jump_ms: f64,
+    },
+    /// The `[[https]]` service `service` goes down at `start_s` (until `end_s`): SYNs to
+    /// its servers get a RST, established connections are reset at `start_s`. Players
+    /// retry per `[retry]`; `migrate_share` of them switch to `migrate_to` after a delay
+    /// drawn from `migrate_after_s` (counted from their first failure).
+    Takedown {
+        service: String,
+        start_s: f64,
+        #[serde(default)]
+        end_s: Option<f64>,
+        #[serde(default)]
+        migrate_share: f64,
+        #[serde(default)]
+        migrate_to: Option<String>,
+        #[serde(default = "default_migrate_after")]
+        migrate_after_s: [f64; 2],
+    },
+    /// DNS name `name` answers NXDOMAIN (RFC 2308) from `start_s` (until `end_s`).
+    DnsNxdomain {
+        name: String,
+        start_s: f64,
+        #[serde(default)]
+        end_s: Option<f64>,
+    },
+    /// DNS name `name` answers SERVFAIL from `start_s` (until `end_s`).
+    DnsServfail {
+        name: String,
+        start_s: f64,
+        #[serde(default)]
+        end_s: Option<f64>,
+    },
+}
+
+fn default_pcr_jump() -> f64 {
+    500.0
+}
+fn default_migrate_after() -> [f64; 2] {
+    [5.0, 15.0]
+}
+
+/// DNS response code of a configured name (RFC 1035 §4.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsRcode {
+    #[default]
+    Noerror,
+    Servfail,
+    Nxdomain,
+}
+
+/// How the resolver answers one name (`[[dns.name]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsNameConfig {
+    pub name: String,
+    /// CNAME chain: `name` → `cname[0]` → … → the addresses (RFC 1034 §3.6.2).
+    #[serde(default)]
+    pub cname: Vec<String>,
+    /// Response code (default `noerror`).
+    #[serde(default)]
+    pub rcode: DnsRcode,
+    /// Addresses answered for A / AAAA queries of names no service serves.
+    #[serde(default)]
+    pub v4: Vec<String>,
+    #[serde(default)]
+    pub v6: Vec<String>,
+}
+
+/// Periodic lookups of one name by random clients (`[[dns_lookup]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsLookupConfig {
+    pub name: String,
+    /// `A` or `AAAA`.
+    #[serde(default = "default_qtype")]
+    pub qtype: String,
+    /// One lookup every this many seconds (from `start_s`).
+    pub interval_s: f64,
+    #[serde(default)]
+    pub start_s: f64,
+}
+
+fn default_qtype() -> String {
+    "A".to_string()
+}
+
+/// Retry behaviour of players after a failed session (`[retry]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// `[first, cap]`: the k-th consecutive failure waits `min(first·2^(k-1), cap)` s.
+    #[serde(default = "default_backoff")]
+    pub backoff_s: [f64; 2],
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            backoff_s: default_backoff(),
+        }
+    }
+}
+
+fn default_backoff() -> [f64; 2] {
+    [1.0, 32.0]
+}
+
+/// A group of multicast receivers (`[[igmp]]`): each joins a channel's group, answers
+/// queries, optionally zaps to the next channel every `zap_interval_s` and leaves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IgmpConfig {
+    pub name: String,
+    /// IGMP version for IPv4 groups: 2 (RFC 2236) or 3 (RFC 3376). IPv6 groups use MLDv2.
+    #[serde(default = "default_igmp_version")]
+    pub version: u8,
+    /// Receiving client hosts (distinct hosts from `network.clients`).
+    pub receivers: u32,
+    /// Channels watched, in zapping order (empty: every channel).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// First join time range.
+    #[serde(default = "default_join_s")]
+    pub join_s: [f64; 2],
+    /// Zap to the next channel every this many seconds (0: never).
+    #[serde(default)]
+    pub zap_interval_s: f64,
+    /// Leave the current group at this time (default: stay until the end).
+    #[serde(default)]
+    pub leave_s: Option<f64>,
+    /// Source-specific joins (IGMPv3/MLDv2 INCLUDE mode with the channel's source).
+    #[serde(default)]
+    pub ssm: bool,
+    /// State-change reports are sent this many times (RFC 3376 §8.1); v2 leaves once.
+    #[serde(default = "default_robustness")]
+    pub robustness: u8,
+    /// Retransmissions of a state-change report follow within this many seconds.
+    #[serde(default = "default_unsolicited")]
+    pub unsolicited_interval_s: f64,
+}
+
+fn default_igmp_version() -> u8 {
+    3
+}
+fn default_join_s() -> [f64; 2] {
+    [0.0, 2.0]
+}
+fn default_robustness() -> u8 {
+    2
+}
+fn default_unsolicited() -> f64 {
+    1.0
+}
+
+/// The multicast router on the receivers' link (`[querier]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerierConfig {
+    /// IGMP querier address (unicast IPv4).
+    #[serde(default = "default_querier_v4")]
+    pub address_v4: String,
+    /// MLD querier address (link-local IPv6, RFC 3810 §5.1.14).
+    #[serde(default = "default_querier_v6")]
+    pub address_v6: String,
+    /// IGMP query version: 2 or 3 (must be 3 when a `[[igmp]]` entry uses version 3).
+    #[serde(default = "default_igmp_version")]
+    pub version: u8,
+    /// General query interval (RFC 3376 §8.2 default 125 s).
+    #[serde(default = "default_query_interval")]
+    pub interval_s: f64,
+    /// First query time.
+    #[serde(default)]
+    pub first_s: f64,
+    /// Maximum response time announced in queries (at most 25.5 s).
+    #[serde(default = "default_max_resp")]
+    pub max_resp_time_s: f64,
+}
+
+fn default_querier_v4() -> String {
+    "10.20.255.254".to_string()
+}
+fn default_querier_v6() -> String {
+    "fe80::1".to_string()
+}
+fn default_query_interval() -> f64 {
+    125.0
+}
+fn default_max_resp() -> f64 {
+    10.0
 }
 
 impl Scenario {
@@ -602,6 +851,7 @@ impl Scenario {
                 ));
             }
         }
+        crate::scenario_ott::validate(&self.hls, &self.panels, &self.quic)?;
         if let Some(s) = &self.small_flows {
             if s.clients == 0 || s.servers == 0 {
                 return bad("small_flows: clients and servers must be at least 1".into());
@@ -635,8 +885,17 @@ impl Scenario {
                         }
                     }
                 }
+                // Checked by `disrupt::validate`.
+                FaultConfig::MulticastDuplicate { .. }
+                | FaultConfig::MulticastReorder { .. }
+                | FaultConfig::PcrDiscontinuity { .. }
+                | FaultConfig::Takedown { .. }
+                | FaultConfig::DnsNxdomain { .. }
+                | FaultConfig::DnsServfail { .. } => {}
             }
         }
+        crate::disrupt::validate(self)?;
+        crate::igmp::validate(self)?;
         Ok(())
     }
 }

@@ -101,6 +101,9 @@ pub(crate) struct Channel {
     rtp_ts0: u32,
     rtp: RtpTruth,
     flow: Option<usize>,
+    /// Stream faults (`crate::faults`) and what a receiver makes of the written datagrams.
+    faults: crate::faults::StreamFaults,
+    fx: FaultState,
 }
 
 impl Channel {
@@ -169,8 +172,12 @@ impl Channel {
                 gaps: 0,
                 first_seq: None,
                 last_seq: None,
+                duplicates: 0,
+                reordered: 0,
             },
             flow: None,
+            faults: Default::default(),
+            fx: FaultState::default(),
             s,
         }
     }
@@ -201,6 +208,10 @@ impl Channel {
 
     /// Emits (or drops) the datagram due at `now`; returns the next datagram time.
     pub fn step(&mut self, now: u64, sh: &mut Shared) -> Option<u64> {
+        if let Some(next) = self.step_deferred(now, sh) {
+            return next;
+        }
+        self.apply_pcr_jumps(now, sh);
         let n = self.s.ts_per_datagram as usize;
         self.pcrs_in_dgram = 0;
         for j in 0..n {
@@ -222,18 +233,19 @@ impl Channel {
                 self.lost[self.roles[j] as usize] += 1;
             }
         } else {
-            self.emit(now, seq, n, sh);
+            self.emit_faulty(now, seq, n, sh);
         }
         self.k += n as u64;
         let next = self.slot_time(self.k);
-        (next < self.s.end_ns).then_some(next)
+        self.after_step(now, next)
     }
 
     fn emit(&mut self, now: u64, seq: u16, n: usize, sh: &mut Shared) {
         let rtp = self.s.rtp;
+        let sent = self.fx.rtp_time.unwrap_or(now);
         let rtp_ts = self
             .rtp_ts0
-            .wrapping_add(((now - self.s.start_ns) as u128 * 90_000 / NS) as u32);
+            .wrapping_add(((sent - self.s.start_ns) as u128 * 90_000 / NS) as u32);
         let ssrc = self.ssrc;
         let body = &self.dgram[..n * TS_PACKET];
         let payload = self.s.path.udp(&mut sh.frame, true, &mut sh.hosts, |b| {
@@ -279,26 +291,18 @@ impl Channel {
             if r < 4 {
                 let c = self.ccs[j];
                 if let Some(l) = self.last_cc[r] {
-                    if c != (l + 1) & 0x0F {
+                    // The same CC again is a duplicate packet, not a discontinuity
+                    // (ISO/IEC 13818-1 §2.4.3.3; tshark's MP2T analysis agrees).
+                    if c != (l + 1) & 0x0F && c != l {
                         self.cc_errors[r] += 1;
                     }
                 }
                 self.last_cc[r] = Some(c);
             }
         }
+        self.track_pcrs(n);
         if rtp {
-            let r = &mut self.rtp;
-            r.packets += 1;
-            if let Some(l) = r.last_seq {
-                let gap = seq.wrapping_sub(l).wrapping_sub(1);
-                if gap != 0 {
-                    r.lost += gap as u64;
-                    r.gaps += 1;
-                }
-            } else {
-                r.first_seq = Some(seq);
-            }
-            r.last_seq = Some(seq);
+            self.rtp_receive(seq);
         }
     }
 
@@ -427,7 +431,11 @@ impl Channel {
     /// 27 MHz PCR value carried by TS packet `k` (at its last PCR-base byte, offset 10).
     fn pcr_at(&self, k: u64) -> u64 {
         let bits = (k as u128 * TS_PACKET as u128 + 10) * 8;
-        self.pcr0 + (bits * 27_000_000 / self.s.mux_rate_bps as u128) as u64
+        let v = self.pcr0 + (bits * 27_000_000 / self.s.mux_rate_bps as u128) as u64;
+        if self.fx.pcr_offset == 0 {
+            return v;
+        }
+        (v as i128 + self.fx.pcr_offset as i128).rem_euclid(PCR_MODULUS) as u64
     }
 
     /// Writes the channel's TS and RTP facts into its flow (if it wrote any packet).
@@ -460,6 +468,9 @@ impl Channel {
             datagrams_sent: self.datagrams_sent,
             datagrams_dropped: self.datagrams_dropped,
             pcr_count: self.pcr_count,
+            datagrams_duplicated: self.fx.duplicated,
+            datagrams_reordered: self.fx.reordered,
+            pcr_discontinuities: self.fx.pcr_discontinuities,
             pids,
         };
         if let Some(ft) = sh.flows.get_mut(f) {
@@ -468,6 +479,319 @@ impl Channel {
                 ft.rtp = Some(self.rtp.clone());
             }
         }
+    }
+}
+
+/// The mux as a byte source for unicast delivery (HTTP segments and progressive
+/// streams): packets come out one at a time in mux order, with no datagrams, losses or
+/// flow accounting of their own.
+impl Channel {
+    /// Builds the next TS packet of the mux into `out`.
+    pub(crate) fn next_packet(&mut self, out: &mut [u8; TS_PACKET]) {
+        let k = self.k;
+        self.pcrs_in_dgram = 0;
+        self.fill_packet(0, k);
+        out.copy_from_slice(&self.dgram[..TS_PACKET]);
+        self.written[self.roles[0] as usize] += 1;
+        self.pcr_count += self.pcrs_in_dgram;
+        self.k += 1;
+    }
+
+    /// Time at which TS packet `k` leaves the mux.
+    pub(crate) fn packet_time(&mut self, k: u64) -> u64 {
+        self.slot_time(k)
+    }
+
+    /// TS facts of the packets produced by [`Channel::next_packet`] (no losses, no CC errors).
+    pub(crate) fn stream_truth(&self) -> TsTruth {
+        let stream_types = [
+            None,
+            None,
+            Some(STREAM_TYPE_H264),
+            Some(STREAM_TYPE_AAC),
+            None,
+        ];
+        TsTruth {
+            program_number: self.s.program_number,
+            pmt_pid: self.s.pmt_pid,
+            pcr_pid: self.s.video_pid,
+            mux_rate_bps: self.s.mux_rate_bps,
+            ts_per_datagram: self.s.ts_per_datagram,
+            ts_packets: self.written.iter().sum(),
+            datagrams_sent: 0,
+            datagrams_dropped: 0,
+            pcr_count: self.pcr_count,
+            datagrams_duplicated: 0,
+            datagrams_reordered: 0,
+            pcr_discontinuities: 0,
+            pids: (0..5)
+                .map(|r| PidTruth {
+                    pid: self.pids[r],
+                    role: ROLE_NAMES[r],
+                    stream_type: stream_types[r],
+                    packets: self.written[r],
+                    lost_packets: 0,
+                    cc_errors: 0,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// PCR values wrap at 2^33 · 300 (ISO/IEC 13818-1 §2.4.2.2).
+const PCR_MODULUS: i128 = (1 << 33) * 300;
+/// A receiver flags consecutive PCRs more than 100 ms apart (or going back) without the
+/// discontinuity_indicator (TR 101 290 §5.2.2, PCR_discontinuity_indicator_error).
+const PCR_MAX_GAP: i128 = 27_000_000 / 10;
+
+/// A datagram kept for a later write (a duplicate copy or a reordered datagram).
+struct Snap {
+    dgram: [u8; 7 * TS_PACKET],
+    roles: [Role; 7],
+    ccs: [u8; 7],
+    pcrs: u64,
+    seq: u16,
+    n: usize,
+    /// Time the head-end sent it (its RTP timestamp).
+    sent: u64,
+}
+
+/// Fault state of a channel and the receiver-side counters of what was written.
+#[derive(Default)]
+struct FaultState {
+    pcr_offset: i64,
+    jump_idx: usize,
+    /// A datagram held back to be written after the next written one.
+    held: Option<Box<Snap>>,
+    /// Writes due later: time, datagram, fault kind (sorted by time).
+    deferred: Vec<(u64, Box<Snap>, &'static str)>,
+    regular_done: bool,
+    rtp_time: Option<u64>,
+    duplicated: u64,
+    reordered: u64,
+    last_pcr: Option<u64>,
+    pcr_discontinuities: u64,
+    rx: RtpRx,
+}
+
+/// RFC 3550 §A.1-style receiver state: extended highest sequence number and a bitmap
+/// of the 64 numbers below it, so duplicates and late packets are told apart.
+#[derive(Default)]
+struct RtpRx {
+    started: bool,
+    base: u64,
+    highest: u64,
+    window: u64,
+    unique: u64,
+    gaps: i64,
+}
+
+/// Stream faults (`crate::faults`): duplicate and reordered datagrams, PCR jumps, and
+/// the receiver-side accounting of the written datagrams.
+impl Channel {
+    /// Installs the channel's stream faults.
+    pub(crate) fn set_faults(&mut self, f: crate::faults::StreamFaults) {
+        self.faults = f;
+    }
+
+    fn snap(&self, sent: u64, seq: u16, n: usize) -> Box<Snap> {
+        Box::new(Snap {
+            dgram: self.dgram,
+            roles: self.roles,
+            ccs: self.ccs,
+            pcrs: self.pcrs_in_dgram,
+            seq,
+            n,
+            sent,
+        })
+    }
+
+    /// Half the gap to the next datagram (1 ns .. 50 µs): when copies are written.
+    fn defer_delay(&mut self, now: u64, n: usize) -> u64 {
+        let next = self.slot_time(self.k + n as u64);
+        (next.saturating_sub(now) / 2).clamp(1, 50_000)
+    }
+
+    /// Writes the datagram built at `now`, holding, duplicating or releasing per the faults.
+    fn emit_faulty(&mut self, now: u64, seq: u16, n: usize, sh: &mut Shared) {
+        if let Some(h) = self.fx.held.take() {
+            self.emit(now, seq, n, sh);
+            let t = now + self.defer_delay(now, n);
+            self.defer(t, h, "multicast_reorder");
+            return;
+        }
+        if self.faults.reorder(now) {
+            self.fx.held = Some(self.snap(now, seq, n));
+            return;
+        }
+        self.emit(now, seq, n, sh);
+        if self.faults.duplicate(now) {
+            let t = now + self.defer_delay(now, n);
+            let s = self.snap(now, seq, n);
+            self.defer(t, s, "multicast_duplicate");
+        }
+    }
+
+    fn defer(&mut self, t: u64, s: Box<Snap>, kind: &'static str) {
+        self.fx.deferred.push((t, s, kind));
+        self.fx.deferred.sort_by_key(|d| d.0);
+    }
+
+    fn next_due(&mut self) -> Option<u64> {
+        let regular = if self.fx.regular_done {
+            None
+        } else {
+            Some(self.slot_time(self.k))
+        };
+        let d = self.fx.deferred.first().map(|d| d.0);
+        match (regular, d) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Next step time after a regular datagram; releases a held one at the end.
+    fn after_step(&mut self, now: u64, next: u64) -> Option<u64> {
+        if next >= self.s.end_ns {
+            self.fx.regular_done = true;
+            if let Some(h) = self.fx.held.take() {
+                self.defer(now + 1, h, "multicast_reorder");
+            }
+        }
+        self.next_due()
+    }
+
+    /// Writes a deferred datagram if one is due; `None` when the regular one is due.
+    fn step_deferred(&mut self, now: u64, sh: &mut Shared) -> Option<Option<u64>> {
+        if self.fx.deferred.first().is_none_or(|d| d.0 > now) {
+            return None;
+        }
+        let (_, s, kind) = self.fx.deferred.remove(0);
+        self.dgram = s.dgram;
+        self.roles = s.roles;
+        self.ccs = s.ccs;
+        self.pcrs_in_dgram = s.pcrs;
+        self.fx.rtp_time = Some(s.sent);
+        self.emit(now, s.seq, s.n, sh);
+        self.fx.rtp_time = None;
+        if kind == "multicast_duplicate" {
+            self.fx.duplicated += 1;
+        } else {
+            self.fx.reordered += 1;
+        }
+        sh.events.faults.push(crate::truth::FaultEvent {
+            ts_ns: sh.q(now),
+            kind,
+            target: self.s.name.clone(),
+            flow_id: self.flow.map(|f| f as u64),
+            rtp_seq: self.s.rtp.then_some(s.seq),
+            pcr_jump: None,
+        });
+        Some(self.next_due())
+    }
+
+    /// Applies the PCR jumps due by `now` (the datagram's send time).
+    fn apply_pcr_jumps(&mut self, now: u64, sh: &mut Shared) {
+        while let Some(&(at, jump)) = self.faults.pcr_jumps.get(self.fx.jump_idx) {
+            if now < at {
+                break;
+            }
+            self.fx.jump_idx += 1;
+            self.fx.pcr_offset += jump;
+            sh.events.faults.push(crate::truth::FaultEvent {
+                ts_ns: sh.q(now),
+                kind: "pcr_discontinuity",
+                target: self.s.name.clone(),
+                flow_id: self.flow.map(|f| f as u64),
+                rtp_seq: None,
+                pcr_jump: Some(jump),
+            });
+        }
+    }
+
+    /// Checks the PCRs of the datagram just written against the previous one.
+    fn track_pcrs(&mut self, n: usize) {
+        for j in 0..n {
+            if self.roles[j] != Role::Video {
+                continue;
+            }
+            let p = &self.dgram[j * TS_PACKET..(j + 1) * TS_PACKET];
+            // adaptation_field_control has an adaptation field, length >= 7, PCR_flag.
+            if p[3] & 0x20 == 0 || p[4] < 7 || p[5] & 0x10 == 0 {
+                continue;
+            }
+            let base = ((p[6] as u64) << 25)
+                | ((p[7] as u64) << 17)
+                | ((p[8] as u64) << 9)
+                | ((p[9] as u64) << 1)
+                | (p[10] as u64 >> 7);
+            let pcr = base * 300 + ((((p[10] & 1) as u64) << 8) | p[11] as u64);
+            if let Some(l) = self.fx.last_pcr {
+                let d = (pcr as i128 - l as i128).rem_euclid(PCR_MODULUS);
+                // A backwards step shows as a difference just below the modulus.
+                if d > PCR_MAX_GAP {
+                    self.fx.pcr_discontinuities += 1;
+                }
+            }
+            self.fx.last_pcr = Some(pcr);
+        }
+    }
+
+    /// Receiver accounting of RTP sequence number `seq` (RFC 3550 §A.1, §A.3).
+    fn rtp_receive(&mut self, seq: u16) {
+        let rx = &mut self.fx.rx;
+        let r = &mut self.rtp;
+        r.packets += 1;
+        if !rx.started {
+            // Extended numbers start at 2^32 + seq so late packets never go below zero.
+            let ext = (1u64 << 32) | seq as u64;
+            *rx = RtpRx {
+                started: true,
+                base: ext,
+                highest: ext,
+                window: 1,
+                unique: 1,
+                gaps: 0,
+            };
+            r.first_seq = Some(seq);
+            r.last_seq = Some(seq);
+            return;
+        }
+        let d = seq.wrapping_sub(rx.highest as u16) as i16 as i64;
+        if d > 0 {
+            if d > 1 {
+                rx.gaps += 1;
+            }
+            rx.window = if d >= 64 { 0 } else { rx.window << d } | 1;
+            rx.highest += d as u64;
+            rx.unique += 1;
+        } else {
+            let back = (-d) as u64;
+            let ext = rx.highest - back;
+            if back < 64 && rx.window & (1 << back) != 0 {
+                r.duplicates += 1;
+                return;
+            }
+            r.reordered += 1;
+            rx.unique += 1;
+            if back < 64 {
+                rx.window |= 1 << back;
+                let newer = rx.window & (1 << (back - 1)) != 0;
+                let older = ext <= rx.base || (back + 1 < 64 && rx.window & (1 << (back + 1)) != 0);
+                match (newer, older) {
+                    (true, true) => rx.gaps -= 1,
+                    (false, false) => rx.gaps += 1,
+                    _ => {}
+                }
+            }
+            if ext < rx.base {
+                rx.base = ext;
+                r.first_seq = Some(seq);
+            }
+        }
+        r.lost = (rx.highest - rx.base + 1).saturating_sub(rx.unique);
+        r.gaps = rx.gaps.max(0) as u64;
+        r.last_seq = Some(rx.highest as u16);
     }
 }
 
