@@ -7,7 +7,7 @@ use std::net::IpAddr;
 /// The two endpoints are stored in a canonical order (the smaller `(address, port)`
 /// first), so a lookup needs no second probe for the reverse direction. VLAN tags are
 /// part of the key: the same 5-tuple on two VLANs is two flows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     lo_addr: [u8; 16],
     hi_addr: [u8; 16],
@@ -38,9 +38,41 @@ fn addr_bytes(addr: IpAddr) -> [u8; 16] {
     }
 }
 
+impl std::hash::Hash for FlowKey {
+    /// Hashes the key as six machine words rather than field by field (the derived
+    /// version feeds the address arrays byte slices with length prefixes).
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let word = |b: &[u8; 16], i: usize| {
+            u64::from_ne_bytes([
+                b[i],
+                b[i + 1],
+                b[i + 2],
+                b[i + 3],
+                b[i + 4],
+                b[i + 5],
+                b[i + 6],
+                b[i + 7],
+            ])
+        };
+        state.write_u64(word(&self.lo_addr, 0));
+        state.write_u64(word(&self.lo_addr, 8));
+        state.write_u64(word(&self.hi_addr, 0));
+        state.write_u64(word(&self.hi_addr, 8));
+        state.write_u64(
+            u64::from(self.lo_port)
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.protocol) << 32
+                | u64::from(self.ip_version) << 40,
+        );
+        state.write_u32(self.vlan);
+    }
+}
+
 impl FlowKey {
     /// Builds the key of a packet going `src → dst`; the second value is `true` when `src`
     /// is the key's canonical low side.
+    #[inline]
     pub fn new(
         src: Endpoint,
         dst: Endpoint,

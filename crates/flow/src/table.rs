@@ -7,7 +7,7 @@ use streamscope_wire::{Packet, Transport};
 
 use crate::bins::{BinOrderer, BinRecord};
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey};
-use crate::rate::RateSummary;
+use crate::rate::{Percentiles, RateSummary};
 use crate::tcp::{flags, TcpState, TcpSummary};
 
 type FixedHasher = foldhash::fast::FixedState;
@@ -49,9 +49,9 @@ impl Default for FlowConfig {
 
 impl FlowConfig {
     /// Idle timeout of a flow of `protocol` in its current TCP state.
-    fn timeout(&self, protocol: u8, tcp: &TcpState) -> i64 {
+    fn timeout(&self, protocol: u8, tcp_closed: bool) -> i64 {
         match protocol {
-            6 if tcp.closed() => self.tcp_closed_ns,
+            6 if tcp_closed => self.tcp_closed_ns,
             6 => self.tcp_idle_ns,
             17 => self.udp_idle_ns,
             _ => self.other_idle_ns,
@@ -164,9 +164,12 @@ pub struct FlowStats {
     pub bins_out_of_order: u64,
 }
 
+/// The state of one flow. Kept small: TCP state and the rate distribution are boxed
+/// and exist only for the flows that need them (TCP flows; flows spanning several bins).
 #[derive(Debug)]
 struct Flow<S> {
     id: i64,
+    key: FlowKey,
     lo_is_client: bool,
     rule: ClientRule,
     first_ns: i64,
@@ -174,12 +177,20 @@ struct Flow<S> {
     packets: [u64; 2],
     bytes: [u64; 2],
     payload: [u64; 2],
-    tcp: TcpState,
-    bin: i64,
+    tcp: Option<Box<TcpState>>,
+    /// Start of the current bin.
+    bin_start: i64,
     bin_packets: [u32; 2],
     bin_bytes: [u64; 2],
-    rates: RateSummary,
+    /// Down bytes of the bins closed so far (none while the flow is in its first bin).
+    rates: Option<Box<RateSummary>>,
     state: S,
+}
+
+impl<S> Flow<S> {
+    fn tcp_closed(&self) -> bool {
+        self.tcp.as_ref().is_some_and(|t| t.closed())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -199,9 +210,15 @@ struct FragPorts {
 
 /// Bidirectional flows keyed by 5-tuple and VLAN tags, bounded in size, expired by
 /// capture time.
+///
+/// The hash map holds only keys and slot numbers; flows live in a slab (`Vec`) whose
+/// free slots are reused. A map slot is then 48 bytes instead of a whole flow, which
+/// matters for the map's empty slots and while it grows (both tables are alive then).
 pub struct FlowTable<S: FlowState = ()> {
     cfg: FlowConfig,
-    flows: HashMap<FlowKey, Flow<S>, FixedHasher>,
+    index: HashMap<FlowKey, u32, FixedHasher>,
+    slab: Vec<Option<Flow<S>>>,
+    free: Vec<u32>,
     fragments: HashMap<FragKey, FragPorts, FixedHasher>,
     bins: BinOrderer,
     wheel: Wheel,
@@ -209,7 +226,9 @@ pub struct FlowTable<S: FlowState = ()> {
     clock: i64,
     next_sweep: i64,
     stats: FlowStats,
-    ended: Vec<(FlowKey, Flow<S>)>,
+    ended: Vec<Flow<S>>,
+    /// Reused list of slots found idle by a sweep.
+    free_due: Vec<u32>,
 }
 
 impl<S: FlowState> FlowTable<S> {
@@ -219,10 +238,12 @@ impl<S: FlowState> FlowTable<S> {
         let wheel = Wheel::new(cfg.max_timeout());
         let bins = BinOrderer::new(lateness, cfg.max_buffered_bins);
         FlowTable {
-            flows: HashMap::with_capacity_and_hasher(
+            index: HashMap::with_capacity_and_hasher(
                 cfg.max_flows.min(1 << 16),
                 FixedHasher::with_seed(0),
             ),
+            slab: Vec::new(),
+            free: Vec::new(),
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
             bins,
             wheel,
@@ -232,6 +253,7 @@ impl<S: FlowState> FlowTable<S> {
             next_sweep: i64::MIN,
             stats: FlowStats::default(),
             ended: Vec::new(),
+            free_due: Vec::new(),
         }
     }
 
@@ -241,9 +263,17 @@ impl<S: FlowState> FlowTable<S> {
 
     pub fn stats(&self) -> FlowStats {
         let mut s = self.stats.clone();
-        s.active_flows = self.flows.len() as u64;
+        s.active_flows = self.index.len() as u64;
         s.bins_out_of_order = self.bins.out_of_order();
         s
+    }
+
+    /// Takes the flow in `slot` out of the table.
+    fn take(&mut self, slot: u32) -> Option<Flow<S>> {
+        let flow = self.slab.get_mut(slot as usize)?.take()?;
+        self.index.remove(&flow.key);
+        self.free.push(slot);
+        Some(flow)
     }
 
     /// Accounts one packet. Packets without an IP layer are ignored (the caller counts
@@ -313,19 +343,23 @@ impl<S: FlowState> FlowTable<S> {
 
         // The common case: a packet of a flow that exists, found with one lookup.
         let syn_only = tcp.is_some_and(|t| t.flags & (flags::SYN | flags::ACK) == flags::SYN);
-        if let Some(flow) = self.flows.get_mut(&key) {
-            // A new SYN on a connection that has closed starts a new flow (port reuse).
-            let reused = syn_only && (flow.tcp.closed() || flow.tcp.any_fin());
+        if let Some(&slot) = self.index.get(&key) {
+            let reused = syn_only
+                && self.slab[slot as usize]
+                    .as_ref()
+                    .and_then(|f| f.tcp.as_ref())
+                    .is_some_and(|t| t.closed() || t.any_fin());
             if !reused {
-                return Some(self.account(key, src_is_lo, ts_ns, orig_len, packet, tcp));
+                return Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, tcp));
             }
-            if let Some(old) = self.flows.remove(&key) {
+            // A new SYN on a connection that has closed starts a new flow (port reuse).
+            if let Some(old) = self.take(slot) {
                 self.stats.tcp_port_reuse += 1;
-                self.end_flow(key, old, None, sink);
+                self.end_flow(old, None, sink);
             }
         }
 
-        if self.flows.len() >= self.cfg.max_flows {
+        if self.index.len() >= self.cfg.max_flows {
             self.make_room(sink);
         }
         let (src_is_client, rule) = match tcp {
@@ -338,6 +372,7 @@ impl<S: FlowState> FlowTable<S> {
         let id = self.next_id;
         let flow = Flow {
             id,
+            key,
             lo_is_client: src_is_client == src_is_lo,
             rule,
             first_ns: ts_ns,
@@ -345,33 +380,43 @@ impl<S: FlowState> FlowTable<S> {
             packets: [0; 2],
             bytes: [0; 2],
             payload: [0; 2],
-            tcp: TcpState::default(),
-            bin: ts_ns.div_euclid(self.cfg.bin_ns),
+            tcp: tcp.map(|_| Box::default()),
+            bin_start: ts_ns.div_euclid(self.cfg.bin_ns) * self.cfg.bin_ns,
             bin_packets: [0; 2],
             bin_bytes: [0; 2],
-            rates: RateSummary::default(),
+            rates: None,
             state: S::default(),
         };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(flow);
+                slot
+            }
+            None => {
+                self.slab.push(Some(flow));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, slot);
         self.next_id += 1;
         self.stats.flows_created += 1;
-        self.flows.insert(key, flow);
-        self.stats.peak_active_flows = self.stats.peak_active_flows.max(self.flows.len() as u64);
-        let deadline = ts_ns.saturating_add(self.cfg.timeout(key.protocol(), &TcpState::default()));
-        self.wheel.file(key, id, deadline);
-        Some(self.account(key, src_is_lo, ts_ns, orig_len, packet, tcp))
+        self.stats.peak_active_flows = self.stats.peak_active_flows.max(self.index.len() as u64);
+        let deadline = ts_ns.saturating_add(self.cfg.timeout(key.protocol(), false));
+        self.wheel.file(slot, id, deadline);
+        Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, tcp))
     }
 
-    /// Counts a packet to the existing flow `key`.
+    /// Counts a packet to the flow in `slot`.
     fn account(
         &mut self,
-        key: FlowKey,
+        slot: u32,
         src_is_lo: bool,
         ts_ns: i64,
         orig_len: u32,
         packet: &Packet<'_>,
         tcp: Option<streamscope_wire::Tcp>,
     ) -> i64 {
-        let Some(flow) = self.flows.get_mut(&key) else {
+        let Some(Some(flow)) = self.slab.get_mut(slot as usize) else {
             return -1;
         };
         let dir = usize::from(src_is_lo != flow.lo_is_client);
@@ -381,24 +426,26 @@ impl<S: FlowState> FlowTable<S> {
         flow.packets[dir] += 1;
         flow.bytes[dir] += u64::from(orig_len);
         flow.payload[dir] += u64::from(packet.payload_len);
-        if let Some(t) = tcp {
-            let was_closed = flow.tcp.closed();
-            flow.tcp
-                .on_segment(dir, ts_ns, t.seq, t.ack, t.flags, packet.payload_len);
-            if !was_closed && flow.tcp.closed() {
+        if let (Some(t), Some(state)) = (tcp, flow.tcp.as_mut()) {
+            let was_closed = state.closed();
+            state.on_segment(dir, ts_ns, t.seq, t.ack, t.flags, packet.payload_len);
+            if !was_closed && state.closed() {
                 // Its idle deadline just got shorter: file it again.
                 let deadline = flow.last_ns.saturating_add(self.cfg.tcp_closed_ns);
-                self.wheel.file(key, flow.id, deadline);
+                self.wheel.file(slot, flow.id, deadline);
             }
         }
 
-        let bin = ts_ns.div_euclid(self.cfg.bin_ns).max(flow.bin);
-        if bin != flow.bin {
-            let rec = close_bin(flow, self.cfg.bin_ns);
+        let bin_ns = self.cfg.bin_ns;
+        if ts_ns - flow.bin_start >= bin_ns {
+            let bin_start = ts_ns.div_euclid(bin_ns) * bin_ns;
+            let rec = close_bin(flow);
             self.bins.push(rec);
             self.stats.bins_emitted += 1;
-            flow.rates.record_zeros((bin - flow.bin - 1) as u64);
-            flow.bin = bin;
+            let rates = flow.rates.get_or_insert_with(Box::default);
+            rates.record(rec.bytes[1]);
+            rates.record_zeros(((bin_start - flow.bin_start) / bin_ns - 1) as u64);
+            flow.bin_start = bin_start;
         }
         flow.bin_packets[dir] = flow.bin_packets[dir].saturating_add(1);
         flow.bin_bytes[dir] += u64::from(orig_len);
@@ -441,26 +488,34 @@ impl<S: FlowState> FlowTable<S> {
     fn sweep(&mut self, sink: &mut impl FlowSink<S>) {
         self.next_sweep = self.clock.saturating_add(SWEEP_NS);
         let clock = self.clock;
-        let (flows, cfg, ended) = (&mut self.flows, &self.cfg, &mut self.ended);
-        self.wheel.expire(clock, |key, id| {
-            let flow = match flows.get(&key) {
-                Some(f) if f.id == id => f,
-                // The flow already ended (or its key now holds a newer flow, which has
-                // an entry of its own).
-                _ => return None,
-            };
-            let deadline = flow
-                .last_ns
-                .saturating_add(cfg.timeout(key.protocol(), &flow.tcp));
-            if deadline <= clock {
-                if let Some(f) = flows.remove(&key) {
-                    ended.push((key, f));
+        let mut due = std::mem::take(&mut self.free_due);
+        {
+            let (slab, cfg) = (&self.slab, &self.cfg);
+            self.wheel.expire(clock, |slot, id| {
+                let flow = match slab.get(slot as usize) {
+                    Some(Some(f)) if f.id == id => f,
+                    // The flow already ended (its slot may hold a newer flow, which
+                    // has an entry of its own).
+                    _ => return None,
+                };
+                let deadline = flow
+                    .last_ns
+                    .saturating_add(cfg.timeout(flow.key.protocol(), flow.tcp_closed()));
+                if deadline <= clock {
+                    due.push(slot);
+                    None
+                } else {
+                    Some(deadline)
                 }
-                None
-            } else {
-                Some(deadline)
+            });
+        }
+        for &slot in &due {
+            if let Some(f) = self.take(slot) {
+                self.ended.push(f);
             }
-        });
+        }
+        due.clear();
+        self.free_due = due;
         self.emit_ended(EndReason::Idle, sink);
         if !self.fragments.is_empty() {
             let horizon = clock - FRAGMENT_TTL_NS;
@@ -472,14 +527,22 @@ impl<S: FlowState> FlowTable<S> {
     /// The table is full: sweep, then evict the longest-idle sixteenth.
     fn make_room(&mut self, sink: &mut impl FlowSink<S>) {
         self.sweep(sink);
-        if self.flows.len() < self.cfg.max_flows {
+        if self.index.len() < self.cfg.max_flows {
             return;
         }
-        let mut idle: Vec<(i64, i64)> = self.flows.values().map(|f| (f.last_ns, f.id)).collect();
+        let mut idle: Vec<(i64, i64, u32)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, f)| f.as_ref().map(|f| (f.last_ns, f.id, slot as u32)))
+            .collect();
         let n = (self.cfg.max_flows / 16).max(1).min(idle.len());
-        let (_, &mut cutoff, _) = idle.select_nth_unstable(n - 1);
-        let expired = self.flows.extract_if(|_, f| (f.last_ns, f.id) <= cutoff);
-        self.ended.extend(expired);
+        idle.select_nth_unstable(n - 1);
+        for &(_, _, slot) in &idle[..n] {
+            if let Some(f) = self.take(slot) {
+                self.ended.push(f);
+            }
+        }
         self.stats.flows_evicted += self.ended.len() as u64;
         self.emit_ended(EndReason::Evicted, sink);
     }
@@ -489,9 +552,9 @@ impl<S: FlowState> FlowTable<S> {
             return;
         }
         let mut ended = std::mem::take(&mut self.ended);
-        ended.sort_unstable_by_key(|(_, f)| f.id);
-        for (key, flow) in ended.drain(..) {
-            self.end_flow(key, flow, Some(reason), sink);
+        ended.sort_unstable_by_key(|f| f.id);
+        for flow in ended.drain(..) {
+            self.end_flow(flow, Some(reason), sink);
         }
         self.ended = ended;
     }
@@ -500,23 +563,21 @@ impl<S: FlowState> FlowTable<S> {
     /// TCP connection ends by `fin`/`rst` whatever the occasion; `None` means "it closed".
     fn end_flow(
         &mut self,
-        key: FlowKey,
         mut flow: Flow<S>,
         reason: Option<EndReason>,
         sink: &mut impl FlowSink<S>,
     ) {
-        let rec = close_bin(&mut flow, self.cfg.bin_ns);
+        let rec = close_bin(&mut flow);
         self.bins.push(rec);
         self.stats.bins_emitted += 1;
         self.stats.flows_ended += 1;
 
-        let is_tcp = key.protocol() == 6;
-        let end_reason = if is_tcp && flow.tcp.rst {
-            EndReason::Rst
-        } else if is_tcp && flow.tcp.any_fin() && reason != Some(EndReason::Evicted) {
-            EndReason::Fin
-        } else {
-            reason.unwrap_or(EndReason::Idle)
+        let key = flow.key;
+        let tcp = flow.tcp.as_deref();
+        let end_reason = match tcp {
+            Some(t) if t.rst => EndReason::Rst,
+            Some(t) if t.any_fin() && reason != Some(EndReason::Evicted) => EndReason::Fin,
+            _ => reason.unwrap_or(EndReason::Idle),
         };
         let (client, server) = if flow.lo_is_client {
             (key.lo(), key.hi())
@@ -527,7 +588,25 @@ impl<S: FlowState> FlowTable<S> {
             let v = i128::from(bytes) * 8 * i128::from(NS_PER_S) / i128::from(self.cfg.bin_ns);
             i64::try_from(v).unwrap_or(i64::MAX)
         };
-        let bitrate_down = flow.rates.percentiles().map(|p| Bitrate {
+        // A flow that never left its first bin needs no distribution.
+        let (percentiles, bins) = match flow.rates.as_deref_mut() {
+            Some(rates) => {
+                rates.record(rec.bytes[1]);
+                (rates.percentiles(), rates.bins())
+            }
+            None => {
+                let v = rec.bytes[1];
+                (
+                    Some(Percentiles {
+                        p50: v,
+                        p95: v,
+                        max: v,
+                    }),
+                    1,
+                )
+            }
+        };
+        let bitrate_down = percentiles.map(|p| Bitrate {
             p50_bps: bits_per_s(p.p50),
             p95_bps: bits_per_s(p.p95),
             max_bps: bits_per_s(p.max),
@@ -546,9 +625,9 @@ impl<S: FlowState> FlowTable<S> {
             packets: flow.packets,
             bytes: flow.bytes,
             payload_bytes: flow.payload,
-            tcp: is_tcp.then(|| flow.tcp.summary()),
+            tcp: tcp.map(|t| t.summary()),
             end_reason,
-            bins: flow.rates.bins(),
+            bins,
             bitrate_down,
         };
         sink.flow(&record, &flow.state);
@@ -557,9 +636,20 @@ impl<S: FlowState> FlowTable<S> {
     /// End of the capture: every flow still open ends (`capture_end`, or `fin`/`rst`
     /// if its connection closed) and every bin row is released.
     pub fn finish(&mut self, sink: &mut impl FlowSink<S>) {
-        let all = self.flows.drain();
-        self.ended.extend(all);
-        self.emit_ended(EndReason::CaptureEnd, sink);
+        // One flow at a time, in id order, so that ending a million flows needs no
+        // second copy of them.
+        let mut open: Vec<(i64, u32)> = self
+            .slab
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, f)| f.as_ref().map(|f| (f.id, slot as u32)))
+            .collect();
+        open.sort_unstable();
+        for (_, slot) in open {
+            if let Some(flow) = self.take(slot) {
+                self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
+            }
+        }
         self.bins.release_all(|b| sink.bin(b));
     }
 }
@@ -571,7 +661,7 @@ impl<S: FlowState> FlowTable<S> {
 /// idle timeout, instead of every flow at every sweep.
 #[derive(Debug)]
 struct Wheel {
-    slots: Vec<Vec<(FlowKey, i64)>>,
+    slots: Vec<Vec<(u32, i64)>>,
     /// The first second whose slot has not been processed yet.
     next_second: Option<i64>,
 }
@@ -597,17 +687,17 @@ impl Wheel {
         second.rem_euclid(n) as usize
     }
 
-    fn file(&mut self, key: FlowKey, id: i64, deadline_ns: i64) {
+    fn file(&mut self, slot_id: u32, id: i64, deadline_ns: i64) {
         if self.next_second.is_none() {
             self.next_second = Some(deadline_ns.div_euclid(NS_PER_S));
         }
         let slot = self.slot_of(deadline_ns);
-        self.slots[slot].push((key, id));
+        self.slots[slot].push((slot_id, id));
     }
 
     /// Processes every slot of the seconds before `clock_ns`'s second. `check` returns
     /// `None` when the entry is done with, or the flow's new deadline.
-    fn expire(&mut self, clock_ns: i64, mut check: impl FnMut(FlowKey, i64) -> Option<i64>) {
+    fn expire(&mut self, clock_ns: i64, mut check: impl FnMut(u32, i64) -> Option<i64>) {
         let now = clock_ns.div_euclid(NS_PER_S);
         let Some(first) = self.next_second else {
             // The first packet: the wheel starts turning at its second.
@@ -624,10 +714,10 @@ impl Wheel {
         for i in 0..steps {
             let slot = (first + i).rem_euclid(n) as usize;
             std::mem::swap(&mut entries, &mut self.slots[slot]);
-            for (key, id) in entries.drain(..) {
-                if let Some(deadline) = check(key, id) {
+            for (flow_slot, id) in entries.drain(..) {
+                if let Some(deadline) = check(flow_slot, id) {
                     let slot = self.slot_of(deadline);
-                    self.slots[slot].push((key, id));
+                    self.slots[slot].push((flow_slot, id));
                 }
             }
             // Hand the emptied vector back so the slot keeps its capacity.
@@ -641,14 +731,13 @@ impl Wheel {
     }
 }
 
-fn close_bin<S>(flow: &mut Flow<S>, bin_ns: i64) -> BinRecord {
+fn close_bin<S>(flow: &mut Flow<S>) -> BinRecord {
     let rec = BinRecord {
         flow_id: flow.id,
-        bin_start_ns: flow.bin.saturating_mul(bin_ns),
+        bin_start_ns: flow.bin_start,
         packets: flow.bin_packets,
         bytes: flow.bin_bytes,
     };
-    flow.rates.record(flow.bin_bytes[1]);
     flow.bin_packets = [0; 2];
     flow.bin_bytes = [0; 2];
     rec
