@@ -646,10 +646,14 @@ impl<S: FlowState> FlowTable<S> {
             .collect();
         open.sort_unstable();
         for (_, slot) in open {
-            if let Some(flow) = self.take(slot) {
+            // The whole index goes below: no need to remove keys one by one.
+            if let Some(flow) = self.slab.get_mut(slot as usize).and_then(Option::take) {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
             }
         }
+        self.index.clear();
+        self.slab.clear();
+        self.free.clear();
         self.bins.release_all(|b| sink.bin(b));
     }
 }

@@ -496,6 +496,7 @@ impl HlsPlayer {
             pmt_pid: 0x100,
             video_pid: 0x101,
             audio_pid: 0x102,
+            scrambled: false,
             start_ns: 0,
             end_ns: u64::MAX,
             losses: Vec::new(),

@@ -181,6 +181,7 @@ pub fn generate<W: Write>(sc: &Scenario, opts: &Options, out: W) -> Result<(Trut
             pmt_pid: c.pmt_pid,
             video_pid: c.video_pid,
             audio_pid: c.audio_pid,
+            scrambled: c.scrambled,
             start_ns: s_ns(c.start_s),
             end_ns: c.end_s.map_or(end_ns, |e| s_ns(e).min(end_ns)),
             losses,

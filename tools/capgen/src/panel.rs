@@ -281,6 +281,7 @@ impl PanelPlayer {
             pmt_pid: 0x100,
             video_pid: 0x101,
             audio_pid: 0x102,
+            scrambled: false,
             start_ns: now + self.rtt + 2_000 * US,
             end_ns: u64::MAX,
             losses: Vec::new(),

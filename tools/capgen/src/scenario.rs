@@ -299,6 +299,11 @@ pub struct ChannelConfig {
     pub video_pid: u16,
     #[serde(default = "default_audio_pid")]
     pub audio_pid: u16,
+    /// Video and audio PIDs are scrambled (conditional access): their packets carry
+    /// transport_scrambling_control = '10' (even key) and an opaque payload, no
+    /// readable PES header (ISO/IEC 13818-1 §2.4.3.2; ETSI ETR 289). PSI stays clear.
+    #[serde(default)]
+    pub scrambled: bool,
     /// 802.1Q VLAN id of this channel's frames (none when absent).
     #[serde(default)]
     pub vlan: Option<u16>,

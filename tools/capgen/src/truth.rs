@@ -411,6 +411,8 @@ pub struct PidTruth {
     /// Continuity-counter discontinuities a receiver sees in the written packets
     /// (ISO/IEC 13818-1 §2.4.3.3; null packets are not counted).
     pub cc_errors: u64,
+    /// The PID's packets are scrambled (transport_scrambling_control ≠ '00').
+    pub scrambled: bool,
 }
 
 /// RTP facts (RFC 3550).

@@ -55,6 +55,8 @@ pub(crate) struct ChannelSpec {
     pub pmt_pid: u16,
     pub video_pid: u16,
     pub audio_pid: u16,
+    /// Video and audio packets are scrambled (see `ChannelConfig::scrambled`).
+    pub scrambled: bool,
     pub start_ns: u64,
     pub end_ns: u64,
     /// Loss windows: absolute `[t0, t1)` and drop probability.
@@ -407,6 +409,13 @@ impl Channel {
                 } else {
                     p[3] = 0x10 | cc;
                 }
+                if self.s.scrambled {
+                    // transport_scrambling_control '10': the payload, PES header
+                    // included, is opaque to a receiver without the key.
+                    p[3] |= 0x80;
+                    p[off..].copy_from_slice(&self.fill[off..]);
+                    return;
+                }
                 if pusi {
                     let pts = (pcr_v / 300 + PTS_DELAY_90K) & ((1 << 33) - 1);
                     let (sid, len) = if role == Role::Audio {
@@ -456,6 +465,7 @@ impl Channel {
                 packets: self.written[r],
                 lost_packets: self.lost[r],
                 cc_errors: if r < 4 { self.cc_errors[r] } else { 0 },
+                scrambled: self.s.scrambled && (r == 2 || r == 3),
             })
             .collect();
         let ts = TsTruth {
@@ -532,6 +542,7 @@ impl Channel {
                     packets: self.written[r],
                     lost_packets: 0,
                     cc_errors: 0,
+                    scrambled: false,
                 })
                 .collect(),
         }
