@@ -29,7 +29,7 @@ use std::rc::Rc;
 
 use crate::engine::{Net, Shared};
 use crate::http::{self, Body, Conn, Response, MS, US};
-use crate::net::{host_mac, tcp_flags as F, Path, PathSpec};
+use crate::net::{tcp_flags as F, Path};
 use crate::rng::Rng;
 use crate::scenario::{HlsConfig, SegmentFormat};
 use crate::truth::{FlowKind, HttpExchange, HttpTruth};
@@ -199,9 +199,7 @@ pub(crate) struct HlsPlayer {
     rtt: u64,
     answers: Vec<IpAddr>,
     server_host: u32,
-    dns_id: u16,
-    dns_path: Option<Path>,
-    dns_flow: usize,
+    lookup: crate::http::Lookup,
     conn: Option<Conn>,
     reqs_on_conn: u32,
     stage: Stage,
@@ -237,9 +235,7 @@ impl HlsPlayer {
             rtt: 0,
             answers: Vec::new(),
             server_host: 0,
-            dns_id: 0,
-            dns_path: None,
-            dns_flow: 0,
+            lookup: Default::default(),
             conn: None,
             reqs_on_conn: 0,
             stage: Stage::Master,
@@ -264,22 +260,17 @@ impl HlsPlayer {
     }
 
     fn make_path(&mut self, sh: &mut Shared, server: IpAddr, host: u32, port: u16) -> Path {
-        let cport = http::ephemeral(sh, self.client, &mut self.rng);
-        let ttl_down = sh.hosts.get(host as usize).map_or(56, |h| h.ttl);
-        Path::new(PathSpec {
-            client: self.net.client_addr(self.client, self.v6),
-            client_port: cport,
+        crate::http::client_path(
+            sh,
+            &self.net,
+            &mut self.rng,
+            self.client,
+            self.v6,
+            self.vlan,
             server,
-            server_port: port,
-            client_mac: host_mac(self.client),
-            server_mac: self.net.gateway_mac,
-            vlan: self.vlan,
-            ttl_up: self.net.client_ttl,
-            ttl_down,
-            host_up: self.client,
-            host_down: host,
-            labels: (self.rng.next_u32(), self.rng.next_u32()),
-        })
+            host,
+            port,
+        )
     }
 
     /// Fills the request queue when it is empty, advancing the playback stage.
@@ -562,39 +553,25 @@ impl HlsPlayer {
                     (self.net.resolver_v4, self.net.resolver_host_v4)
                 };
                 let path = self.make_path(sh, res, rh, 53);
-                self.dns_id = self.rng.next_u32() as u16;
                 let c = &self.svc.cfg;
-                let (flow, _) = http::dns_query(
+                let due = self.lookup.query(
                     sh,
-                    &path,
+                    &self.net,
+                    &mut self.rng,
+                    path,
                     now,
-                    self.dns_id,
                     &c.host,
                     &c.name,
                     self.v6,
                     &self.answers,
-                    self.net.dns_ttl,
                 );
-                self.dns_flow = flow;
-                self.dns_path = Some(path);
                 self.phase = Phase::DnsAnswer;
-                let r = self.net.dns_rtt_ms;
-                Some(now + ((self.rng.range_f64(r) * MS) as u64).max(US))
+                Some(due)
             }
             Phase::DnsAnswer => {
-                if let Some(p) = &self.dns_path {
-                    http::dns_answer(
-                        sh,
-                        p,
-                        now,
-                        self.dns_id,
-                        &self.svc.cfg.host,
-                        self.v6,
-                        &self.answers,
-                        self.net.dns_ttl,
-                        self.dns_flow,
-                    );
-                }
+                let c = &self.svc.cfg;
+                self.lookup
+                    .answer(sh, &self.net, now, &c.host, self.v6, &self.answers);
                 self.phase = Phase::Syn;
                 Some(now + self.rng.range_u64(100 * US, 400 * US))
             }

@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use crate::dns;
-use crate::engine::Shared;
-use crate::net::{tcp_flags as F, Path};
+use crate::engine::{Net, Shared};
+use crate::net::{host_mac, tcp_flags as F, Path, PathSpec};
 use crate::rng::Rng;
 use crate::truth::{DnsTruth, EndReason, FlowKind, FlowTruth, HttpExchange, Protocol, TcpTruth};
 use crate::ts::{Channel, TS_PACKET};
@@ -48,6 +48,106 @@ pub(crate) fn ephemeral(sh: &mut Shared, host: u32, rng: &mut Rng) -> u16 {
             p
         }
         None => EPHEMERAL_LO,
+    }
+}
+
+/// The network path of player host `client` to `server:port` (server host index `host`)
+/// from a fresh ephemeral port: the one way every HTTP-like player opens a connection
+/// or a DNS exchange.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn client_path(
+    sh: &mut Shared,
+    net: &Net,
+    rng: &mut Rng,
+    client: u32,
+    v6: bool,
+    vlan: Option<u16>,
+    server: IpAddr,
+    host: u32,
+    port: u16,
+) -> Path {
+    let cport = ephemeral(sh, client, rng);
+    let ttl_down = sh.hosts.get(host as usize).map_or(56, |h| h.ttl);
+    Path::new(PathSpec {
+        client: net.client_addr(client, v6),
+        client_port: cport,
+        server,
+        server_port: port,
+        client_mac: host_mac(client),
+        server_mac: net.gateway_mac,
+        vlan,
+        ttl_up: net.client_ttl,
+        ttl_down,
+        host_up: client,
+        host_down: host,
+        labels: (rng.next_u32(), rng.next_u32()),
+    })
+}
+
+/// A player's DNS lookup of its server name: the query is sent, the answer is due.
+#[derive(Debug, Default)]
+pub(crate) struct Lookup {
+    id: u16,
+    flow: usize,
+    path: Option<Path>,
+}
+
+impl Lookup {
+    /// Sends the query over `path` (from [`client_path`] to the resolver) and returns
+    /// when the answer is due (one resolver round trip later).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn query(
+        &mut self,
+        sh: &mut Shared,
+        net: &Net,
+        rng: &mut Rng,
+        path: Path,
+        now: u64,
+        host: &str,
+        name: &str,
+        v6: bool,
+        answers: &[IpAddr],
+    ) -> u64 {
+        self.id = rng.next_u32() as u16;
+        let (flow, _) = dns_query(
+            sh,
+            &path,
+            now,
+            self.id,
+            host,
+            name,
+            v6,
+            answers,
+            net.dns_ttl,
+        );
+        self.flow = flow;
+        self.path = Some(path);
+        now + ((rng.range_f64(net.dns_rtt_ms) * MS) as u64).max(US)
+    }
+
+    /// Sends the answer to the query sent by [`Lookup::query`].
+    pub(crate) fn answer(
+        &self,
+        sh: &mut Shared,
+        net: &Net,
+        now: u64,
+        host: &str,
+        v6: bool,
+        answers: &[IpAddr],
+    ) {
+        if let Some(p) = &self.path {
+            dns_answer(
+                sh,
+                p,
+                now,
+                self.id,
+                host,
+                v6,
+                answers,
+                net.dns_ttl,
+                self.flow,
+            );
+        }
     }
 }
 
