@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The output folder could not be created.
-    #[error("cannot create output folder {path}: {source}")]
+    #[error("cannot create output folder {path}")]
     CreateDir {
         /// The folder.
         path: PathBuf,
@@ -17,7 +17,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A file in the output folder could not be created, written, synced or renamed.
-    #[error("cannot {op} {path}: {source}")]
+    #[error("cannot {op} {path}")]
     Io {
         /// What was being done: "create", "write", "sync", "rename", ...
         op: &'static str,
@@ -27,7 +27,7 @@ pub enum Error {
         source: io::Error,
     },
     /// The Parquet encoder failed.
-    #[error("cannot write table {table}: {source}")]
+    #[error("cannot write table {table}")]
     Parquet {
         /// The table being written.
         table: &'static str,
@@ -35,7 +35,7 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
     /// A batch of rows did not match the table's Arrow schema (a bug in this crate).
-    #[error("cannot build a batch for table {table}: {source}")]
+    #[error("cannot build a batch for table {table}")]
     Arrow {
         /// The table being written.
         table: &'static str,
@@ -59,7 +59,7 @@ pub enum Error {
     #[error("invalid time-bin width {0} ns: it must be positive")]
     InvalidBinWidth(i64),
     /// A value could not be serialized as JSON.
-    #[error("cannot serialize {path} as JSON: {source}")]
+    #[error("cannot serialize {path} as JSON")]
     Json {
         /// The file being written.
         path: PathBuf,
