@@ -738,16 +738,11 @@ impl QuicPlayer {
                 let bi = self.burst_idx;
                 self.with_quic(sh, |t| {
                     if let Some(b) = t.bursts.get_mut(bi) {
-                        b.first_byte_ts_ns.get_or_insert(q);
-                        b.last_byte_ts_ns = Some(q);
-                        b.response_bytes_sent += len as u64;
-                        b.segments += 1;
+                        b.record_segment(q, len as u64);
                     }
                 });
                 self.since_ack += 1;
-                let gap = ((frame_len as u128 * 8 * 1_000_000_000) / self.svc.cfg.rate_bps as u128)
-                    as u64;
-                let gap = gap.max(2);
+                let gap = crate::http::gap_ns(frame_len, self.svc.cfg.rate_bps);
                 self.next_data = now + gap;
                 if self.since_ack >= 2 || last {
                     self.phase = Phase::Ack;

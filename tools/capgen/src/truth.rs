@@ -358,6 +358,16 @@ pub struct BurstTruth {
     pub segments: u64,
 }
 
+impl BurstTruth {
+    /// One response segment of `len` payload bytes sent at `ts_ns`.
+    pub(crate) fn record_segment(&mut self, ts_ns: u64, len: u64) {
+        self.first_byte_ts_ns.get_or_insert(ts_ns);
+        self.last_byte_ts_ns = Some(ts_ns);
+        self.response_bytes_sent += len;
+        self.segments += 1;
+    }
+}
+
 /// A DNS exchange (one query, at most one answer).
 #[derive(Debug, Clone, Serialize)]
 pub struct DnsTruth {
