@@ -8,7 +8,7 @@ use arrow_array::types::{Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, Int32Array};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{LogicalType, TimeUnit};
+use parquet::basic::{Encoding, LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use crate::rows::TcpFacts;
@@ -394,6 +394,20 @@ fn files_carry_zstd_created_by_statistics_and_parquet_types() {
                 t.name,
                 c.name
             );
+            if matches!(
+                c.ty,
+                crate::ColType::Int64 | crate::ColType::Int32 | crate::ColType::TimestampUs
+            ) {
+                assert!(
+                    chunk
+                        .encodings()
+                        .any(|e| e == Encoding::DELTA_BINARY_PACKED),
+                    "{}.{}: {:?}",
+                    t.name,
+                    c.name,
+                    chunk.encodings().collect::<Vec<_>>()
+                );
+            }
             let descr = fm.schema_descr().column(i);
             assert_eq!(descr.name(), c.name);
             let lt = descr.logical_type_ref();
@@ -558,7 +572,7 @@ fn writer_thread_error_surfaces_on_next_push_and_finish_cleans_up() {
     let bogus_schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
     let bogus = RecordBatch::try_new(bogus_schema, vec![Arc::new(Int32Array::from(vec![1]))])
         .expect("bogus batch");
-    out.bins_sink.send(bogus).expect("queued");
+    out.bins_sink.send(Message::Batch(bogus)).expect("queued");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !out
         .bins_sink
