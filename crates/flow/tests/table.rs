@@ -352,3 +352,55 @@ fn idle_flows_expire_across_long_silences_and_far_clock_jumps() {
     t.finish(&mut out);
     assert_eq!(out.flows.len(), 51);
 }
+
+#[test]
+fn churn_keeps_the_index_and_the_slab_in_step() {
+    // 300 keys reused over and over: flows end by idle timeout, by eviction (the table
+    // holds 64) and at capture end; slots are reused by other keys. Every packet must
+    // land in a flow of its own key, and the index must shrink back to what is open.
+    let cfg = FlowConfig {
+        max_flows: 64,
+        udp_idle_ns: 3 * S,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::<()>::new(cfg);
+    let mut out = Collect::default();
+    let mut x: u64 = 7;
+    let mut sent = 0u64;
+    let mut per_port = std::collections::BTreeMap::<u16, u64>::new();
+    for i in 0..20_000i64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = 10_000 + (x % 300) as u16;
+        // Bursts of traffic separated by pauses longer than the idle timeout.
+        let ts = i * (S / 1_000) + (i / 2_000) * 10 * S;
+        t.process(ts, 100, &udp(C, port, SV, 53, 50), &mut out);
+        sent += 1;
+        *per_port.entry(port).or_default() += 1;
+        assert!(t.stats().active_flows <= 64);
+    }
+    // A packet long after: every earlier flow has timed out and left the index.
+    t.process(1_000 * S, 100, &udp(C, 9, SV, 53, 50), &mut out);
+    sent += 1;
+    assert_eq!(t.stats().active_flows, 1);
+    t.finish(&mut out);
+    let s = t.stats();
+    assert_eq!(s.active_flows, 0);
+    assert_eq!(s.flows_created, out.flows.len() as u64);
+    assert!(s.flows_evicted > 0, "the table was never full");
+    let counted: u64 = out.flows.iter().map(|f| f.packets[0] + f.packets[1]).sum();
+    assert_eq!(counted, sent);
+    per_port.insert(9, 1);
+    let mut got = std::collections::BTreeMap::<u16, u64>::new();
+    for f in &out.flows {
+        assert_eq!(f.server.port, 53);
+        *got.entry(f.client.port).or_default() += f.packets[0] + f.packets[1];
+    }
+    assert_eq!(got, per_port);
+    // Flow ids are unique.
+    let mut ids: Vec<i64> = out.flows.iter().map(|f| f.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), out.flows.len());
+}
