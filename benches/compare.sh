@@ -15,7 +15,7 @@
 # Usage: benches/compare.sh [--runs N] [--skip-tshark] [--out DIR] [--seed N] [--taskset CPUS]
 #                            [--no-build]
 #
-#   --runs N        timed runs of each command (default 3); the median is reported
+#   --runs N        rounds, i.e. timed runs of each command (default 3); medians are reported
 #   --skip-tshark   do not run tshark (its columns and targets show n/a)
 #   --out DIR       work folder for the captures and outputs (default bench-out/, git-ignored)
 #   --seed N        capgen seed (default 1)
@@ -25,8 +25,8 @@
 #
 # Needs: cargo, GNU time (/usr/bin/time, Debian package `time`), and for the tshark column
 # tshark itself:  DEBIAN_FRONTEND=noninteractive apt-get install -y tshark
-# Uses hyperfine for the wall times when it is installed (apt-get install -y hyperfine),
-# otherwise a loop around /usr/bin/time.
+# The commands run in rounds (raw read, streamscope, tshark, then again), and each ratio
+# is the median of the per-round ratios, which holds when the machine's speed drifts.
 #
 # Targets (single thread, page cache):
 #   streaming mix:        streamscope <= 3x raw read, and >= 40x faster than tshark
@@ -87,8 +87,6 @@ if [ "$SKIP_TSHARK" = 0 ]; then
         say "  or pass --skip-tshark"
     fi
 fi
-HAVE_HYPERFINE=0
-command -v hyperfine >/dev/null && HAVE_HYPERFINE=1
 
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -191,35 +189,6 @@ peak_memory() {
     echo "$peak_anon $peak_hwm $peak_thr"
 }
 
-# Times a command RUNS times; writes "wall_s cpu_s maxrss_kib" lines to $1.
-# With hyperfine installed, the wall times are hyperfine's (CPU and max RSS still come from
-# a GNU time loop, which hyperfine does not report per run).
-bench_cmd() {
-    local log="$1" prepare="$2"; shift 2
-    : > "$log"
-    local i
-    for ((i = 0; i < RUNS; i++)); do
-        [ -n "$prepare" ] && eval "$prepare"
-        timed_run "$log" "$@"
-    done
-    if [ "$HAVE_HYPERFINE" = 1 ]; then
-        local cmd
-        cmd="$(printf '%q ' "${PIN[@]}" "$@")"
-        hyperfine --style none --runs "$RUNS" ${prepare:+--prepare "$prepare"} \
-            --export-json "$TMP/hf.json" -- "$cmd" >/dev/null 2>&1 || {
-            say "compare.sh: hyperfine failed on: $cmd"; exit 1; }
-        # Replace the wall column by hyperfine's times, keep CPU and RSS from GNU time.
-        python3 - "$TMP/hf.json" "$log" <<'PY' 2>/dev/null || true
-import json, sys
-times = json.load(open(sys.argv[1]))["results"][0]["times"]
-rows = [l.split() for l in open(sys.argv[2]) if l.strip()]
-with open(sys.argv[2], "w") as f:
-    for t, r in zip(times, rows):
-        f.write(f"{t:.6f} {r[1]} {r[2]}\n")
-PY
-    fi
-}
-
 col_median() { awk -v c="$2" '{ print $c }' "$1" | median; }
 
 fmt() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "" || v == "nan") print "n/a"; else printf f, v }'; }
@@ -247,19 +216,25 @@ for c in "${CAPTURES[@]}"; do
     cat "$file" > /dev/null
     cat "$file" > /dev/null
 
-    say "== $name: raw read x$RUNS"
-    bench_cmd "$TMP/$name.cat" "" cat "$file"
-
-    say "== $name: streamscope analyze x$RUNS"
-    bench_cmd "$TMP/$name.ss" "rm -rf '$outdir'" "$STREAMSCOPE" analyze "$file" -o "$outdir" --quiet
+    # Rounds of (raw read, streamscope, tshark), so that each ratio compares commands run
+    # side by side: on a shared machine whose speed drifts from minute to minute, the
+    # median of the per-round ratios is steadier than the ratio of separate medians.
+    say "== $name: $RUNS rounds of raw read, streamscope$([ "$HAVE_TSHARK" = 1 ] && echo ', tshark (slow)')"
+    : > "$TMP/$name.cat"; : > "$TMP/$name.ss"; : > "$TMP/$name.ts"
+    for ((i = 0; i < RUNS; i++)); do
+        timed_run "$TMP/$name.cat" cat "$file"
+        rm -rf "$outdir"
+        timed_run "$TMP/$name.ss" "$STREAMSCOPE" analyze "$file" -o "$outdir" --quiet
+        if [ "$HAVE_TSHARK" = 1 ]; then
+            timed_run "$TMP/$name.ts" tshark -n -q -r "$file" -z conv,tcp -z conv,udp
+        fi
+    done
     say "== $name: streamscope peak memory (sampled from /proc every 2 ms)"
     rm -rf "$outdir"
     read -r ss_anon ss_hwm ss_thr < <(peak_memory "$STREAMSCOPE" analyze "$file" -o "$outdir" --quiet)
 
     ts_wall=nan; ts_cpu=nan; ts_rss=nan
     if [ "$HAVE_TSHARK" = 1 ]; then
-        say "== $name: tshark x$RUNS (slow)"
-        bench_cmd "$TMP/$name.ts" "" tshark -n -q -r "$file" -z conv,tcp -z conv,udp
         ts_wall=$(col_median "$TMP/$name.ts" 1)
         ts_cpu=$(col_median "$TMP/$name.ts" 2)
         ts_rss=$(col_median "$TMP/$name.ts" 3)
@@ -270,10 +245,19 @@ for c in "${CAPTURES[@]}"; do
     ss_rss=$(col_median "$TMP/$name.ss" 3)
     mbps() { awk -v s="$size" -v t="$1" 'BEGIN { if (t == "nan" || t <= 0) print "n/a"; else printf "%.0f", s / t / 1e6 }'; }
 
-    r_raw=$(ratio "$ss_wall" "$cat_wall")
-    r_ts=$(ratio "$ts_wall" "$ss_wall")
-    r_raw_cpu=$(ratio "$ss_cpu" "$cat_cpu")
-    r_ts_cpu=$(ratio "$ts_cpu" "$ss_cpu")
+    # Median over the rounds of each round's ratio (column C of file A over column C of B).
+    round_ratio() { paste -d' ' "$1" "$2" | awk -v c="$3" '{ if ($(c + 3) > 0) print $c / $(c + 3) }' | median; }
+    round_range() { paste -d' ' "$1" "$2" | awk -v c="$3" '$(c + 3) > 0 { r = $c / $(c + 3); if (n++ == 0 || r < lo) lo = r; if (r > hi) hi = r }
+        END { if (n) printf "%.2f-%.2f", lo, hi; else print "n/a" }'; }
+    r_raw=$(round_ratio "$TMP/$name.ss" "$TMP/$name.cat" 1)
+    r_raw_cpu=$(round_ratio "$TMP/$name.ss" "$TMP/$name.cat" 2)
+    r_raw_range=$(round_range "$TMP/$name.ss" "$TMP/$name.cat" 1)
+    r_ts=nan; r_ts_cpu=nan; r_ts_range=n/a
+    if [ "$HAVE_TSHARK" = 1 ]; then
+        r_ts=$(round_ratio "$TMP/$name.ts" "$TMP/$name.ss" 1)
+        r_ts_cpu=$(round_ratio "$TMP/$name.ts" "$TMP/$name.ss" 2)
+        r_ts_range=$(round_range "$TMP/$name.ts" "$TMP/$name.ss" 1)
+    fi
     anon_mib=$(awk -v k="$ss_anon" 'BEGIN { printf "%.1f", k / 1024 }')
 
     {
@@ -288,8 +272,8 @@ for c in "${CAPTURES[@]}"; do
             printf '| tshark conv,tcp+udp | n/a | n/a | n/a | n/a |\n'
         fi
         printf '\n'
-        printf -- '- streamscope / raw read: %s wall (%s CPU)\n' "$(fx "$r_raw" %.2f)" "$(fx "$r_raw_cpu" %.2f)"
-        printf -- '- tshark / streamscope: %s wall (%s CPU)\n' "$(fx "$r_ts" %.1f)" "$(fx "$r_ts_cpu" %.1f)"
+        printf -- '- streamscope / raw read: %s wall (%s CPU); rounds %s\n' "$(fx "$r_raw" %.2f)" "$(fx "$r_raw_cpu" %.2f)" "$r_raw_range"
+        printf -- '- tshark / streamscope: %s wall (%s CPU); rounds %s\n' "$(fx "$r_ts" %.1f)" "$(fx "$r_ts_cpu" %.1f)" "$r_ts_range"
         printf -- '- streamscope peak RssAnon: %s MiB (sampled every 2 ms, a lower bound; VmHWM %s MiB incl. mapped file pages; up to %s threads)\n' \
             "$anon_mib" "$(awk -v k="$ss_hwm" 'BEGIN { printf "%.1f", k / 1024 }')" "$ss_thr"
         case "$name" in
@@ -309,8 +293,7 @@ done
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 {
     printf '## streamscope speed comparison\n\n'
-    printf -- '- %s runs per command, median reported; timer: %s\n' "$RUNS" \
-        "$([ "$HAVE_HYPERFINE" = 1 ] && echo hyperfine || echo "date +%s%N around /usr/bin/time -v")"
+    printf -- '- %s rounds (raw read, streamscope, tshark side by side); times are medians, ratios the median of the per-round ratios; timer: date +%%s%%N around /usr/bin/time -v\n' "$RUNS"
     printf -- '- seed %s; %s\n' "$SEED" "${TASKSET:+pinned with taskset -c $TASKSET}${TASKSET:-not pinned}"
     printf -- '- load average before: %s, after: %s (nproc %s)\n' "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)"
     printf -- '- streamscope: %s\n' "$("$STREAMSCOPE" --version 2>/dev/null || echo "$STREAMSCOPE")"
