@@ -19,6 +19,7 @@
 
 use std::fs::{self, File};
 use std::net::IpAddr;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -27,15 +28,17 @@ use std::thread::JoinHandle;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, Fields};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::Error;
@@ -224,21 +227,21 @@ impl OutputSummary {
 /// Result of a writer thread: rows and bytes written.
 type Written = Result<(u64, u64), Error>;
 
-/// A table's row type: how a batch of rows becomes the table's Arrow columns. Runs on
-/// the table's writer thread.
-trait TableRows: Copy + Send + 'static {
+/// A table's row type: how rows become the table's Arrow columns, one column at a time
+/// (so that two threads can build and encode different columns of the same rows).
+trait TableRows: Copy + Send + Sync + 'static {
     /// Whatever the conversion needs besides the rows (the bin width of `flow_bins`).
-    type Context: Send + 'static;
-    /// The table's columns for `rows`, in schema order.
-    fn batch(rows: &[Self], cx: &Self::Context, schema: &SchemaRef) -> Result<RecordBatch, Error>;
+    type Context: Clone + Send + 'static;
+    /// Column `index` (schema order) of `rows`.
+    fn column(rows: &[Self], index: usize, cx: &Self::Context) -> Result<ArrayRef, ArrowError>;
 }
 
 /// What a writer thread receives.
 enum Message<R> {
     Rows(Vec<R>),
-    /// A ready batch, written as it is (lets the tests make an encoder fail).
+    /// Makes the writer fail as an encoder error would (for the tests).
     #[cfg(test)]
-    Batch(RecordBatch),
+    Fail,
 }
 
 /// One table's file and writer thread, and the rows not yet handed to it.
@@ -260,6 +263,7 @@ impl<R: TableRows> Sink<R> {
         spec: &TableSpec,
         extra_kv: &[(&str, String)],
         cx: R::Context,
+        two_lanes: bool,
     ) -> Result<Sink<R>, Error> {
         let table = spec.name;
         let schema = arrow_schema(spec);
@@ -283,7 +287,9 @@ impl<R: TableRows> Sink<R> {
         let cancel = Arc::new(AtomicBool::new(false));
         let thread = WriterThread {
             table,
-            schema,
+            fields: schema.fields().clone(),
+            lanes: lanes(spec),
+            two_lanes,
             writer,
             rx,
             spare: spare_tx,
@@ -389,10 +395,174 @@ impl<R: TableRows> Sink<R> {
     }
 }
 
-/// What a writer thread owns.
+/// Which encoding lane (0: the table's thread, 1: its helper) each column goes to: each
+/// column to the lane with the least estimated work so far. Addresses (text built from
+/// the rows, plain-encoded, compared for statistics) cost the most; flags the least.
+fn lanes(spec: &TableSpec) -> Vec<u8> {
+    let mut load = [0u32; 2];
+    spec.columns
+        .iter()
+        .map(|c| {
+            let cost = match c.ty {
+                ColType::Utf8 => 4,
+                ColType::DictUtf8 | ColType::Int64 | ColType::TimestampUs => 2,
+                ColType::Int32 | ColType::Bool | ColType::Float64 => 1,
+            };
+            let lane = usize::from(load[1] < load[0]);
+            load[lane] += cost;
+            lane as u8
+        })
+        .collect()
+}
+
+/// Column writers of one lane for the row group being written, with their column index.
+type LaneWriters = Vec<(usize, ArrowColumnWriter)>;
+/// Encoded column chunks of one lane, with their column index.
+type LaneChunks = Vec<(usize, ArrowColumnChunk)>;
+
+/// Builds the columns of `writers` from `rows` and encodes them.
+fn encode<R: TableRows>(
+    table: &'static str,
+    writers: &mut LaneWriters,
+    fields: &Fields,
+    rows: &[R],
+    cx: &R::Context,
+) -> Result<(), Error> {
+    let arrow = |source| Error::Arrow { table, source };
+    let parquet = |source| Error::Parquet { table, source };
+    for (index, writer) in writers.iter_mut() {
+        let field = &fields[*index];
+        let array = R::column(rows, *index, cx).map_err(arrow)?;
+        // What RecordBatch::try_new would check: type and nullability (a bug if not).
+        if array.data_type() != field.data_type()
+            || (!field.is_nullable() && array.null_count() > 0)
+        {
+            return Err(arrow(ArrowError::SchemaError(format!(
+                "column {} is {} with {} nulls, the schema says {}",
+                field.name(),
+                array.data_type(),
+                array.null_count(),
+                field.data_type()
+            ))));
+        }
+        for leaf in compute_leaves(field, &array).map_err(parquet)? {
+            writer.write(&leaf).map_err(parquet)?;
+        }
+    }
+    Ok(())
+}
+
+/// Closes a lane's writers into encoded chunks.
+fn close_lane(table: &'static str, writers: LaneWriters) -> Result<LaneChunks, Error> {
+    writers
+        .into_iter()
+        .map(|(i, w)| {
+            w.close()
+                .map(|chunk| (i, chunk))
+                .map_err(|source| Error::Parquet { table, source })
+        })
+        .collect()
+}
+
+/// Hands an emptied row vector back to the caller once no lane uses it any more.
+fn recycle<R>(rows: Arc<Vec<R>>, spare: &SyncSender<Vec<R>>) {
+    if let Ok(mut v) = Arc::try_unwrap(rows) {
+        v.clear();
+        // The caller makes a new vector if none comes back.
+        let _ = spare.try_send(v);
+    }
+}
+
+/// Work for a table's helper lane.
+enum LaneJob<R> {
+    /// Column writers of a new row group, for the helper's columns.
+    Start(LaneWriters),
+    /// Encode these rows of a batch.
+    Write(Arc<Vec<R>>, Range<usize>),
+    /// The row group is complete: send the encoded chunks back.
+    Close,
+}
+
+/// A table's second encoding thread: it builds and encodes its share of the columns of
+/// every batch while the table's thread does the rest.
+struct Helper<R> {
+    jobs: Option<SyncSender<LaneJob<R>>>,
+    done: Receiver<Result<LaneChunks, Error>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl<R: TableRows> Helper<R> {
+    fn spawn(
+        table: &'static str,
+        fields: Fields,
+        cx: R::Context,
+        spare: SyncSender<Vec<R>>,
+    ) -> std::io::Result<Helper<R>> {
+        let (jobs_tx, jobs) = sync_channel::<LaneJob<R>>(QUEUE_BATCHES);
+        let (done_tx, done) = sync_channel(1);
+        let handle = std::thread::Builder::new()
+            .name(format!("parquet-{table}-2"))
+            .spawn(move || {
+                let mut writers = LaneWriters::new();
+                let mut failed = None;
+                for job in jobs {
+                    match job {
+                        LaneJob::Start(w) => writers = w,
+                        LaneJob::Write(rows, range) => {
+                            if failed.is_none() {
+                                if let Err(e) =
+                                    encode(table, &mut writers, &fields, &rows[range], &cx)
+                                {
+                                    failed = Some(e);
+                                }
+                            }
+                            recycle(rows, &spare);
+                        }
+                        LaneJob::Close => {
+                            let w = std::mem::take(&mut writers);
+                            let result = match failed.take() {
+                                Some(e) => Err(e),
+                                None => close_lane(table, w),
+                            };
+                            if done_tx.send(result).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Helper {
+            jobs: Some(jobs_tx),
+            done,
+            handle: Some(handle),
+        })
+    }
+
+    fn send(&self, table: &'static str, job: LaneJob<R>) -> Result<(), Error> {
+        match &self.jobs {
+            Some(tx) if tx.send(job).is_ok() => Ok(()),
+            _ => Err(Error::WriterStopped { table }),
+        }
+    }
+}
+
+impl<R> Drop for Helper<R> {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// What a table's writer thread owns.
 struct WriterThread<R: TableRows> {
     table: &'static str,
-    schema: SchemaRef,
+    fields: Fields,
+    /// Encoding lane of each column ([`lanes`]).
+    lanes: Vec<u8>,
+    /// Whether lane 1 has a thread; without one, lane 0 encodes every column.
+    two_lanes: bool,
     writer: ArrowWriter<File>,
     rx: Receiver<Message<R>>,
     spare: SyncSender<Vec<R>>,
@@ -403,64 +573,148 @@ struct WriterThread<R: TableRows> {
 
 impl<R: TableRows> WriterThread<R> {
     /// Builds and encodes batches until the queue closes, then completes and fsyncs the
-    /// file.
-    fn run(mut self) -> Written {
-        let table = self.table;
-        let mut rows = 0u64;
-        while let Ok(message) = self.rx.recv() {
-            if self.cancel.load(Ordering::Relaxed) {
+    /// file. Row groups hold [`ROW_GROUP_ROWS`] rows (the last one fewer), whatever the
+    /// batch sizes and the number of lanes, so the file is the same either way.
+    fn run(self) -> Written {
+        let WriterThread {
+            table,
+            fields,
+            lanes,
+            two_lanes,
+            writer,
+            rx,
+            spare,
+            cancel,
+            tmp,
+            cx,
+        } = self;
+        let parquet = |source| Error::Parquet { table, source };
+        let (mut file, factory) = writer.into_serialized_writer().map_err(parquet)?;
+        let helper = match two_lanes {
+            false => None,
+            true => Some(
+                Helper::spawn(table, fields.clone(), cx.clone(), spare.clone()).map_err(
+                    |source| Error::Io {
+                        op: "start the encoding thread of",
+                        path: tmp.clone(),
+                        source,
+                    },
+                )?,
+            ),
+        };
+        let lane_of = |i: usize| if helper.is_some() { lanes[i] } else { 0 };
+
+        let mut mine: Option<LaneWriters> = None;
+        let mut group_rows = 0usize;
+        let mut rows_written = 0u64;
+        while let Ok(message) = rx.recv() {
+            if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Aborted { table });
             }
-            let batch = match message {
-                Message::Rows(mut v) => {
-                    let batch = R::batch(&v, &self.cx, &self.schema)?;
-                    v.clear();
-                    // The caller makes a new vector if none comes back.
-                    let _ = self.spare.try_send(v);
-                    batch
-                }
+            let rows = match message {
+                Message::Rows(v) => Arc::new(v),
                 #[cfg(test)]
-                Message::Batch(b) => b,
+                Message::Fail => {
+                    return Err(parquet(parquet::errors::ParquetError::General(
+                        "injected encoder failure".into(),
+                    )))
+                }
             };
-            self.writer
-                .write(&batch)
-                .map_err(|source| Error::Parquet { table, source })?;
-            rows += batch.num_rows() as u64;
+            let mut at = 0;
+            while at < rows.len() {
+                let writers = match &mut mine {
+                    Some(w) => w,
+                    None => {
+                        let index = file.flushed_row_groups().len();
+                        let all = factory.create_column_writers(index).map_err(parquet)?;
+                        let (ours, theirs): (LaneWriters, LaneWriters) = all
+                            .into_iter()
+                            .enumerate()
+                            .partition(|(i, _)| lane_of(*i) == 0);
+                        if let Some(h) = &helper {
+                            h.send(table, LaneJob::Start(theirs))?;
+                        }
+                        mine.insert(ours)
+                    }
+                };
+                let n = (rows.len() - at).min(ROW_GROUP_ROWS - group_rows);
+                let range = at..at + n;
+                if let Some(h) = &helper {
+                    h.send(table, LaneJob::Write(Arc::clone(&rows), range.clone()))?;
+                }
+                encode(table, writers, &fields, &rows[range], &cx)?;
+                at += n;
+                group_rows += n;
+                rows_written += n as u64;
+                if group_rows == ROW_GROUP_ROWS {
+                    if let Some(w) = mine.take() {
+                        close_row_group(table, &mut file, w, helper.as_ref())?;
+                    }
+                    group_rows = 0;
+                }
+            }
+            recycle(rows, &spare);
         }
-        if self.cancel.load(Ordering::Relaxed) {
+        if cancel.load(Ordering::Relaxed) {
             return Err(Error::Aborted { table });
         }
-        self.writer
-            .finish()
-            .map_err(|source| Error::Parquet { table, source })?;
-        let tmp = &self.tmp;
+        if let Some(w) = mine.take() {
+            close_row_group(table, &mut file, w, helper.as_ref())?;
+        }
+        drop(helper);
+        file.finish().map_err(parquet)?;
         let io = |op: &'static str| {
-            move |source| Error::Io {
-                op,
-                path: tmp.clone(),
-                source,
-            }
+            let path = tmp.clone();
+            move |source| Error::Io { op, path, source }
         };
-        let file = self.writer.inner();
-        file.sync_all().map_err(io("sync"))?;
-        let bytes = file.metadata().map_err(io("stat"))?.len();
-        Ok((rows, bytes))
+        let f = file.inner();
+        f.sync_all().map_err(io("sync"))?;
+        let bytes = f.metadata().map_err(io("stat"))?.len();
+        Ok((rows_written, bytes))
     }
+}
+
+/// Completes a row group: closes both lanes' writers (the helper's in parallel) and
+/// appends the chunks in column order.
+fn close_row_group<R: TableRows>(
+    table: &'static str,
+    file: &mut SerializedFileWriter<File>,
+    mine: LaneWriters,
+    helper: Option<&Helper<R>>,
+) -> Result<(), Error> {
+    let parquet = |source| Error::Parquet { table, source };
+    if let Some(h) = helper {
+        h.send(table, LaneJob::Close)?;
+    }
+    let mut chunks = close_lane(table, mine)?;
+    if let Some(h) = helper {
+        match h.done.recv() {
+            Ok(theirs) => chunks.extend(theirs?),
+            Err(_) => return Err(Error::WriterStopped { table }),
+        }
+    }
+    chunks.sort_unstable_by_key(|(i, _)| *i);
+    let mut group = file.next_row_group().map_err(parquet)?;
+    for (_, chunk) in chunks {
+        chunk.append_to_row_group(&mut group).map_err(parquet)?;
+    }
+    group.close().map_err(parquet)?;
+    Ok(())
 }
 
 impl TableRows for FlowRow {
     type Context = ();
 
-    fn batch(rows: &[FlowRow], _: &(), schema: &SchemaRef) -> Result<RecordBatch, Error> {
-        flow_batch(rows, schema)
+    fn column(rows: &[FlowRow], index: usize, _: &()) -> Result<ArrayRef, ArrowError> {
+        flow_column(rows, index)
     }
 }
 
 impl TableRows for BinRow {
     type Context = i64;
 
-    fn batch(rows: &[BinRow], bin_ns: &i64, schema: &SchemaRef) -> Result<RecordBatch, Error> {
-        bin_batch(rows, *bin_ns, schema)
+    fn column(rows: &[BinRow], index: usize, bin_ns: &i64) -> Result<ArrayRef, ArrowError> {
+        bin_column(rows, index, *bin_ns)
     }
 }
 
@@ -539,74 +793,75 @@ fn names<R>(rows: &[R], f: impl Fn(&R) -> &'static str) -> Result<ArrayRef, Arro
     Ok(Arc::new(dict))
 }
 
-/// The `flows` columns of `rows`, in [`FLOWS`] column order, built one column at a time.
-fn flow_batch(rows: &[FlowRow], schema: &SchemaRef) -> Result<RecordBatch, Error> {
-    let arrow = |source| Error::Arrow {
-        table: FLOWS.name,
-        source,
-    };
+/// A column a table's code does not know (the schema and the builders disagree: a bug).
+fn unknown_column(table: &str, index: usize) -> ArrowError {
+    ArrowError::SchemaError(format!("{table} has no builder for column {index}"))
+}
+
+/// Column `index` of the `flows` table, found by its name in [`FLOWS`].
+fn flow_column(rows: &[FlowRow], index: usize) -> Result<ArrayRef, ArrowError> {
     let tcp_count =
         |f: fn(&TcpFacts) -> u64| move |r: &FlowRow| r.tcp.as_ref().map(|t| count(f(t)));
     let tcp_flag = |f: fn(&TcpFacts) -> bool| move |r: &FlowRow| r.tcp.as_ref().map(f);
-    let columns: Vec<ArrayRef> = vec![
-        int64(rows, |r| r.flow_id),
-        timestamp(rows, |r| r.first_ts_ns),
-        timestamp(rows, |r| r.last_ts_ns),
-        int64(rows, |r| {
+    let name = FLOWS.columns.get(index).map(|c| c.name);
+    Ok(match name.unwrap_or_default() {
+        "flow_id" => int64(rows, |r| r.flow_id),
+        "first_ts" => timestamp(rows, |r| r.first_ts_ns),
+        "last_ts" => timestamp(rows, |r| r.last_ts_ns),
+        "duration_us" => int64(rows, |r| {
             ns_to_us(r.last_ts_ns).saturating_sub(ns_to_us(r.first_ts_ns))
         }),
-        int32(rows, |r| i32::from(r.ip_version)),
-        int32(rows, |r| i32::from(r.protocol)),
-        addresses(rows, |r| r.client_addr).map_err(arrow)?,
-        int32_opt(rows, |r| r.client_port.map(i32::from)),
-        addresses(rows, |r| r.server_addr).map_err(arrow)?,
-        int32_opt(rows, |r| r.server_port.map(i32::from)),
-        int32_opt(rows, |r| r.vlan.map(i32::from)),
-        int32_opt(rows, |r| r.vlan_inner.map(i32::from)),
-        names(rows, |r| r.client_rule).map_err(arrow)?,
-        int64(rows, |r| count(r.packets_up)),
-        int64(rows, |r| count(r.packets_down)),
-        int64(rows, |r| count(r.bytes_up)),
-        int64(rows, |r| count(r.bytes_down)),
-        int64(rows, |r| count(r.payload_bytes_up)),
-        int64(rows, |r| count(r.payload_bytes_down)),
-        bool_opt(rows, tcp_flag(|t| t.syn_seen)),
-        bool_opt(rows, tcp_flag(|t| t.handshake_seen)),
-        int64_opt(rows, |r| {
+        "ip_version" => int32(rows, |r| i32::from(r.ip_version)),
+        "protocol" => int32(rows, |r| i32::from(r.protocol)),
+        "client_addr" => addresses(rows, |r| r.client_addr)?,
+        "client_port" => int32_opt(rows, |r| r.client_port.map(i32::from)),
+        "server_addr" => addresses(rows, |r| r.server_addr)?,
+        "server_port" => int32_opt(rows, |r| r.server_port.map(i32::from)),
+        "vlan" => int32_opt(rows, |r| r.vlan.map(i32::from)),
+        "vlan_inner" => int32_opt(rows, |r| r.vlan_inner.map(i32::from)),
+        "client_rule" => names(rows, |r| r.client_rule)?,
+        "packets_up" => int64(rows, |r| count(r.packets_up)),
+        "packets_down" => int64(rows, |r| count(r.packets_down)),
+        "bytes_up" => int64(rows, |r| count(r.bytes_up)),
+        "bytes_down" => int64(rows, |r| count(r.bytes_down)),
+        "payload_bytes_up" => int64(rows, |r| count(r.payload_bytes_up)),
+        "payload_bytes_down" => int64(rows, |r| count(r.payload_bytes_down)),
+        "syn_seen" => bool_opt(rows, tcp_flag(|t| t.syn_seen)),
+        "handshake_seen" => bool_opt(rows, tcp_flag(|t| t.handshake_seen)),
+        "handshake_rtt_us" => int64_opt(rows, |r| {
             r.tcp
                 .as_ref()
                 .and_then(|t| t.handshake_rtt_ns)
                 .map(ns_to_us)
         }),
-        int64_opt(rows, tcp_count(|t| t.retransmitted_packets_up)),
-        int64_opt(rows, tcp_count(|t| t.retransmitted_packets_down)),
-        bool_opt(rows, tcp_flag(|t| t.fin_up)),
-        bool_opt(rows, tcp_flag(|t| t.fin_down)),
-        bool_opt(rows, tcp_flag(|t| t.rst_seen)),
-        names(rows, |r| r.end_reason).map_err(arrow)?,
-        int64(rows, |r| count(r.bins)),
-        int64_opt(rows, |r| r.bitrate_down_p50_bps),
-        int64_opt(rows, |r| r.bitrate_down_p95_bps),
-        int64_opt(rows, |r| r.bitrate_down_max_bps),
-    ];
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow)
+        "retransmitted_packets_up" => int64_opt(rows, tcp_count(|t| t.retransmitted_packets_up)),
+        "retransmitted_packets_down" => {
+            int64_opt(rows, tcp_count(|t| t.retransmitted_packets_down))
+        }
+        "fin_up" => bool_opt(rows, tcp_flag(|t| t.fin_up)),
+        "fin_down" => bool_opt(rows, tcp_flag(|t| t.fin_down)),
+        "rst_seen" => bool_opt(rows, tcp_flag(|t| t.rst_seen)),
+        "end_reason" => names(rows, |r| r.end_reason)?,
+        "bins" => int64(rows, |r| count(r.bins)),
+        "bitrate_down_p50_bps" => int64_opt(rows, |r| r.bitrate_down_p50_bps),
+        "bitrate_down_p95_bps" => int64_opt(rows, |r| r.bitrate_down_p95_bps),
+        "bitrate_down_max_bps" => int64_opt(rows, |r| r.bitrate_down_max_bps),
+        _ => return Err(unknown_column(FLOWS.name, index)),
+    })
 }
 
-/// The `flow_bins` columns of `rows`, in [`FLOW_BINS`] column order (none is nullable,
-/// so each is collected straight from the rows).
-fn bin_batch(rows: &[BinRow], bin_ns: i64, schema: &SchemaRef) -> Result<RecordBatch, Error> {
-    let columns: Vec<ArrayRef> = vec![
-        int64(rows, |r| r.flow_id),
-        timestamp(rows, |r| r.bin_start_ns),
-        int64(rows, |r| count(r.packets_up)),
-        int64(rows, |r| count(r.packets_down)),
-        int64(rows, |r| count(r.bytes_up)),
-        int64(rows, |r| count(r.bytes_down)),
-        int64(rows, |r| bitrate_bps(r.bytes_down, bin_ns)),
-    ];
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| Error::Arrow {
-        table: FLOW_BINS.name,
-        source,
+/// Column `index` of the `flow_bins` table, found by its name in [`FLOW_BINS`].
+fn bin_column(rows: &[BinRow], index: usize, bin_ns: i64) -> Result<ArrayRef, ArrowError> {
+    let name = FLOW_BINS.columns.get(index).map(|c| c.name);
+    Ok(match name.unwrap_or_default() {
+        "flow_id" => int64(rows, |r| r.flow_id),
+        "bin_start" => timestamp(rows, |r| r.bin_start_ns),
+        "packets_up" => int64(rows, |r| count(r.packets_up)),
+        "packets_down" => int64(rows, |r| count(r.packets_down)),
+        "bytes_up" => int64(rows, |r| count(r.bytes_up)),
+        "bytes_down" => int64(rows, |r| count(r.bytes_down)),
+        "bitrate_down_bps" => int64(rows, |r| bitrate_bps(r.bytes_down, bin_ns)),
+        _ => return Err(unknown_column(FLOW_BINS.name, index)),
     })
 }
 
@@ -629,6 +884,13 @@ impl Output {
     /// positive. Fails with [`Error::CreateDir`] or [`Error::Io`] (naming the path) if the
     /// folder cannot be created or written to.
     pub fn create(dir: &Path, bin_ns: i64) -> Result<Output, Error> {
+        // A second encoding thread per table only where there is a second CPU to run it.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Output::create_with_lanes(dir, bin_ns, cpus > 1)
+    }
+
+    /// [`Output::create`] with or without each table's second encoding thread.
+    fn create_with_lanes(dir: &Path, bin_ns: i64, two_lanes: bool) -> Result<Output, Error> {
         if bin_ns <= 0 {
             return Err(Error::InvalidBinWidth(bin_ns));
         }
@@ -636,9 +898,9 @@ impl Output {
             path: dir.to_path_buf(),
             source,
         })?;
-        let flows_sink = Sink::create(dir, &FLOWS, &[], ())?;
+        let flows_sink = Sink::create(dir, &FLOWS, &[], (), two_lanes)?;
         let bins_kv = [("streamscope.bin_ns", bin_ns.to_string())];
-        let bins_sink = match Sink::create(dir, &FLOW_BINS, &bins_kv, bin_ns) {
+        let bins_sink = match Sink::create(dir, &FLOW_BINS, &bins_kv, bin_ns, two_lanes) {
             Ok(s) => s,
             Err(e) => {
                 let mut flows_sink = flows_sink;

@@ -5,13 +5,12 @@ use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampMicrosecondType};
-use arrow_array::{Array, Int32Array};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Encoding, LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use crate::rows::TcpFacts;
 use crate::schema::tables;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -568,11 +567,8 @@ fn create_rejects_a_non_positive_bin_width() {
 fn writer_thread_error_surfaces_on_next_push_and_finish_cleans_up() {
     let dir = temp_dir("thread-error");
     let mut out = Output::create(&dir, BIN_NS).expect("create");
-    // A batch that does not match the table's schema makes the encoder fail.
-    let bogus_schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
-    let bogus = RecordBatch::try_new(bogus_schema, vec![Arc::new(Int32Array::from(vec![1]))])
-        .expect("bogus batch");
-    out.bins_sink.send(Message::Batch(bogus)).expect("queued");
+    // The writer thread fails as an encoder error would make it.
+    out.bins_sink.send(Message::Fail).expect("queued");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !out
         .bins_sink
@@ -637,4 +633,42 @@ fn output_can_move_to_another_thread() {
     .expect("thread");
     assert_eq!(summary.tables[1].rows, 1);
     let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_or_two_encoding_threads_write_the_same_bytes() {
+    let mut files = Vec::new();
+    for two_lanes in [false, true] {
+        let dir = temp_dir(if two_lanes { "lanes2" } else { "lanes1" });
+        let mut out = Output::create_with_lanes(&dir, BIN_NS, two_lanes).expect("create");
+        // Past a row group and a half, in batches, with every kind of flow row.
+        let kinds = [tcp_flow(), icmp6_flow(), udp_flow()];
+        for i in 0..(ROW_GROUP_ROWS + ROW_GROUP_ROWS / 2 + 11) {
+            let mut f = kinds[i % 3];
+            f.flow_id = i as i64;
+            f.bytes_down = i as u64;
+            out.push_flow(&f).expect("push");
+            if i % 2 == 0 {
+                out.push_bin(&BinRow {
+                    flow_id: i as i64,
+                    ..bins()[i % 4 / 2]
+                })
+                .expect("push");
+            }
+        }
+        out.finish().expect("finish");
+        let read = |t: &str| fs::read(dir.join(format!("{t}.parquet"))).expect("read");
+        files.push((read("flows"), read("flow_bins")));
+        let meta = SerializedFileReader::new(File::open(dir.join("flows.parquet")).expect("open"))
+            .expect("footer")
+            .metadata()
+            .clone();
+        assert_eq!(meta.num_row_groups(), 2);
+        assert_eq!(meta.row_group(0).num_rows(), ROW_GROUP_ROWS as i64);
+        let _ = fs::remove_dir_all(&dir);
+    }
+    assert!(
+        files[0] == files[1],
+        "the files differ with a second encoding thread"
+    );
 }
