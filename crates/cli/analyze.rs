@@ -221,6 +221,7 @@ fn manifest(
             wall_s,
             phases: BTreeMap::from([
                 ("read_and_track_s".to_string(), read_s),
+                ("end_open_flows_s".to_string(), report.end_flows_s),
                 ("finish_tables_s".to_string(), wall_s - read_s),
             ]),
         },

@@ -49,6 +49,9 @@ pub struct RunReport {
     /// Oddities the capture readers accepted (`streamscope_capture::Anomalies`), summed
     /// over the inputs, by field name.
     pub capture_anomalies: BTreeMap<&'static str, u64>,
+    /// Seconds spent ending the flows still open at the end of the capture (their rows
+    /// handed to the sink), part of the read loop's time.
+    pub end_flows_s: f64,
 }
 
 pub fn format_name(f: FileFormat) -> &'static str {
@@ -196,7 +199,9 @@ pub fn run<K: FlowSink<()>>(
             break;
         }
     }
+    let ending = std::time::Instant::now();
     table.finish(sink);
+    report.end_flows_s = ending.elapsed().as_secs_f64();
     report.flow_stats = table.stats();
     if report.flow_stats.timestamps_backwards > 0 {
         let msg = format!(
