@@ -195,15 +195,9 @@ impl Populator {
                         std::thread::park();
                         continue;
                     }
-                    let len = POPULATE_STEP.min(map.len() - done);
-                    if map
-                        .advise_range(memmap2::Advice::PopulateRead, done, len)
-                        .is_err()
-                    {
-                        // The kernel refused (before 5.14): pages fault in one by one.
-                        return;
-                    }
-                    done += len;
+                    // Past the end (usize::MAX) if the kernel refused: the loop ends
+                    // and pages fault in one by one.
+                    populate(&map, &mut done);
                 }
             });
         match spawned {

@@ -293,7 +293,7 @@ impl<S: FlowState> FlowTable<S> {
     /// Takes the flow in `slot` out of the table.
     fn take(&mut self, slot: u32) -> Option<Flow<S>> {
         let flow = self.slab.get_mut(slot as usize)?.take()?;
-        let hash = IndexHash::of(self.hasher.hash_one(flow.key));
+        let hash = self.hash(&flow.key);
         if let Ok(entry) = self.index.find_entry(hash.table(), |e| e.slot() == slot) {
             entry.remove();
         }

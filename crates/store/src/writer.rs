@@ -384,6 +384,21 @@ impl<R: TableRows> Sink<R> {
         }
     }
 
+    /// Renames the completed file to its final name.
+    fn publish(&self, (rows, bytes): (u64, u64)) -> Result<TableSummary, Error> {
+        fs::rename(&self.tmp, &self.path).map_err(|source| Error::Io {
+            op: "rename",
+            path: self.tmp.clone(),
+            source,
+        })?;
+        Ok(TableSummary {
+            name: self.table,
+            path: self.path.clone(),
+            rows,
+            bytes,
+        })
+    }
+
     /// Stops the writer thread without completing the file and removes the file.
     fn abort(&mut self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -950,38 +965,18 @@ impl Output {
                 return Err(e);
             }
         };
-        let mut tables = Vec::with_capacity(2);
-        for (table, tmp, path, (rows, bytes)) in [
-            (
-                self.flows_sink.table,
-                &self.flows_sink.tmp,
-                &self.flows_sink.path,
-                flows,
-            ),
-            (
-                self.bins_sink.table,
-                &self.bins_sink.tmp,
-                &self.bins_sink.path,
-                bins,
-            ),
-        ] {
-            if let Err(source) = fs::rename(tmp, path) {
-                let err = Error::Io {
-                    op: "rename",
-                    path: tmp.clone(),
-                    source,
-                };
+        let published = self
+            .flows_sink
+            .publish(flows)
+            .and_then(|f| Ok(vec![f, self.bins_sink.publish(bins)?]));
+        let tables = match published {
+            Ok(tables) => tables,
+            Err(e) => {
                 let _ = fs::remove_file(&self.flows_sink.tmp);
                 let _ = fs::remove_file(&self.bins_sink.tmp);
-                return Err(err);
+                return Err(e);
             }
-            tables.push(TableSummary {
-                name: table,
-                path: path.clone(),
-                rows,
-                bytes,
-            });
-        }
+        };
         sync_dir(&self.dir);
         Ok(OutputSummary { tables })
     }
