@@ -134,14 +134,20 @@ pub(crate) fn created_by() -> String {
 }
 
 /// Writer properties of the contract: zstd, dictionary encoding of the low-cardinality
-/// string columns, page statistics, [`ROW_GROUP_ROWS`]-row groups, `created_by`, and the
-/// schema version and table in the file's key-value metadata.
+/// string columns, page statistics, pages cut by size only, [`ROW_GROUP_ROWS`]-row groups,
+/// `created_by`, and the schema version and table in the file's key-value metadata.
 ///
 /// Integer and timestamp columns are `DELTA_BINARY_PACKED`: ids and times grow
 /// steadily and counters are small, so the deltas pack into a few bits each before zstd
 /// sees them. That halves what zstd has to compress and makes `flow_bins` an order of
 /// magnitude smaller than plain encoding. (Readers: every version of DuckDB, pyarrow and
 /// Polars of the last years, parquet-java, and Spark's vectorized reader from 3.3 on.)
+///
+/// Data pages are cut by size only (parquet's 1 MiB default), not also every 20 000
+/// rows as parquet-rs does by default: delta-packed columns of a whole row group fit in one
+/// small page, and each extra page costs a page header, statistics, an encoder flush and
+/// a fresh zstd context (a fifth of the writer's CPU in the `flows_rows` benchmark, whose
+/// flows mix TCP and UDP); readers still prune by row group and by the page index.
 ///
 /// Addresses are written plainly: they are mostly distinct (a million flows have up to
 /// two million), so building a dictionary for them only to abandon it at the dictionary
@@ -169,6 +175,7 @@ fn writer_properties(
         .set_compression(Compression::ZSTD(level))
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_data_page_row_count_limit(usize::MAX)
         .set_max_row_group_size(ROW_GROUP_ROWS)
         .set_created_by(created_by())
         .set_key_value_metadata(Some(kv));
@@ -435,7 +442,13 @@ type LaneWriters = Vec<(usize, ArrowColumnWriter)>;
 /// Encoded column chunks of one lane, with their column index.
 type LaneChunks = Vec<(usize, ArrowColumnChunk)>;
 
-/// Builds the columns of `writers` from `rows` and encodes them.
+/// Rows per slice in [`encode`]: a slice of rows stays in the core's cache while each of
+/// its columns is built from it.
+const TILE_ROWS: usize = 1024;
+
+/// Builds the columns of `writers` from `rows` and encodes them, [`TILE_ROWS`] rows at a
+/// time: gathering one column from a whole batch of wide rows (8 192 rows of a few
+/// hundred bytes) would read the batch from memory once per column.
 fn encode<R: TableRows>(
     table: &'static str,
     writers: &mut LaneWriters,
@@ -445,23 +458,25 @@ fn encode<R: TableRows>(
 ) -> Result<(), Error> {
     let arrow = |source| Error::Arrow { table, source };
     let parquet = |source| Error::Parquet { table, source };
-    for (index, writer) in writers.iter_mut() {
-        let field = &fields[*index];
-        let array = R::column(rows, *index, cx).map_err(arrow)?;
-        // What RecordBatch::try_new would check: type and nullability (a bug if not).
-        if array.data_type() != field.data_type()
-            || (!field.is_nullable() && array.null_count() > 0)
-        {
-            return Err(arrow(ArrowError::SchemaError(format!(
-                "column {} is {} with {} nulls, the schema says {}",
-                field.name(),
-                array.data_type(),
-                array.null_count(),
-                field.data_type()
-            ))));
-        }
-        for leaf in compute_leaves(field, &array).map_err(parquet)? {
-            writer.write(&leaf).map_err(parquet)?;
+    for tile in rows.chunks(TILE_ROWS) {
+        for (index, writer) in writers.iter_mut() {
+            let field = &fields[*index];
+            let array = R::column(tile, *index, cx).map_err(arrow)?;
+            // What RecordBatch::try_new would check: type and nullability (a bug if not).
+            if array.data_type() != field.data_type()
+                || (!field.is_nullable() && array.null_count() > 0)
+            {
+                return Err(arrow(ArrowError::SchemaError(format!(
+                    "column {} is {} with {} nulls, the schema says {}",
+                    field.name(),
+                    array.data_type(),
+                    array.null_count(),
+                    field.data_type()
+                ))));
+            }
+            for leaf in compute_leaves(field, &array).map_err(parquet)? {
+                writer.write(&leaf).map_err(parquet)?;
+            }
         }
     }
     Ok(())
