@@ -210,6 +210,9 @@ struct FragPorts {
     ts_ns: i64,
 }
 
+/// Most slab slots reserved when a table is made (see [`FlowTable::new`]).
+const MAX_SLAB_RESERVE: usize = 1 << 22;
+
 /// Bidirectional flows keyed by 5-tuple and VLAN tags, bounded in size, expired by
 /// capture time.
 ///
@@ -243,10 +246,15 @@ impl<S: FlowState> FlowTable<S> {
         let lateness = cfg.max_timeout() + 3 * SWEEP_NS + cfg.bin_ns;
         let wheel = Wheel::new(cfg.max_timeout());
         let bins = BinOrderer::new(lateness, cfg.max_buffered_bins);
+        // The slab's whole bound is reserved up front (address space only: pages are
+        // touched as slots are used), so that growing to a million flows never copies
+        // the slab; if the reservation is refused it grows as usual.
+        let mut slab = Vec::new();
+        let _ = slab.try_reserve_exact(cfg.max_flows.min(MAX_SLAB_RESERVE));
         FlowTable {
             hasher: FixedHasher::with_seed(0),
             index: HashTable::with_capacity(cfg.max_flows.min(1 << 16)),
-            slab: Vec::new(),
+            slab,
             free: Vec::new(),
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
             bins,
