@@ -119,6 +119,7 @@ impl Input {
                 ahead,
             } => {
                 *pos = (*pos + n).min(map.len());
+                prefetch(map.as_ptr().wrapping_add(*pos + PREFETCH_AHEAD));
                 match ahead {
                     Ahead::Running(p) => p.reader_at(*pos),
                     Ahead::NotStarted | Ahead::Inline => {
@@ -144,6 +145,24 @@ impl Input {
             Input::Stream(s) => s.buf.len(),
         }
     }
+}
+
+/// How far ahead of the reader, in bytes, the CPU is asked to load the map's data.
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Asks the CPU to start loading the cache line at `p` (a hint: it never faults, whatever
+/// the address). The hardware prefetcher stops at every 4 KiB page of the map; this keeps
+/// the records a few cache lines ahead of the reader loaded.
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    // SAFETY: PREFETCHT0 reads no memory architecturally and cannot fault; SSE, which
+    // the intrinsic requires, is part of every x86-64 CPU.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// How far ahead of the reader the map's page tables are populated, and in what steps,
