@@ -19,6 +19,9 @@ pub struct BinRecord {
     pub bytes: [u64; 2],
 }
 
+/// Most rows reserved for a new bucket (2.5 MiB).
+const MAX_BUCKET_RESERVE: usize = 1 << 16;
+
 /// Time-ordering buffer for [`BinRecord`]s.
 #[derive(Debug)]
 pub struct BinOrderer {
@@ -28,6 +31,10 @@ pub struct BinOrderer {
     /// a map lookup for each of them.
     hot: Option<(i64, Vec<BinRecord>)>,
     spare: Vec<Vec<BinRecord>>,
+    /// Rows of the bucket that was hot last: a new bucket starts with room for as many
+    /// (up to [`MAX_BUCKET_RESERVE`]), so that the bins of a million flows ending together
+    /// do not grow by copying.
+    last_len: usize,
     buffered: usize,
     cap: usize,
     lateness_ns: i64,
@@ -44,6 +51,7 @@ impl BinOrderer {
             buckets: BTreeMap::new(),
             hot: None,
             spare: Vec::new(),
+            last_len: 0,
             buffered: 0,
             cap: cap.max(1),
             lateness_ns,
@@ -67,7 +75,11 @@ impl BinOrderer {
         self.cool();
         let rows = match self.buckets.remove(&rec.bin_start_ns) {
             Some(rows) => rows,
-            None => self.spare.pop().unwrap_or_default(),
+            None => {
+                let mut rows = self.spare.pop().unwrap_or_default();
+                rows.reserve(self.last_len.min(MAX_BUCKET_RESERVE));
+                rows
+            }
         };
         let (_, rows) = self.hot.insert((rec.bin_start_ns, rows));
         rows.push(rec);
@@ -76,6 +88,7 @@ impl BinOrderer {
     /// Puts the hot bucket back into the map.
     fn cool(&mut self) {
         if let Some((start, rows)) = self.hot.take() {
+            self.last_len = rows.len();
             self.buckets.insert(start, rows);
         }
     }
