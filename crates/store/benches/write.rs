@@ -107,12 +107,13 @@ fn out_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("store-bench-write")
 }
 
-fn write_flow_bins(c: &mut Criterion) {
+/// Times pushing [`ROWS`] rows with `push` and finishing the output, as benchmark `name`.
+fn write_rows(c: &mut Criterion, name: &str, push: impl Fn(&mut Output, u64)) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(ROWS));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(10));
-    g.bench_function("flow_bins_rows", |b| {
+    g.bench_function(name, |b| {
         b.iter_batched(
             || {
                 let dir = out_dir();
@@ -122,7 +123,7 @@ fn write_flow_bins(c: &mut Criterion) {
             |dir| {
                 let mut out = Output::create(&dir, BIN_NS).expect("create output");
                 for i in 0..ROWS {
-                    out.push_bin(&row(i)).expect("push");
+                    push(&mut out, i);
                 }
                 out.finish().expect("finish")
             },
@@ -133,30 +134,16 @@ fn write_flow_bins(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(out_dir());
 }
 
-fn write_flows(c: &mut Criterion) {
-    let mut g = c.benchmark_group("store");
-    g.throughput(Throughput::Elements(ROWS));
-    g.sample_size(10);
-    g.measurement_time(Duration::from_secs(10));
-    g.bench_function("flows_rows", |b| {
-        b.iter_batched(
-            || {
-                let dir = out_dir();
-                let _ = std::fs::remove_dir_all(&dir);
-                dir
-            },
-            |dir| {
-                let mut out = Output::create(&dir, BIN_NS).expect("create output");
-                for i in 0..ROWS {
-                    out.push_flow(&flow(i)).expect("push");
-                }
-                out.finish().expect("finish")
-            },
-            BatchSize::PerIteration,
-        )
+fn write_flow_bins(c: &mut Criterion) {
+    write_rows(c, "flow_bins_rows", |out, i| {
+        out.push_bin(&row(i)).expect("push")
     });
-    g.finish();
-    let _ = std::fs::remove_dir_all(out_dir());
+}
+
+fn write_flows(c: &mut Criterion) {
+    write_rows(c, "flows_rows", |out, i| {
+        out.push_flow(&flow(i)).expect("push")
+    });
 }
 
 criterion_group!(benches, write_flow_bins, write_flows);
