@@ -14,6 +14,7 @@
 
 mod bins;
 mod key;
+mod prefault;
 mod rate;
 mod table;
 mod tcp;

@@ -9,6 +9,7 @@ use streamscope_wire::{Packet, Transport};
 
 use crate::bins::{BinOrderer, BinRecord};
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey};
+use crate::prefault::Prefault;
 use crate::rate::{Percentiles, RateSummary};
 use crate::tcp::{flags, TcpState, TcpSummary};
 
@@ -210,6 +211,12 @@ struct FragPorts {
     ts_ns: i64,
 }
 
+/// Slab slots in use when its pages start being populated ahead ([`Prefault`]): below
+/// this a capture has too few flows for the faults to matter.
+const PREFAULT_FROM_SLOTS: usize = 1 << 15;
+/// The populator is told the slab's length every this many new slots.
+const PREFAULT_TELL_SLOTS: usize = 1 << 12;
+
 /// Most slab slots reserved when a table is made (see [`FlowTable::new`]).
 const MAX_SLAB_RESERVE: usize = 1 << 22;
 
@@ -226,6 +233,9 @@ pub struct FlowTable<S: FlowState = ()> {
     cfg: FlowConfig,
     hasher: FixedHasher,
     index: HashTable<IndexEntry>,
+    /// Populates the slab's pages ahead of its use. Declared before `slab` so that it is
+    /// dropped (its thread joined) before the slab's memory is freed.
+    prefault: Prefault,
     slab: Vec<Option<Flow<S>>>,
     free: Vec<u32>,
     fragments: HashMap<FragKey, FragPorts, FixedHasher>,
@@ -254,6 +264,7 @@ impl<S: FlowState> FlowTable<S> {
         FlowTable {
             hasher: FixedHasher::with_seed(0),
             index: HashTable::with_capacity(cfg.max_flows.min(1 << 16)),
+            prefault: Prefault::none(),
             slab,
             free: Vec::new(),
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
@@ -278,6 +289,25 @@ impl<S: FlowState> FlowTable<S> {
         s.active_flows = self.index.len() as u64;
         s.bins_out_of_order = self.bins.out_of_order();
         s
+    }
+
+    /// Before a slot is pushed: keeps the slab's page populator ([`Prefault`]) a few
+    /// MiB ahead once the slab is large enough to be worth it, and stops it before the
+    /// push could move the slab.
+    #[inline]
+    fn grow_slab(&mut self) {
+        let len = self.slab.len();
+        if len % PREFAULT_TELL_SLOTS == 0 {
+            if len == self.slab.capacity() {
+                self.prefault.stop();
+            } else if len == PREFAULT_FROM_SLOTS {
+                self.prefault = Prefault::start(&self.slab);
+            }
+            self.prefault
+                .used(len * std::mem::size_of::<Option<Flow<S>>>());
+        } else if len == self.slab.capacity() {
+            self.prefault.stop();
+        }
     }
 
     /// The index hash of `key`.
@@ -427,6 +457,7 @@ impl<S: FlowState> FlowTable<S> {
                 slot
             }
             None => {
+                self.grow_slab();
                 self.slab.push(Some(flow));
                 (self.slab.len() - 1) as u32
             }
@@ -696,6 +727,7 @@ impl<S: FlowState> FlowTable<S> {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
             }
         }
+        self.prefault.stop();
         self.index.clear();
         self.slab.clear();
         self.free.clear();

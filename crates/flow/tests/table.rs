@@ -404,3 +404,66 @@ fn churn_keeps_the_index_and_the_slab_in_step() {
     ids.dedup();
     assert_eq!(ids.len(), out.flows.len());
 }
+
+#[test]
+fn half_a_million_flows_keep_every_packet() {
+    // Enough flows for the slab's pages to be populated ahead by a helper thread while
+    // flows are written into it: every flow must come out with its own two packets.
+    const N: u32 = 500_000;
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    #[derive(Default)]
+    struct Count {
+        flows: u64,
+        ok: u64,
+        ids: u64,
+    }
+    impl FlowSink<()> for Count {
+        fn bin(&mut self, _: &BinRecord) {}
+        fn flow(&mut self, r: &FlowRecord, _: &()) {
+            self.flows += 1;
+            // Client 10.x.y.z:port, server 192.0.2.53:53; one query, one answer.
+            let IpAddr::V4(c) = r.client.addr else {
+                return;
+            };
+            let n = u32::from(c) - 0x0a00_0000;
+            if r.packets == [1, 1]
+                && r.bytes == [u64::from(100 + n % 7), 200]
+                && r.client.port == 1024 + (n % 50_000) as u16
+                && r.id == i64::from(n)
+            {
+                self.ok += 1;
+            }
+            self.ids += r.id as u64;
+        }
+    }
+    let mut out = Count::default();
+    let server: IpAddr = "192.0.2.53".parse().unwrap();
+    for n in 0..N {
+        let client = IpAddr::V4((0x0a00_0000 + n).into());
+        let port = 1024 + (n % 50_000) as u16;
+        let ts = i64::from(n) * 1_000;
+        let mut q = udp(C, port, SV, 53, 30);
+        q.ip = Some(Ip {
+            src: client,
+            dst: server,
+            ..q.ip.unwrap()
+        });
+        let mut a = q.clone();
+        a.ip = Some(Ip {
+            src: server,
+            dst: client,
+            ..q.ip.unwrap()
+        });
+        a.transport = Transport::Udp {
+            src_port: 53,
+            dst_port: port,
+        };
+        t.process(ts, 100 + n % 7, &q, &mut out);
+        t.process(ts + 500, 200, &a, &mut out);
+    }
+    assert_eq!(t.stats().active_flows, u64::from(N));
+    t.finish(&mut out);
+    assert_eq!(out.flows, u64::from(N));
+    assert_eq!(out.ok, u64::from(N));
+    assert_eq!(out.ids, u64::from(N) * u64::from(N - 1) / 2);
+}
