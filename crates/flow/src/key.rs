@@ -27,14 +27,13 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-fn addr_bytes(addr: IpAddr) -> [u8; 16] {
+/// The address as a 128-bit integer, IPv4 in the low 32 bits; its big-endian bytes are
+/// the key's address bytes.
+#[inline]
+fn addr_int(addr: IpAddr) -> u128 {
     match addr {
-        IpAddr::V4(a) => {
-            let mut b = [0u8; 16];
-            b[12..].copy_from_slice(&a.octets());
-            b
-        }
-        IpAddr::V6(a) => a.octets(),
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
     }
 }
 
@@ -79,14 +78,17 @@ impl FlowKey {
         protocol: u8,
         vlan: [Option<u16>; 2],
     ) -> (FlowKey, bool) {
-        let s = addr_bytes(src.addr);
-        let d = addr_bytes(dst.addr);
+        // Compared as integers in registers (the same order as the byte arrays'), and
+        // stored as bytes once.
+        let s = addr_int(src.addr);
+        let d = addr_int(dst.addr);
         let src_is_lo = (s, src.port) <= (d, dst.port);
-        let (lo_addr, lo_port, hi_addr, hi_port) = if src_is_lo {
+        let (lo, lo_port, hi, hi_port) = if src_is_lo {
             (s, src.port, d, dst.port)
         } else {
             (d, dst.port, s, src.port)
         };
+        let (lo_addr, hi_addr) = (lo.to_be_bytes(), hi.to_be_bytes());
         let tag = |t: Option<u16>| t.map_or(0u32, |v| u32::from(v) + 1);
         let key = FlowKey {
             lo_addr,
