@@ -448,7 +448,7 @@ fn half_a_million_flows_keep_every_packet() {
             dst: server,
             ..q.ip.unwrap()
         });
-        let mut a = q.clone();
+        let mut a = q;
         a.ip = Some(Ip {
             src: server,
             dst: client,
