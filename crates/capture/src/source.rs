@@ -24,6 +24,8 @@ pub(crate) enum Input {
         /// (`usize::MAX` once the kernel refused: then pages fault in one by one), when
         /// the reader populates them itself.
         populated: usize,
+        /// End of the prefix whose cache lines the CPU was asked to load.
+        prefetched: usize,
         /// The thread populating them instead, started at the first record.
         ahead: Ahead,
     },
@@ -47,6 +49,7 @@ impl Input {
             map: Arc::new(map),
             pos: 0,
             populated: 0,
+            prefetched: 0,
             ahead: Ahead::NotStarted,
         }
     }
@@ -116,10 +119,19 @@ impl Input {
                 map,
                 pos,
                 populated,
+                prefetched,
                 ahead,
             } => {
                 *pos = (*pos + n).min(map.len());
-                prefetch(map.as_ptr().wrapping_add(*pos + PREFETCH_AHEAD));
+                // Every cache line up to PREFETCH_AHEAD past the reader, each once: the
+                // loads are then in flight together, as in a copy, instead of one at a
+                // time as the parser reaches each record.
+                let want = (*pos + PREFETCH_AHEAD).min(map.len());
+                *prefetched = (*prefetched).max(*pos & !(CACHE_LINE - 1));
+                while *prefetched < want {
+                    prefetch(map.as_ptr().wrapping_add(*prefetched));
+                    *prefetched += CACHE_LINE;
+                }
                 match ahead {
                     Ahead::Running(p) => p.reader_at(*pos),
                     Ahead::NotStarted | Ahead::Inline => {
@@ -147,8 +159,16 @@ impl Input {
     }
 }
 
-/// How far ahead of the reader, in bytes, the CPU is asked to load the map's data.
-const PREFETCH_AHEAD: usize = 2048;
+/// How far ahead of the reader, in bytes, the CPU is asked to load the map's data,
+/// line by line. The parser touches a line or two of each record, one record after the
+/// other, so by itself it has one miss to memory in flight at a time and the hardware
+/// prefetchers, which stop at every 4 KiB page, do not cover that. On the streaming
+/// benchmark capture (1 GB, 2.2 M packets, from the page cache) asking for every line
+/// one page ahead halved the time of `analyze` (0.40 s to 0.20 s, against 0.15 s for
+/// `cat`), where one line per record 2 KiB ahead had left most of the misses.
+const PREFETCH_AHEAD: usize = 4096;
+/// Cache line size of the CPUs this matters on (x86-64).
+const CACHE_LINE: usize = 64;
 
 /// Asks the CPU to start loading the cache line at `p` (a hint: it never faults, whatever
 /// the address). The hardware prefetcher stops at every 4 KiB page of the map; this keeps
