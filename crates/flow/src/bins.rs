@@ -112,6 +112,20 @@ impl BinOrderer {
         }
     }
 
+    /// Releases, in order, every row of a bin that starts before `start_ns`: the caller
+    /// knows that no row of those bins can come any more.
+    pub fn release_before(&mut self, start_ns: i64, mut emit: impl FnMut(&BinRecord)) {
+        self.cool();
+        while let Some(entry) = self.buckets.first_entry() {
+            let start = *entry.key();
+            if start >= start_ns {
+                break;
+            }
+            let mut rows = entry.remove();
+            self.emit_bucket(start, &mut rows, &mut emit);
+        }
+    }
+
     /// Releases everything (end of capture).
     pub fn release_all(&mut self, mut emit: impl FnMut(&BinRecord)) {
         self.cool();

@@ -721,10 +721,30 @@ impl<S: FlowState> FlowTable<S> {
             .filter_map(|(slot, f)| f.as_ref().map(|f| (f.id, slot as u32)))
             .collect();
         open.sort_unstable();
-        for (_, slot) in open {
+        // Bin rows are released as the flows end, not all at the end, so that the bins
+        // table is written alongside the flows table: once every flow still open started
+        // in bin B or later, no row of an earlier bin can come. `later[i]`: the first bin
+        // of the flows from the i-th on (ids follow first packets, so this mostly grows;
+        // the minimum keeps it right when timestamps went backwards).
+        let bin_ns = self.cfg.bin_ns.max(1);
+        let mut later = vec![i64::MAX; open.len() + 1];
+        for (i, (_, slot)) in open.iter().enumerate().rev() {
+            let first = match self.slab.get(*slot as usize) {
+                Some(Some(f)) => f.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns),
+                _ => i64::MAX,
+            };
+            later[i] = later[i + 1].min(first);
+        }
+        let mut released = i64::MIN;
+        for (i, (_, slot)) in open.into_iter().enumerate() {
             // The whole index goes below: no need to remove keys one by one.
             if let Some(flow) = self.slab.get_mut(slot as usize).and_then(Option::take) {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
+            }
+            let next = later[i + 1];
+            if next > released && next != i64::MAX {
+                released = next;
+                self.bins.release_before(next, |b| sink.bin(b));
             }
         }
         self.prefault.stop();

@@ -467,3 +467,84 @@ fn half_a_million_flows_keep_every_packet() {
     assert_eq!(out.ok, u64::from(N));
     assert_eq!(out.ids, u64::from(N) * u64::from(N - 1) / 2);
 }
+
+#[test]
+fn bins_of_flows_open_at_the_end_are_released_as_the_flows_end() {
+    // Flows A, B, C start in seconds 0, 1 and 2 and all send again in second 3; D starts
+    // last but with a timestamp in second 0 (the clock went backwards). At the end, a
+    // bin's rows may go out as soon as every flow still open started after it: bin 0
+    // only after D has ended, since D could still hold a row of bin 0.
+    #[derive(Default)]
+    struct Log(Vec<(char, i64, i64)>);
+    impl FlowSink<()> for Log {
+        fn bin(&mut self, b: &BinRecord) {
+            self.0.push(('b', b.flow_id, b.bin_start_ns / S));
+        }
+        fn flow(&mut self, r: &FlowRecord, _: &()) {
+            self.0.push(('f', r.id, r.bins as i64));
+        }
+    }
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut log = Log::default();
+    let a = udp(C, 5001, SV, 53, 10);
+    let b = udp(C, 5002, SV, 53, 10);
+    let c = udp(C, 5003, SV, 53, 10);
+    let d = udp(C, 5004, SV, 53, 10);
+    t.process(S / 2, 100, &a, &mut log);
+    t.process(S + S / 2, 100, &b, &mut log);
+    t.process(2 * S + S / 2, 100, &c, &mut log);
+    for p in [&a, &b, &c] {
+        t.process(3 * S + S / 2, 100, p, &mut log);
+    }
+    t.process(S / 5, 100, &d, &mut log);
+    assert!(
+        log.0.is_empty(),
+        "nothing leaves before the end: {:?}",
+        log.0
+    );
+    t.finish(&mut log);
+    assert_eq!(
+        log.0,
+        vec![
+            ('f', 0, 4),
+            ('f', 1, 3),
+            ('f', 2, 2),
+            ('f', 3, 1),
+            // Every flow has ended: bins 0 to 3 in order, flow ids in order within a bin.
+            ('b', 0, 0),
+            ('b', 3, 0),
+            ('b', 1, 1),
+            ('b', 2, 2),
+            ('b', 0, 3),
+            ('b', 1, 3),
+            ('b', 2, 3),
+        ]
+    );
+    assert_eq!(t.stats().bins_out_of_order, 0);
+
+    // Without the late starter, bins go out between the flows.
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut log = Log::default();
+    t.process(S / 2, 100, &a, &mut log);
+    t.process(S + S / 2, 100, &b, &mut log);
+    t.process(2 * S + S / 2, 100, &c, &mut log);
+    for p in [&a, &b, &c] {
+        t.process(3 * S + S / 2, 100, p, &mut log);
+    }
+    t.finish(&mut log);
+    assert_eq!(
+        log.0,
+        vec![
+            ('f', 0, 4),
+            ('b', 0, 0),
+            ('f', 1, 3),
+            ('b', 1, 1),
+            ('f', 2, 2),
+            ('b', 2, 2),
+            ('b', 0, 3),
+            ('b', 1, 3),
+            ('b', 2, 3),
+        ]
+    );
+    assert_eq!(t.stats().bins_out_of_order, 0);
+}
