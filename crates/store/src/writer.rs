@@ -808,7 +808,11 @@ fn names<R>(rows: &[R], f: impl Fn(&R) -> &'static str) -> Result<ArrayRef, Arro
         .iter()
         .map(|r| {
             let name = f(r);
-            let key = match values.iter().position(|v| *v == name) {
+            // The names are static: the same one is mostly the same pointer.
+            let key = match values
+                .iter()
+                .position(|v| std::ptr::eq(*v, name) || *v == name)
+            {
                 Some(k) => k,
                 None => {
                     values.push(name);
