@@ -113,6 +113,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     });
     progress.finish();
     let read_s = started.elapsed().as_secs_f64();
+    // The table's memory (hundreds of MiB with a million flows) goes back to the kernel
+    // on another thread while the writers finish and sync their files.
+    let freeing = std::thread::Builder::new()
+        .name("free".into())
+        .spawn(move || drop(table));
     if let Some(e) = sink.error.take() {
         sink.output.abort();
         return Err(Failure::Run(
@@ -120,6 +125,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         ));
     }
     let summary = sink.output.finish().context("writing the tables failed")?;
+    if let Ok(h) = freeing {
+        let _ = h.join();
+    }
     let wall_s = started.elapsed().as_secs_f64();
 
     let manifest = manifest(args, &report, &summary, started_at, read_s, wall_s);
