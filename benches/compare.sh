@@ -107,19 +107,23 @@ for b in "$STREAMSCOPE" "$CAPGEN"; do
 done
 
 # ---------------------------------------------------------------------------- captures
-# NAME SCENARIO: the capture is OUT/NAME.pcap; OUT/NAME.pcap.stamp holds the scenario's
-# SHA-256 and the seed it was made with, so an unchanged capture is not made again.
+# NAME SCENARIO: the capture is OUT/NAME.pcap; OUT/NAME.pcap.stamp holds the SHA-256 of
+# the scenario and of capgen's sources, and the seed it was made with, so that a capture
+# is made again when any of them changes, and only then.
 CAPTURES=(
     "streaming tools/capgen/scenarios/bench-streaming.toml"
     "flows tools/capgen/scenarios/bench-flows.toml"
 )
 
+CAPGEN_SOURCES="$(cd "$ROOT" && { echo tools/capgen/Cargo.toml; find tools/capgen/src -type f; } |
+    LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)"
+
 generate() {
     local name="$1" scenario="$ROOT/$2" file="$OUT/$1.pcap"
     local stamp
-    stamp="$(sha256sum "$scenario" | cut -d' ' -f1) seed=$SEED"
+    stamp="$(sha256sum "$scenario" | cut -d' ' -f1) capgen=$CAPGEN_SOURCES seed=$SEED"
     if [ -f "$file" ] && [ -f "$file.stamp" ] && [ "$(cat "$file.stamp")" = "$stamp" ]; then
-        say "== $name: $file is up to date (same scenario and seed)"
+        say "== $name: $file is up to date (same scenario, capgen sources and seed)"
         return
     fi
     say "== $name: generating $file from $2 with seed $SEED"
