@@ -73,11 +73,32 @@ impl BinOrderer {
             }
         }
         self.cool();
+        let want = self.last_len.min(MAX_BUCKET_RESERVE);
         let rows = match self.buckets.remove(&rec.bin_start_ns) {
-            Some(rows) => rows,
+            // A bucket that already has room, or an early start of one that will
+            // not get many rows.
+            Some(rows) if rows.capacity() - rows.len() >= want => rows,
+            // A few rows so far (bins crossed by flows earlier on), about to get many
+            // more (the flows of that bin ending together): they move into a spare
+            // vector that has the room, instead of the small one growing by copies into
+            // freshly faulted memory.
+            Some(mut rows) => match self.spare.pop() {
+                Some(mut bigger) if bigger.capacity() > rows.capacity() => {
+                    bigger.extend_from_slice(&rows);
+                    rows.clear();
+                    self.spare.push(rows);
+                    bigger.reserve(want);
+                    bigger
+                }
+                other => {
+                    self.spare.extend(other);
+                    rows.reserve(want);
+                    rows
+                }
+            },
             None => {
                 let mut rows = self.spare.pop().unwrap_or_default();
-                rows.reserve(self.last_len.min(MAX_BUCKET_RESERVE));
+                rows.reserve(want);
                 rows
             }
         };
@@ -198,6 +219,36 @@ mod tests {
         assert_eq!(out, vec![(10, 1), (10, 3), (20, 1), (20, 2)]);
         assert_eq!(o.buffered(), 0);
         assert_eq!(o.out_of_order(), 0);
+    }
+
+    #[test]
+    fn a_small_bucket_about_to_grow_takes_a_released_buckets_room() {
+        // Bins 10 and 20 get a row each early on (flows crossing into them); then a
+        // thousand flows end in bin 10, which is released, and more end in bin 20.
+        let mut o = BinOrderer::new(1_000_000, 1 << 20);
+        o.push(rec(1, 10));
+        o.push(rec(2, 20));
+        for id in 3..1003 {
+            o.push(rec(id, 10));
+        }
+        let mut out = Vec::new();
+        o.release_before(20, |r| out.push((r.bin_start_ns, r.flow_id)));
+        assert_eq!(out.len(), 1001);
+        o.push(rec(1003, 20));
+        let room = o.hot.as_ref().map_or(0, |(_, rows)| rows.capacity());
+        assert!(room >= 1001, "bin 20's bucket has room for {room} rows");
+        for id in 1004..2004 {
+            o.push(rec(id, 20));
+        }
+        o.release_all(|r| out.push((r.bin_start_ns, r.flow_id)));
+        let mut want: Vec<(i64, i64)> = std::iter::once((10, 1))
+            .chain((3..1003).map(|id| (10, id)))
+            .chain(std::iter::once((20, 2)))
+            .chain((1003..2004).map(|id| (20, id)))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(out, want);
+        assert_eq!(o.buffered(), 0);
     }
 
     #[test]
