@@ -135,22 +135,24 @@ impl BinOrderer {
 
     /// Releases, in order, every row of a bin that starts before `start_ns`: the caller
     /// knows that no row of those bins can come any more.
-    pub fn release_before(&mut self, start_ns: i64, mut emit: impl FnMut(&BinRecord)) {
-        self.cool();
-        while let Some(entry) = self.buckets.first_entry() {
-            let start = *entry.key();
-            if start >= start_ns {
-                break;
-            }
-            let mut rows = entry.remove();
-            self.emit_bucket(start, &mut rows, &mut emit);
-        }
+    pub fn release_before(&mut self, start_ns: i64, emit: impl FnMut(&BinRecord)) {
+        self.release_below(Some(start_ns), emit);
     }
 
     /// Releases everything (end of capture).
-    pub fn release_all(&mut self, mut emit: impl FnMut(&BinRecord)) {
+    pub fn release_all(&mut self, emit: impl FnMut(&BinRecord)) {
+        self.release_below(None, emit);
+    }
+
+    /// Releases, in order, the buckets that start before `limit` (all of them if none).
+    fn release_below(&mut self, limit: Option<i64>, mut emit: impl FnMut(&BinRecord)) {
         self.cool();
-        while let Some((start, mut rows)) = self.buckets.pop_first() {
+        while let Some(entry) = self.buckets.first_entry() {
+            let start = *entry.key();
+            if limit.is_some_and(|l| start >= l) {
+                break;
+            }
+            let mut rows = entry.remove();
             self.emit_bucket(start, &mut rows, &mut emit);
         }
     }

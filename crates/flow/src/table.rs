@@ -297,16 +297,14 @@ impl<S: FlowState> FlowTable<S> {
     #[inline]
     fn grow_slab(&mut self) {
         let len = self.slab.len();
-        if len % PREFAULT_TELL_SLOTS == 0 {
-            if len == self.slab.capacity() {
-                self.prefault.stop();
-            } else if len == PREFAULT_FROM_SLOTS {
+        if len == self.slab.capacity() {
+            self.prefault.stop();
+        } else if len % PREFAULT_TELL_SLOTS == 0 {
+            if len == PREFAULT_FROM_SLOTS {
                 self.prefault = Prefault::start(&self.slab);
             }
             self.prefault
                 .used(len * std::mem::size_of::<Option<Flow<S>>>());
-        } else if len == self.slab.capacity() {
-            self.prefault.stop();
         }
     }
 
@@ -713,38 +711,37 @@ impl<S: FlowState> FlowTable<S> {
     /// if its connection closed) and every bin row is released.
     pub fn finish(&mut self, sink: &mut impl FlowSink<S>) {
         // One flow at a time, in id order, so that ending a million flows needs no
-        // second copy of them.
-        let mut open: Vec<(i64, u32)> = self
+        // second copy of them. Bin rows are released as the flows end, not all at the
+        // end, so that the bins table is written alongside the flows table: once every
+        // flow still open started in bin B or later, no row of an earlier bin can come.
+        let bin_ns = self.cfg.bin_ns.max(1);
+        let mut open: Vec<(i64, u32, i64)> = self
             .slab
             .iter()
             .enumerate()
-            .filter_map(|(slot, f)| f.as_ref().map(|f| (f.id, slot as u32)))
+            .filter_map(|(slot, f)| {
+                let f = f.as_ref()?;
+                let first_bin = f.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns);
+                Some((f.id, slot as u32, first_bin))
+            })
             .collect();
         open.sort_unstable();
-        // Bin rows are released as the flows end, not all at the end, so that the bins
-        // table is written alongside the flows table: once every flow still open started
-        // in bin B or later, no row of an earlier bin can come. `later[i]`: the first bin
-        // of the flows from the i-th on (ids follow first packets, so this mostly grows;
-        // the minimum keeps it right when timestamps went backwards).
-        let bin_ns = self.cfg.bin_ns.max(1);
-        let mut later = vec![i64::MAX; open.len() + 1];
-        for (i, (_, slot)) in open.iter().enumerate().rev() {
-            let first = match self.slab.get(*slot as usize) {
-                Some(Some(f)) => f.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns),
-                _ => i64::MAX,
-            };
-            later[i] = later[i + 1].min(first);
+        // Each entry's third field becomes the first bin of the flows from it on: ids
+        // follow first packets, so this mostly grows; the minimum keeps it right when
+        // timestamps went backwards.
+        for i in (1..open.len()).rev() {
+            open[i - 1].2 = open[i - 1].2.min(open[i].2);
         }
-        let mut released = i64::MIN;
-        for (i, (_, slot)) in open.into_iter().enumerate() {
+        for i in 0..open.len() {
             // The whole index goes below: no need to remove keys one by one.
-            if let Some(flow) = self.slab.get_mut(slot as usize).and_then(Option::take) {
+            let slot = open[i].1 as usize;
+            if let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
             }
-            let next = later[i + 1];
-            if next > released && next != i64::MAX {
-                released = next;
-                self.bins.release_before(next, |b| sink.bin(b));
+            if let Some(&(_, _, later)) = open.get(i + 1) {
+                if later > open[i].2 {
+                    self.bins.release_before(later, |b| sink.bin(b));
+                }
             }
         }
         self.prefault.stop();
