@@ -13,6 +13,7 @@
 //! growth) and per bin bucket.
 
 mod bins;
+mod index;
 mod key;
 mod prefault;
 mod rate;
