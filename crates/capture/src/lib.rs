@@ -145,6 +145,36 @@ pub struct Record<'a> {
     pub data: &'a [u8],
 }
 
+impl Record<'_> {
+    const EMPTY: Record<'static> = Record {
+        ts_ns: 0,
+        link_type: LinkType(0),
+        interface: 0,
+        orig_len: 0,
+        data: &[],
+    };
+}
+
+/// Most records in a [`Batch`].
+pub const BATCH: usize = 16;
+
+/// Records read together by [`Capture::next_batch`], all borrowed until the next call.
+/// Dereferences to a slice of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    records: [Record<'a>; BATCH],
+    len: usize,
+}
+
+impl<'a> std::ops::Deref for Batch<'a> {
+    type Target = [Record<'a>];
+
+    #[inline]
+    fn deref(&self) -> &[Record<'a>] {
+        &self.records[..self.len]
+    }
+}
+
 /// The container format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
@@ -236,6 +266,32 @@ pub(crate) struct Span {
     pub orig_len: u32,
     /// An error to report on the next call (the record was cut by the end of input).
     pub then: Option<Error>,
+}
+
+impl Span {
+    const EMPTY: Span = Span {
+        lo: 0,
+        hi: 0,
+        consume: 0,
+        ts_ns: 0,
+        link_type: LinkType(0),
+        interface: 0,
+        orig_len: 0,
+        then: None,
+    };
+
+    /// The record of this span in `bytes` (the window it was parsed in, or the whole map
+    /// for spans made absolute).
+    #[inline]
+    fn record<'a>(&self, bytes: &'a [u8]) -> Record<'a> {
+        Record {
+            ts_ns: self.ts_ns,
+            link_type: self.link_type,
+            interface: self.interface,
+            orig_len: self.orig_len,
+            data: bytes.get(self.lo..self.hi).unwrap_or(&[]),
+        }
+    }
 }
 
 /// Context for building errors.
@@ -505,10 +561,82 @@ impl Capture {
     /// before stays valid, and every later call returns `Ok(None)`.
     #[inline]
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, Error> {
+        self.consume_pending();
+        let Some(span) = self.step()? else {
+            return Ok(None);
+        };
+        self.pending_consume = span.consume;
+        Ok(Some(span.record(self.input.window())))
+    }
+
+    /// The next records, up to [`BATCH`] of them, all borrowed until the next call; an
+    /// empty batch at the clean end of the capture. Errors are those of
+    /// [`Capture::next_record`], and come after the records before them: a batch ends
+    /// early at a problem, which the next call returns.
+    ///
+    /// Holding several records at once lets a caller start the memory loads of later
+    /// records' work (a flow-table lookup) before it needs them. Records of a map come
+    /// [`BATCH`] at a time; a stream's buffer may be compacted between two records, so
+    /// its batches hold one.
+    #[inline]
+    pub fn next_batch(&mut self) -> Result<Batch<'_>, Error> {
+        self.consume_pending();
+        let mut spans = [Span::EMPTY; BATCH];
+        let mut len = 0;
+        let mapped = matches!(self.input, Input::Map { .. });
+        while len < BATCH {
+            let span = match self.step() {
+                Ok(Some(span)) => span,
+                Ok(None) => break,
+                Err(e) if len == 0 => return Err(e),
+                Err(e) => {
+                    // Reported at the next call, after these records.
+                    self.done = false;
+                    self.pending_error = Some(e);
+                    break;
+                }
+            };
+            if !mapped {
+                self.pending_consume = span.consume;
+                let mut records = [Record::EMPTY; BATCH];
+                records[0] = span.record(self.input.window());
+                return Ok(Batch { records, len: 1 });
+            }
+            // The map never moves: the record stays where it is once consumed. (The
+            // span is relative to the window after the blocks the parser skipped.)
+            let at = self.input.position() as usize;
+            spans[len] = Span {
+                lo: at + span.lo,
+                hi: at + span.hi,
+                then: None,
+                ..span
+            };
+            len += 1;
+            self.input.consume(span.consume);
+            if self.pending_error.is_some() {
+                break;
+            }
+        }
+        let whole = self.input.whole();
+        let mut records = [Record::EMPTY; BATCH];
+        for (r, span) in records.iter_mut().zip(&spans[..len]) {
+            *r = span.record(whole);
+        }
+        Ok(Batch { records, len })
+    }
+
+    #[inline]
+    fn consume_pending(&mut self) {
         if self.pending_consume != 0 {
             self.input.consume(self.pending_consume);
             self.pending_consume = 0;
         }
+    }
+
+    /// Parses the next record: its span within the window (not consumed). Inlined in
+    /// both callers: as a call it cost the streaming benchmark 8 %.
+    #[inline(always)]
+    fn step(&mut self) -> Result<Option<Span>, Error> {
         if self.done {
             return Ok(None);
         }
@@ -523,28 +651,21 @@ impl Capture {
             Parser::Pcap(p) => p.next(&mut self.input, &ctx, &mut self.anomalies),
             Parser::PcapNg(n) => n.next(&mut self.input, &ctx, &mut self.anomalies),
         };
-        let span = match step {
-            Ok(Some(span)) => span,
+        match step {
+            Ok(Some(mut span)) => {
+                self.records += 1;
+                self.pending_error = span.then.take();
+                Ok(Some(span))
+            }
             Ok(None) => {
                 self.done = true;
-                return Ok(None);
+                Ok(None)
             }
             Err(e) => {
                 self.done = true;
-                return Err(e);
+                Err(e)
             }
-        };
-        self.records += 1;
-        self.pending_consume = span.consume;
-        self.pending_error = span.then;
-        let data = self.input.window().get(span.lo..span.hi).unwrap_or(&[]);
-        Ok(Some(Record {
-            ts_ns: span.ts_ns,
-            link_type: span.link_type,
-            interface: span.interface,
-            orig_len: span.orig_len,
-            data,
-        }))
+        }
     }
 
     /// The container format.

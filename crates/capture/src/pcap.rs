@@ -147,7 +147,7 @@ impl Pcap {
     }
 
     /// Parses the record at the current position (§5) without consuming it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next(
         &self,
         input: &mut Input,

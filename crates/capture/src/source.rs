@@ -87,6 +87,16 @@ impl Input {
         }
     }
 
+    /// The whole map (empty for a stream): records of a map are cut from it by absolute
+    /// offsets.
+    #[inline]
+    pub(crate) fn whole(&self) -> &[u8] {
+        match self {
+            Input::Map { map, .. } => map,
+            Input::Stream(_) => &[],
+        }
+    }
+
     /// Makes at least `n` bytes available from the current position, reading and
     /// compacting as needed. Returns the number available: less than `n` only at the
     /// end of input. `n` must already be bounded by the caller (it is the size the

@@ -53,9 +53,21 @@ fn allocations_while_reading(mut cap: Capture, want: u64) -> u64 {
     let before = ALLOCS.load(Ordering::Relaxed);
     let mut n = 1;
     let mut bytes = 0usize;
-    while let Some(r) = cap.next_record().unwrap() {
+    // Half one record at a time, half in batches.
+    while n < want / 2 {
+        let Some(r) = cap.next_record().unwrap() else {
+            break;
+        };
         n += 1;
         bytes += r.data.len();
+    }
+    loop {
+        let batch = cap.next_batch().unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        n += batch.len() as u64;
+        bytes += batch.iter().map(|r| r.data.len()).sum::<usize>();
     }
     let after = ALLOCS.load(Ordering::Relaxed);
     assert_eq!(n, want);

@@ -1,9 +1,9 @@
 //! Conformance with tshark on the shared corpus of real captures (`oracle.json`).
 //!
-//! For every file with an oracle entry, in both read modes and through a gzip stream:
-//! the record count, Σ orig_len, Σ captured bytes, first and last timestamps, distinct
-//! link types, per-interface record counts (pcapng) and, where tshark reported a read
-//! error, that reading ends in an error too.
+//! For every file with an oracle entry, in both read modes (one record at a time and in
+//! batches) and through a gzip stream: the record count, Σ orig_len, Σ captured bytes,
+//! first and last timestamps, distinct link types, per-interface record counts (pcapng)
+//! and, where tshark reported a read error, that reading ends in an error too.
 //!
 //! tshark prints its own WTAP_ENCAP numbers in `frame.encap_type`, not LINKTYPE numbers;
 //! [`linktypes_for_wtap`] maps the ones the corpus uses back to the LINKTYPE values
@@ -14,7 +14,7 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use streamscope_capture::{Capture, Error, ReadMode};
+use streamscope_capture::{Capture, Error, ReadMode, Record};
 
 fn corpus_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
@@ -70,29 +70,39 @@ struct Summary {
     error: Option<String>,
 }
 
-fn summarize(mut cap: Capture) -> Summary {
+/// Reads to the end, one record at a time or in batches ([`Capture::next_batch`]).
+fn summarize(mut cap: Capture, batches: bool) -> Summary {
     let mut s = Summary::default();
-    loop {
-        match cap.next_record() {
-            Ok(Some(r)) => {
-                s.records += 1;
-                s.sum_orig += u64::from(r.orig_len);
-                s.sum_cap += r.data.len() as u64;
-                s.first_ts.get_or_insert(r.ts_ns);
-                s.last_ts = Some(r.ts_ns);
-                *s.per_interface.entry(r.interface).or_default() += 1;
-                if !s.link_types.contains(&r.link_type.0) {
-                    s.link_types.push(r.link_type.0);
-                }
-            }
-            Ok(None) => break,
+    let mut add = |r: &Record<'_>| {
+        s.records += 1;
+        s.sum_orig += u64::from(r.orig_len);
+        s.sum_cap += r.data.len() as u64;
+        s.first_ts.get_or_insert(r.ts_ns);
+        s.last_ts = Some(r.ts_ns);
+        *s.per_interface.entry(r.interface).or_default() += 1;
+        if !s.link_types.contains(&r.link_type.0) {
+            s.link_types.push(r.link_type.0);
+        }
+    };
+    let error = loop {
+        let read = if batches {
+            cap.next_batch().map(|b| {
+                b.iter().for_each(&mut add);
+                !b.is_empty()
+            })
+        } else {
+            cap.next_record().map(|r| r.inspect(&mut add).is_some())
+        };
+        match read {
+            Ok(true) => {}
+            Ok(false) => break None,
             Err(e) => {
                 assert!(e.offset().is_some(), "mid-file errors carry an offset: {e}");
-                s.error = Some(e.to_string());
-                break;
+                break Some(e.to_string());
             }
         }
-    }
+    };
+    s.error = error;
     assert!(matches!(cap.next_record(), Ok(None)));
     assert_eq!(cap.records(), s.records);
     s
@@ -121,7 +131,9 @@ fn corpus_matches_tshark() {
                 .as_deref()
                 .unwrap()
                 .starts_with("xxh3:"));
-            runs.push((format!("{mode:?}"), summarize(cap)));
+            runs.push((format!("{mode:?}"), summarize(cap, false)));
+            let cap = Capture::open_with(&path, mode).unwrap();
+            runs.push((format!("{mode:?} in batches"), summarize(cap, true)));
         }
         let bytes = std::fs::read(&path).unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -129,7 +141,10 @@ fn corpus_matches_tshark() {
         let gz = gz.finish().unwrap();
         runs.push((
             "gzip".into(),
-            summarize(Capture::from_reader(name, Box::new(Cursor::new(gz))).unwrap()),
+            summarize(
+                Capture::from_reader(name, Box::new(Cursor::new(gz))).unwrap(),
+                false,
+            ),
         ));
 
         for (how, s) in &runs {
@@ -195,7 +210,9 @@ fn corpus_matches_tshark() {
                 assert_eq!(s.per_interface, want, "{ctx}: records per interface");
             }
         }
-        assert_eq!(runs[0].1, runs[1].1, "{name}: modes differ");
+        for (how, s) in &runs[1..4] {
+            assert_eq!(runs[0].1, *s, "{name}: {} and {how} differ", runs[0].0);
+        }
         checked += 1;
     }
     assert_eq!(checked, files.len());

@@ -7,7 +7,7 @@ use std::io::Cursor;
 
 use common::*;
 use proptest::prelude::*;
-use streamscope_capture::{Capture, ReadMode};
+use streamscope_capture::{Anomalies, Capture, ReadMode, Record, BATCH};
 
 /// Reads to the end; asserts termination bounds and the post-error contract.
 fn exercise(mut cap: Capture, len: usize) {
@@ -32,6 +32,41 @@ fn exercise(mut cap: Capture, len: usize) {
     }
     assert!(matches!(cap.next_record(), Ok(None)));
     assert!(cap.offset() <= len as u64);
+}
+
+/// Everything a reader yields: the records, the error that ended them, the end offset,
+/// the record count and the anomalies; read one record at a time or in batches.
+type Reading = (Vec<Owned>, Option<String>, u64, u64, Anomalies);
+
+fn read_all(mut cap: Capture, batches: bool) -> Reading {
+    let mut out = Vec::new();
+    let own = |r: &Record<'_>| Owned {
+        ts_ns: r.ts_ns,
+        link_type: r.link_type.0,
+        interface: r.interface,
+        orig_len: r.orig_len,
+        data: r.data.to_vec(),
+    };
+    let err = loop {
+        if batches {
+            match cap.next_batch() {
+                Ok(b) if b.is_empty() => break None,
+                Ok(b) => {
+                    assert!(b.len() <= BATCH);
+                    out.extend(b.iter().map(own))
+                }
+                Err(e) => break Some(e.to_string()),
+            }
+        } else {
+            match cap.next_record() {
+                Ok(Some(r)) => out.push(own(&r)),
+                Ok(None) => break None,
+                Err(e) => break Some(e.to_string()),
+            }
+        }
+    };
+    assert!(cap.next_batch().unwrap().is_empty());
+    (out, err, cap.offset(), cap.records(), *cap.anomalies())
 }
 
 fn run_bytes(bytes: &[u8]) {
@@ -126,6 +161,10 @@ proptest! {
         for mode in [ReadMode::Mmap, ReadMode::Read] {
             if let Ok(cap) = Capture::open_with(&path, mode) {
                 exercise(cap, bytes.len());
+                // Batches yield the same records, then the same error, at the same offset.
+                let one = read_all(Capture::open_with(&path, mode).unwrap(), false);
+                let batched = read_all(Capture::open_with(&path, mode).unwrap(), true);
+                prop_assert_eq!(one, batched);
             }
         }
         let _ = std::fs::remove_file(&path);

@@ -1,0 +1,164 @@
+//! More flows than the caches hold. Once 32K flows are open, `analyze` reads records in
+//! batches and asks for each packet's flow-index line before it looks the flow up
+//! (`FlowTable::lookahead_pays`). On a capgen capture of 60,000 DNS flows, all open at
+//! the end, every flow of the truth must come out exactly (key, id, packets, bytes and
+//! payload per direction, first and last time), read from the file (batches of 16) and
+//! from stdin (batches of one).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const FLOWS: u64 = 60_000;
+
+fn generate(path: &Path) -> capgen::Truth {
+    let text = include_str!("../tools/capgen/scenarios/bench-flows.toml");
+    let mut sc = capgen::Scenario::from_toml(text).expect("bench-flows.toml parses");
+    sc.duration_s = 6.0;
+    sc.small_flows
+        .as_mut()
+        .expect("a small_flows section")
+        .count = FLOWS;
+    sc.truth.per_flow = true;
+    let opts = capgen::Options {
+        seed: 7,
+        format: capgen::Format::Pcap,
+        ts_resolution: None,
+    };
+    let file = File::create(path).expect("create the capture");
+    let (truth, mut w) =
+        capgen::generate(&sc, &opts, BufWriter::new(file)).expect("generate the capture");
+    w.flush().expect("write the capture");
+    truth
+}
+
+/// `flows.parquet`, by key (client, client port, server, server port, VLAN): the id,
+/// packets, bytes and payload up and down, first and last time in µs.
+type Key = (String, i32, String, i32, Option<i32>);
+fn read_flows(path: &Path) -> HashMap<Key, [i64; 9]> {
+    let file = File::open(path).expect("flows.parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("a Parquet file")
+        .build()
+        .expect("a reader");
+    let mut rows = HashMap::new();
+    for batch in reader {
+        let b: RecordBatch = batch.expect("a row group");
+        let col = |name: &str| b.column_by_name(name).unwrap_or_else(|| panic!("{name}"));
+        let text = |name| col(name).as_string::<i32>().clone();
+        let int = |name| col(name).as_primitive::<Int32Type>().clone();
+        let long = |name| col(name).as_primitive::<Int64Type>().clone();
+        let ts = |name| col(name).as_primitive::<TimestampMicrosecondType>().clone();
+        let (client, server) = (text("client_addr"), text("server_addr"));
+        let (cport, sport, vlan) = (int("client_port"), int("server_port"), int("vlan"));
+        let longs = [
+            "flow_id",
+            "packets_up",
+            "packets_down",
+            "bytes_up",
+            "bytes_down",
+            "payload_bytes_up",
+            "payload_bytes_down",
+        ]
+        .map(long);
+        let (first, last) = (ts("first_ts"), ts("last_ts"));
+        for i in 0..b.num_rows() {
+            let key = (
+                client.value(i).to_owned(),
+                cport.value(i),
+                server.value(i).to_owned(),
+                sport.value(i),
+                (!vlan.is_null(i)).then(|| vlan.value(i)),
+            );
+            let mut v = [0i64; 9];
+            for (slot, c) in v.iter_mut().zip(&longs) {
+                *slot = c.value(i);
+            }
+            v[7] = first.value(i);
+            v[8] = last.value(i);
+            assert!(rows.insert(key, v).is_none(), "two rows share a key");
+        }
+    }
+    rows
+}
+
+fn check(out: &Path, truth: &capgen::Truth, how: &str) {
+    let rows = read_flows(&out.join("flows.parquet"));
+    let flows = truth.flows.as_ref().expect("per-flow truth");
+    assert_eq!(flows.len() as u64, FLOWS);
+    assert_eq!(rows.len(), flows.len(), "{how}: flows");
+    for t in flows {
+        let key = (
+            t.client_addr.to_string(),
+            i32::from(t.client_port),
+            t.server_addr.to_string(),
+            i32::from(t.server_port),
+            t.vlan.map(i32::from),
+        );
+        let got = rows
+            .get(&key)
+            .unwrap_or_else(|| panic!("{how}: no row for truth flow {} {key:?}", t.flow_id));
+        let want = [
+            t.flow_id as i64,
+            t.packets_up as i64,
+            t.packets_down as i64,
+            t.frame_bytes_up as i64,
+            t.frame_bytes_down as i64,
+            t.payload_bytes_up as i64,
+            t.payload_bytes_down as i64,
+            (t.first_ts_ns / 1000) as i64,
+            (t.last_ts_ns / 1000) as i64,
+        ];
+        assert_eq!(
+            *got, want,
+            "{how}: truth flow {} (id, packets, bytes, payload up/down, first, last)",
+            t.flow_id
+        );
+    }
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let counts = &run["counts"];
+    assert_eq!(counts["packets"], truth.totals.packets, "{how}: packets");
+    assert_eq!(counts["flows"], FLOWS, "{how}: flows");
+    assert_eq!(
+        counts["extra"]["peak_active_flows"], FLOWS,
+        "{how}: flows open at once"
+    );
+}
+
+#[test]
+fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("flows.pcap");
+    let truth = generate(&pcap);
+    let bin = env!("CARGO_BIN_EXE_streamscope");
+
+    let out = dir.path().join("file");
+    let o = Command::new(bin)
+        .args(["analyze", "--quiet"])
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run streamscope");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check(&out, &truth, "file");
+
+    let out = dir.path().join("stdin");
+    let o = Command::new(bin)
+        .args(["analyze", "--quiet", "-", "-o"])
+        .arg(&out)
+        .stdin(File::open(&pcap).unwrap())
+        .stdout(Stdio::null())
+        .output()
+        .expect("run streamscope");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check(&out, &truth, "stdin");
+}
