@@ -725,32 +725,35 @@ impl<S: FlowState> FlowTable<S> {
         // end, so that the bins table is written alongside the flows table: once every
         // flow still open started in bin B or later, no row of an earlier bin can come.
         let bin_ns = self.cfg.bin_ns.max(1);
-        let mut open: Vec<(i64, u32, i64)> = self
-            .slab
-            .iter()
-            .enumerate()
-            .filter_map(|(slot, f)| {
-                let f = f.as_ref()?;
-                let first_bin = f.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns);
-                Some((f.id, slot as u32, first_bin))
-            })
-            .collect();
+        let mut open: Vec<(i64, u32, i64)> = Vec::with_capacity(self.index.len());
+        open.extend(self.slab.iter().enumerate().filter_map(|(slot, f)| {
+            let f = f.as_ref()?;
+            Some((f.id, slot as u32, f.first_ns))
+        }));
         open.sort_unstable();
-        // Each entry's third field becomes the first bin of the flows from it on: ids
-        // follow first packets, so this mostly grows; the minimum keeps it right when
-        // timestamps went backwards.
+        // Each entry's third field becomes the earliest first packet of the flows from
+        // it on: ids follow first packets, so this mostly grows; the minimum keeps it
+        // right when timestamps went backwards.
         for i in (1..open.len()).rev() {
             open[i - 1].2 = open[i - 1].2.min(open[i].2);
         }
+        // Bins before this one have been released.
+        let mut released = i64::MIN;
         for i in 0..open.len() {
             // The whole index goes below: no need to remove keys one by one.
             let slot = open[i].1 as usize;
             if let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
             }
+            // No flow left started before `later`: the bins before its bin are complete.
+            // (A division only when a bin boundary is passed, not per flow.)
             if let Some(&(_, _, later)) = open.get(i + 1) {
-                if later > open[i].2 {
-                    self.bins.release_before(later, |b| sink.bin(b));
+                if released == i64::MIN || later >= released.saturating_add(bin_ns) {
+                    let bin = later.div_euclid(bin_ns).saturating_mul(bin_ns);
+                    if bin > released {
+                        self.bins.release_before(bin, |b| sink.bin(b));
+                        released = bin;
+                    }
                 }
             }
         }
