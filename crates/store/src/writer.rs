@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use arrow_array::types::Int32Type;
 use arrow_array::{
@@ -417,13 +418,13 @@ impl<R: TableRows> Sink<R> {
     }
 }
 
-/// Which encoding lane (0: the table's thread, 1: its helper) each column goes to: each
-/// column to the lane with the least estimated work so far. The weights are the columns'
-/// encoding times in the `flows` table of the million-flow benchmark capture, in units
-/// of ~10 ms per million rows: an address (text built from the rows, plain-encoded,
-/// compared for statistics, compressed) costs as much as four or five integer columns.
-/// With them the two lanes of `flows` get 331 and 332 ms of that work, where an
-/// estimate of 4 for an address left them at 308 and 355 ms.
+/// Which encoding lane (0: the table's thread, 1: its helper) each column of the first
+/// row group goes to: each column to the lane with the least estimated work so far. The
+/// weights are the columns' encoding times in the `flows` table of the million-flow
+/// benchmark capture on one machine, in units of ~10 ms per million rows: an address
+/// (text built from the rows, plain-encoded, compared for statistics, compressed) costs
+/// as much as four or five integer columns. Later row groups are split by the times
+/// measured on this run ([`balance`]).
 fn lanes(spec: &TableSpec) -> Vec<u8> {
     let mut load = [0u32; 2];
     spec.columns
@@ -442,6 +443,25 @@ fn lanes(spec: &TableSpec) -> Vec<u8> {
         .collect()
 }
 
+/// The lanes of the next row group from the measured encoding time of every column so
+/// far (`costs`, ns) and the table thread's own work between row groups (`overhead`,
+/// ns): the longest column first, each to the lane with less work (LPT). The relative
+/// costs of columns differ between machines (one measured a zstd-heavy address column
+/// at 4.5 integer columns, another at 3); a lane that waits for the other at every row
+/// group is a CPU left idle while a million flows are written.
+fn balance(costs: &[u64], overhead: u64) -> Vec<u8> {
+    let mut order: Vec<usize> = (0..costs.len()).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(costs[i]), i));
+    let mut load = [overhead, 0];
+    let mut lanes = vec![0u8; costs.len()];
+    for i in order {
+        let lane = usize::from(load[1] < load[0]);
+        load[lane] += costs[i];
+        lanes[i] = lane as u8;
+    }
+    lanes
+}
+
 /// Column writers of one lane for the row group being written, with their column index.
 type LaneWriters = Vec<(usize, ArrowColumnWriter)>;
 /// Encoded column chunks of one lane, with their column index.
@@ -454,16 +474,20 @@ const TILE_ROWS: usize = 1024;
 /// Builds the columns of `writers` from `rows` and encodes them, [`TILE_ROWS`] rows at a
 /// time: gathering one column from a whole batch of wide rows (8 192 rows of a few
 /// hundred bytes) would read the batch from memory once per column.
+///
+/// Adds each column's time to `costs` (ns, by column index).
 fn encode<R: TableRows>(
     table: &'static str,
     writers: &mut LaneWriters,
     fields: &Fields,
     rows: &[R],
     cx: &R::Context,
+    costs: &mut [u64],
 ) -> Result<(), Error> {
     let arrow = |source| Error::Arrow { table, source };
     let parquet = |source| Error::Parquet { table, source };
     for tile in rows.chunks(TILE_ROWS) {
+        let mut clock = Instant::now();
         for (index, writer) in writers.iter_mut() {
             let field = &fields[*index];
             let array = R::column(tile, *index, cx).map_err(arrow)?;
@@ -482,19 +506,39 @@ fn encode<R: TableRows>(
             for leaf in compute_leaves(field, &array).map_err(parquet)? {
                 writer.write(&leaf).map_err(parquet)?;
             }
+            clock = charge(costs, *index, clock);
         }
     }
     Ok(())
 }
 
-/// Closes a lane's writers into encoded chunks.
-fn close_lane(table: &'static str, writers: LaneWriters) -> Result<LaneChunks, Error> {
+/// Adds the time since `since` to column `index`'s cost; returns now.
+#[inline]
+fn charge(costs: &mut [u64], index: usize, since: Instant) -> Instant {
+    let now = Instant::now();
+    if let Some(c) = costs.get_mut(index) {
+        *c += now.duration_since(since).as_nanos() as u64;
+    }
+    now
+}
+
+/// Closes a lane's writers into encoded chunks (the last pages are encoded and
+/// compressed here: that time goes to `costs` too).
+fn close_lane(
+    table: &'static str,
+    writers: LaneWriters,
+    costs: &mut [u64],
+) -> Result<LaneChunks, Error> {
+    let mut clock = Instant::now();
     writers
         .into_iter()
         .map(|(i, w)| {
-            w.close()
+            let chunk = w
+                .close()
                 .map(|chunk| (i, chunk))
-                .map_err(|source| Error::Parquet { table, source })
+                .map_err(|source| Error::Parquet { table, source });
+            clock = charge(costs, i, clock);
+            chunk
         })
         .collect()
 }
@@ -514,15 +558,20 @@ enum LaneJob<R> {
     Start(LaneWriters),
     /// Encode these rows of a batch.
     Write(Arc<Vec<R>>, Range<usize>),
-    /// The row group is complete: send the encoded chunks back.
+    /// The row group is complete: send the encoded chunks back, with the time spent on
+    /// each column.
     Close,
 }
+
+/// A helper lane's encoded chunks of a row group and its time per column (ns, by
+/// column index).
+type LaneDone = Result<(LaneChunks, Vec<u64>), Error>;
 
 /// A table's second encoding thread: it builds and encodes its share of the columns of
 /// every batch while the table's thread does the rest.
 struct Helper<R> {
     jobs: Option<SyncSender<LaneJob<R>>>,
-    done: Receiver<Result<LaneChunks, Error>>,
+    done: Receiver<LaneDone>,
     handle: Option<JoinHandle<()>>,
 }
 
@@ -540,13 +589,15 @@ impl<R: TableRows> Helper<R> {
             .spawn(move || {
                 let mut writers = LaneWriters::new();
                 let mut failed = None;
+                let mut costs = vec![0u64; fields.len()];
                 for job in jobs {
                     match job {
                         LaneJob::Start(w) => writers = w,
                         LaneJob::Write(rows, range) => {
                             if failed.is_none() {
+                                let rows = &rows[range];
                                 if let Err(e) =
-                                    encode(table, &mut writers, &fields, &rows[range], &cx)
+                                    encode(table, &mut writers, &fields, rows, &cx, &mut costs)
                                 {
                                     failed = Some(e);
                                 }
@@ -557,7 +608,11 @@ impl<R: TableRows> Helper<R> {
                             let w = std::mem::take(&mut writers);
                             let result = match failed.take() {
                                 Some(e) => Err(e),
-                                None => close_lane(table, w),
+                                None => close_lane(table, w, &mut costs).map(|chunks| {
+                                    let costs =
+                                        std::mem::replace(&mut costs, vec![0u64; fields.len()]);
+                                    (chunks, costs)
+                                }),
                             };
                             if done_tx.send(result).is_err() {
                                 return;
@@ -637,7 +692,11 @@ impl<R: TableRows> WriterThread<R> {
                 )?,
             ),
         };
-        let lane_of = |i: usize| if helper.is_some() { lanes[i] } else { 0 };
+        let mut lanes = lanes;
+        // Encoding time of every column so far (both lanes), and this thread's own time
+        // spent between row groups.
+        let mut costs = vec![0u64; fields.len()];
+        let mut overhead = 0u64;
 
         let mut mine: Option<LaneWriters> = None;
         let mut group_rows = 0usize;
@@ -662,10 +721,11 @@ impl<R: TableRows> WriterThread<R> {
                     None => {
                         let index = file.flushed_row_groups().len();
                         let all = factory.create_column_writers(index).map_err(parquet)?;
+                        let two = helper.is_some();
                         let (ours, theirs): (LaneWriters, LaneWriters) = all
                             .into_iter()
                             .enumerate()
-                            .partition(|(i, _)| lane_of(*i) == 0);
+                            .partition(|(i, _)| !two || lanes[*i] == 0);
                         if let Some(h) = &helper {
                             h.send(table, LaneJob::Start(theirs))?;
                         }
@@ -677,13 +737,15 @@ impl<R: TableRows> WriterThread<R> {
                 if let Some(h) = &helper {
                     h.send(table, LaneJob::Write(Arc::clone(&rows), range.clone()))?;
                 }
-                encode(table, writers, &fields, &rows[range], &cx)?;
+                encode(table, writers, &fields, &rows[range], &cx, &mut costs)?;
                 at += n;
                 group_rows += n;
                 rows_written += n as u64;
                 if group_rows == ROW_GROUP_ROWS {
                     if let Some(w) = mine.take() {
-                        close_row_group(table, &mut file, w, helper.as_ref())?;
+                        let h = helper.as_ref();
+                        overhead += close_row_group(table, &mut file, w, h, &mut costs)?;
+                        lanes = balance(&costs, overhead);
                     }
                     group_rows = 0;
                 }
@@ -694,7 +756,7 @@ impl<R: TableRows> WriterThread<R> {
             return Err(Error::Aborted { table });
         }
         if let Some(w) = mine.take() {
-            close_row_group(table, &mut file, w, helper.as_ref())?;
+            close_row_group(table, &mut file, w, helper.as_ref(), &mut costs)?;
         }
         drop(helper);
         file.finish().map_err(parquet)?;
@@ -710,31 +772,40 @@ impl<R: TableRows> WriterThread<R> {
 }
 
 /// Completes a row group: closes both lanes' writers (the helper's in parallel) and
-/// appends the chunks in column order.
+/// appends the chunks in column order. Adds both lanes' time per column to `costs`;
+/// returns the time spent appending (ns), which only this thread does.
 fn close_row_group<R: TableRows>(
     table: &'static str,
     file: &mut SerializedFileWriter<File>,
     mine: LaneWriters,
     helper: Option<&Helper<R>>,
-) -> Result<(), Error> {
+    costs: &mut [u64],
+) -> Result<u64, Error> {
     let parquet = |source| Error::Parquet { table, source };
     if let Some(h) = helper {
         h.send(table, LaneJob::Close)?;
     }
-    let mut chunks = close_lane(table, mine)?;
+    let mut chunks = close_lane(table, mine, costs)?;
     if let Some(h) = helper {
         match h.done.recv() {
-            Ok(theirs) => chunks.extend(theirs?),
+            Ok(theirs) => {
+                let (theirs, their_costs) = theirs?;
+                chunks.extend(theirs);
+                for (c, t) in costs.iter_mut().zip(their_costs) {
+                    *c += t;
+                }
+            }
             Err(_) => return Err(Error::WriterStopped { table }),
         }
     }
+    let start = Instant::now();
     chunks.sort_unstable_by_key(|(i, _)| *i);
     let mut group = file.next_row_group().map_err(parquet)?;
     for (_, chunk) in chunks {
         chunk.append_to_row_group(&mut group).map_err(parquet)?;
     }
     group.close().map_err(parquet)?;
-    Ok(())
+    Ok(start.elapsed().as_nanos() as u64)
 }
 
 impl TableRows for FlowRow {

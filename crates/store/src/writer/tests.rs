@@ -672,3 +672,14 @@ fn one_or_two_encoding_threads_write_the_same_bytes() {
         "the files differ with a second encoding thread"
     );
 }
+
+#[test]
+fn columns_are_balanced_longest_first() {
+    // 5 to one lane, 3 and 3 to the other, then 2 and 1 where there is less: 7 and 7.
+    assert_eq!(balance(&[5, 3, 3, 2, 1], 0), [0, 1, 1, 0, 1]);
+    // The table thread's own work counts against its lane.
+    assert_eq!(balance(&[5, 3, 3, 2, 1], 4), [1, 0, 1, 0, 1]);
+    // Ties keep column order: the same costs give the same lanes.
+    assert_eq!(balance(&[2, 2, 2, 2], 0), [0, 1, 0, 1]);
+    assert!(balance(&[], 9).is_empty());
+}
