@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use serde::Serialize;
 use streamscope_capture::{Anomalies, Capture, Compression, Error, FileFormat, Record, BATCH};
-use streamscope_flow::{FlowConfig, FlowSink, FlowStats, FlowTable};
+use streamscope_flow::{Ahead, FlowConfig, FlowSink, FlowStats, FlowTable};
 use streamscope_wire::{DecodeErrorCounts, Packet};
 
 use crate::args::{ReadMode, ReadOpts};
@@ -167,14 +167,14 @@ pub fn run<K: FlowSink<()>>(
                         break;
                     }
                 };
-                let mut packets = [Packet::default(); BATCH];
-                for (packet, rec) in packets.iter_mut().zip(batch.iter()) {
+                let mut packets = [(Packet::default(), Ahead::default()); BATCH];
+                for ((packet, ahead), rec) in packets.iter_mut().zip(batch.iter()) {
                     *packet = streamscope_wire::dissect(rec.link_type, rec.data, rec.orig_len);
-                    table.prefetch(packet);
+                    *ahead = table.prefetch(packet);
                 }
-                for (rec, packet) in batch.iter().zip(&packets) {
+                for (rec, (packet, ahead)) in batch.iter().zip(&packets) {
                     count(&mut report, &mut input, rec, packet);
-                    table.process(rec.ts_ns, rec.orig_len, packet, sink);
+                    table.process_ahead(rec.ts_ns, rec.orig_len, packet, *ahead, sink);
                 }
                 batch.len()
             } else {

@@ -24,6 +24,6 @@ pub use bins::{BinOrderer, BinRecord};
 pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
 pub use rate::{Percentiles, RateSummary, EXACT_LIMIT};
 pub use table::{
-    Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
+    Ahead, Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
 };
 pub use tcp::{flags as tcp_flags, TcpState, TcpSummary};

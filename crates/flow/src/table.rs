@@ -340,21 +340,25 @@ impl<S: FlowState> FlowTable<S> {
         self.index.len() >= LOOKAHEAD_FROM_FLOWS
     }
 
-    /// Asks the CPU to load the part of the index where [`FlowTable::process`] will look
-    /// `packet`'s flow up. A caller holding several packets calls it for all of them
-    /// first: on a table larger than the caches each lookup is a miss to memory, and
-    /// this lets them overlap. Non-first fragments, whose ports come from their first
-    /// fragment, are left out.
+    /// Works out `packet`'s flow key and asks the CPU to load the part of the index where
+    /// the lookup will look; pass the result to [`FlowTable::process_ahead`]. A caller
+    /// holding several packets calls it for all of them first: on a table larger than
+    /// the caches each lookup is a miss to memory, and this lets them overlap. Non-first
+    /// fragments, whose ports come from their first fragment, get no key ahead.
     #[inline]
-    pub fn prefetch(&self, packet: &Packet<'_>) {
-        let Some(ip) = packet.ip else { return };
-        if ip.fragment.is_some() {
-            return;
+    pub fn prefetch(&self, packet: &Packet<'_>) -> Ahead {
+        let Some(ip) = packet.ip else {
+            return Ahead(None);
+        };
+        if ip.fragment.is_some_and(|f| f.offset > 0) {
+            return Ahead(None);
         }
         let (src_port, dst_port, _, _) = ports(packet.transport);
         let (src, dst) = endpoints(&ip, src_port, dst_port);
-        let (key, _) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
-        self.index.prefetch(self.hash(&key));
+        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
+        let hash = self.hash(&key);
+        self.index.prefetch(hash);
+        Ahead(Some((key, src_is_lo, hash)))
     }
 
     /// Takes the flow in `slot` out of the table.
@@ -368,11 +372,25 @@ impl<S: FlowState> FlowTable<S> {
 
     /// Accounts one packet. Packets without an IP layer are ignored (the caller counts
     /// them). Returns the flow id the packet was counted to.
+    #[inline]
     pub fn process(
         &mut self,
         ts_ns: i64,
         orig_len: u32,
         packet: &Packet<'_>,
+        sink: &mut impl FlowSink<S>,
+    ) -> Option<i64> {
+        self.process_ahead(ts_ns, orig_len, packet, Ahead(None), sink)
+    }
+
+    /// [`FlowTable::process`] with the key [`FlowTable::prefetch`] worked out for this
+    /// packet (it must be the same packet).
+    pub fn process_ahead(
+        &mut self,
+        ts_ns: i64,
+        orig_len: u32,
+        packet: &Packet<'_>,
+        ahead: Ahead,
         sink: &mut impl FlowSink<S>,
     ) -> Option<i64> {
         let ip = packet.ip?;
@@ -414,11 +432,16 @@ impl<S: FlowState> FlowTable<S> {
         };
 
         let (src, dst) = endpoints(&ip, src_port, dst_port);
-        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
+        let (key, src_is_lo, hash) = match ahead.0 {
+            Some(known) => known,
+            None => {
+                let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
+                (key, src_is_lo, self.hash(&key))
+            }
+        };
 
         // The common case: a packet of a flow that exists, found with one lookup.
         let syn_only = tcp.is_some_and(|t| t.flags & (flags::SYN | flags::ACK) == flags::SYN);
-        let hash = self.hash(&key);
         if let Some(slot) = self.find(hash, &key) {
             let reused = syn_only
                 && self.slab[slot as usize]
@@ -764,6 +787,12 @@ impl<S: FlowState> FlowTable<S> {
         self.bins.release_all(|b| sink.bin(b));
     }
 }
+
+/// A packet's flow key, whether its source is the key's low side, and the key's index
+/// hash, worked out by [`FlowTable::prefetch`] (nothing for packets without a key of
+/// their own: not IP, or a non-first fragment).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ahead(Option<(FlowKey, bool, u32)>);
 
 /// Source and destination ports of a transport header, whether it has ports, and the
 /// TCP header.

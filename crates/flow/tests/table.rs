@@ -540,3 +540,72 @@ fn bins_of_flows_open_at_the_end_are_released_as_the_flows_end() {
         ]
     );
 }
+
+#[test]
+fn keys_worked_out_ahead_give_the_same_flows() {
+    // Both directions of TCP and UDP, IPv6, a VLAN, fragments (a first one with ports,
+    // a later one without, an orphan), a packet without IP.
+    let mut packets = vec![
+        tcp(C, 40000, SV, 443, f::SYN, 1, 0, 0),
+        tcp(SV, 443, C, 40000, f::SYN | f::ACK, 9, 2, 0),
+        tcp(C, 40000, SV, 443, f::ACK, 2, 10, 0),
+        udp(SV, 53, C, 5353, 80),
+        udp(C, 5353, SV, 53, 40),
+        udp("2001:db8::1", 6000, "2001:db8::2", 5004, 1200),
+        Packet::default(),
+    ];
+    let mut tagged = udp(C, 5000, SV, 5004, 1316);
+    tagged.vlan = [100, 0];
+    tagged.vlan_count = 1;
+    packets.push(tagged);
+    let mut first = udp(C, 5000, SV, 53, 1472);
+    first.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 7,
+        offset: 0,
+        more: true,
+        len: 1480,
+    });
+    let mut later = Packet {
+        ip: Some(ip(C, SV, 17)),
+        ..Packet::default()
+    };
+    later.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 7,
+        offset: 1480,
+        more: false,
+        len: 500,
+    });
+    let mut orphan = later;
+    orphan.ip.as_mut().unwrap().fragment = Some(Fragment {
+        id: 9,
+        offset: 1480,
+        more: false,
+        len: 500,
+    });
+    packets.extend([first, later, orphan]);
+    packets.extend(packets.clone());
+
+    let run = |ahead: bool| {
+        let mut t = FlowTable::<()>::new(FlowConfig::default());
+        let mut out = Collect::default();
+        let keys: Vec<_> = packets.iter().map(|p| t.prefetch(p)).collect();
+        for (i, (p, key)) in packets.iter().zip(keys).enumerate() {
+            let ts = i as i64 * S / 3;
+            if ahead {
+                t.process_ahead(ts, 100, p, key, &mut out);
+            } else {
+                t.process(ts, 100, p, &mut out);
+            }
+        }
+        t.finish(&mut out);
+        (
+            format!("{:?}", out.flows),
+            format!("{:?}", out.bins),
+            t.stats(),
+        )
+    };
+    let (flows, bins, stats) = run(false);
+    assert_eq!(stats.flows_created, 6);
+    assert_eq!(stats.fragments_matched, 2);
+    assert_eq!(run(true), (flows, bins, stats));
+}
