@@ -298,7 +298,8 @@ LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 {
     printf '## streamscope speed comparison\n\n'
     printf -- '- %s rounds (raw read, streamscope, tshark side by side); times are medians, ratios the median of the per-round ratios; timer: date +%%s%%N around /usr/bin/time -v\n' "$RUNS"
-    printf -- '- seed %s; %s\n' "$SEED" "${TASKSET:+pinned with taskset -c $TASKSET}${TASKSET:-not pinned}"
+    if [ -n "$TASKSET" ]; then pinning="pinned with taskset -c $TASKSET"; else pinning="not pinned"; fi
+    printf -- '- seed %s; %s\n' "$SEED" "$pinning"
     printf -- '- load average before: %s, after: %s (nproc %s)\n' "$LOAD_BEFORE" "$LOAD_AFTER" "$(nproc)"
     printf -- '- streamscope: %s\n' "$("$STREAMSCOPE" --version 2>/dev/null || echo "$STREAMSCOPE")"
     [ "$HAVE_TSHARK" = 1 ] && printf -- '- tshark: %s\n' "$(tshark --version 2>/dev/null | head -1)"
