@@ -208,36 +208,36 @@ fn new_syn_after_close_starts_a_new_flow() {
     assert_eq!(t.stats().tcp_port_reuse, 1);
 }
 
-#[test]
-fn later_fragments_join_the_first_fragments_flow() {
-    let mut t = FlowTable::<()>::new(FlowConfig::default());
-    let mut out = Collect::default();
+/// A UDP datagram from C:5000 to SV:53 in two fragments (IP id 7), and a later fragment
+/// whose first fragment was never seen (id 8).
+fn fragments() -> [Packet<'static>; 3] {
+    let fragment = |id, offset, more, len| {
+        Some(Fragment {
+            id,
+            offset,
+            more,
+            len,
+        })
+    };
     let mut first = udp(C, 5000, SV, 53, 1472);
-    first.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 7,
-        offset: 0,
-        more: true,
-        len: 1480,
-    });
+    first.ip.as_mut().unwrap().fragment = fragment(7, 0, true, 1480);
     let mut second = Packet {
         ip: Some(ip(C, SV, 17)),
         transport: Transport::None,
         payload_len: 500,
         ..Packet::default()
     };
-    second.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 7,
-        offset: 1480,
-        more: false,
-        len: 500,
-    });
+    second.ip.as_mut().unwrap().fragment = fragment(7, 1480, false, 500);
     let mut orphan = second;
-    orphan.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 8,
-        offset: 1480,
-        more: false,
-        len: 500,
-    });
+    orphan.ip.as_mut().unwrap().fragment = fragment(8, 1480, false, 500);
+    [first, second, orphan]
+}
+
+#[test]
+fn later_fragments_join_the_first_fragments_flow() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    let [first, second, orphan] = fragments();
     t.process(0, 1514, &first, &mut out);
     t.process(1, 534, &second, &mut out);
     t.process(2, 534, &orphan, &mut out);
@@ -558,31 +558,7 @@ fn keys_worked_out_ahead_give_the_same_flows() {
     tagged.vlan = [100, 0];
     tagged.vlan_count = 1;
     packets.push(tagged);
-    let mut first = udp(C, 5000, SV, 53, 1472);
-    first.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 7,
-        offset: 0,
-        more: true,
-        len: 1480,
-    });
-    let mut later = Packet {
-        ip: Some(ip(C, SV, 17)),
-        ..Packet::default()
-    };
-    later.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 7,
-        offset: 1480,
-        more: false,
-        len: 500,
-    });
-    let mut orphan = later;
-    orphan.ip.as_mut().unwrap().fragment = Some(Fragment {
-        id: 9,
-        offset: 1480,
-        more: false,
-        len: 500,
-    });
-    packets.extend([first, later, orphan]);
+    packets.extend(fragments());
     packets.extend(packets.clone());
 
     let run = |ahead: bool| {
