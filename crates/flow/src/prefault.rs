@@ -9,6 +9,9 @@
 //! so the reading thread finds them mapped; those pages count in the process's
 //! anonymous memory a little earlier than they would anyway. Only a hint: where the
 //! kernel refuses, or with one CPU, nothing happens and pages fault in as before.
+//!
+//! [`populate`] does the same at once, on the calling thread, for memory about to be
+//! filled whole (the flow index when it grows).
 
 /// How far past the vector's length pages are populated.
 #[cfg(target_os = "linux")]
@@ -68,6 +71,29 @@ impl Prefault {
             self.inner = None;
         }
     }
+}
+
+/// Maps every page of `region` for writing now, in one call (a hint: where the kernel
+/// refuses, pages fault in one at a time as they are first touched). For memory the
+/// caller is about to fill: touched entry by entry, each of its pages costs a fault, two
+/// where a read comes first (the shared zero page, then a copy on write).
+pub(crate) fn populate<T>(region: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        let page = 4096;
+        let start = region.as_mut_ptr() as usize;
+        let lo = (start + page - 1) & !(page - 1);
+        let hi = (start + std::mem::size_of_val(region)) & !(page - 1);
+        if hi > lo {
+            // SAFETY: [lo, hi) lies inside `region`, which the caller holds mutably;
+            // MADV_POPULATE_WRITE only maps pages and never changes what they hold.
+            unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = region;
 }
 
 #[cfg(target_os = "linux")]
@@ -223,5 +249,35 @@ mod tests {
     fn small_vectors_get_no_thread() {
         let v: Vec<u64> = Vec::with_capacity(1024);
         assert!(Prefault::start(&v).inner.is_none());
+    }
+
+    #[test]
+    fn populate_maps_every_page_and_keeps_the_zeros() {
+        if !kernel_populates() {
+            eprintln!("skipped: no MADV_POPULATE_WRITE on this kernel");
+            return;
+        }
+        // 16 MiB of fresh anonymous memory, nothing touched yet.
+        let len = 16 << 20;
+        // SAFETY: a new private anonymous mapping, unmapped below; nothing else uses it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        // SAFETY: the mapping is `len` bytes, readable and writable, zero-filled.
+        let table = unsafe { std::slice::from_raw_parts_mut(base.cast::<u64>(), len / 8) };
+        assert_eq!(resident_pages(base as usize, len).0, 0);
+        super::populate(table);
+        assert_eq!(resident_pages(base as usize, len), (len / 4096, len / 4096));
+        assert!(table.iter().all(|&v| v == 0));
+        // SAFETY: unmaps the mapping made above; `table` is not used after.
+        assert_eq!(unsafe { libc::munmap(base, len) }, 0);
     }
 }
