@@ -194,7 +194,7 @@ fn is_multicast_or_broadcast(addr: IpAddr) -> bool {
 /// 1. destination multicast/broadcast → the sender is the server (the group is the
 ///    client: a channel's traffic is downstream);
 /// 2. exactly one side uses a well-known port (< 1024) or a registered service port
-///    ([`SERVICE_PORTS`]) → that side is the server;
+///    (`SERVICE_PORTS`) → that side is the server;
 /// 3. exactly one side uses an ephemeral port (≥ 32768) → the other side is the server;
 /// 4. otherwise the first sender is the client.
 ///

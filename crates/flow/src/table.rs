@@ -229,7 +229,7 @@ const MAX_SLAB_RESERVE: usize = 1 << 22;
 /// Bidirectional flows keyed by 5-tuple and VLAN tags, bounded in size, expired by
 /// capture time.
 ///
-/// Flows live in a slab (`Vec`) whose free slots are reused; the index ([`FlowIndex`])
+/// Flows live in a slab (`Vec`) whose free slots are reused; the index (`FlowIndex`)
 /// has 8-byte entries, each a slab slot and 32 bits of its key's hash. The keys stay in
 /// the slab: a lookup compares the stored hash bits first and reads the flow (which it
 /// needs anyway) only on a match, and growing the index moves 8 bytes per flow without
