@@ -354,11 +354,24 @@ impl<S: FlowState> FlowTable<S> {
             return Ahead(None);
         }
         let (src_port, dst_port, _, _) = ports(packet.transport);
-        let (src, dst) = endpoints(&ip, src_port, dst_port);
+        let known = self.key_of(packet, &ip, src_port, dst_port);
+        self.index.prefetch(known.2);
+        Ahead(Some(known))
+    }
+
+    /// The flow key of `packet` with these ports, whether its source is the key's low
+    /// side, and the key's index hash.
+    #[inline]
+    fn key_of(
+        &self,
+        packet: &Packet<'_>,
+        ip: &streamscope_wire::Ip,
+        src_port: u16,
+        dst_port: u16,
+    ) -> (FlowKey, bool, u32) {
+        let (src, dst) = endpoints(ip, src_port, dst_port);
         let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
-        let hash = self.hash(&key);
-        self.index.prefetch(hash);
-        Ahead(Some((key, src_is_lo, hash)))
+        (key, src_is_lo, self.hash(&key))
     }
 
     /// Takes the flow in `slot` out of the table.
@@ -431,13 +444,9 @@ impl<S: FlowState> FlowTable<S> {
             _ => (src_port, dst_port, has_ports),
         };
 
-        let (src, dst) = endpoints(&ip, src_port, dst_port);
         let (key, src_is_lo, hash) = match ahead.0 {
             Some(known) => known,
-            None => {
-                let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
-                (key, src_is_lo, self.hash(&key))
-            }
+            None => self.key_of(packet, &ip, src_port, dst_port),
         };
 
         // The common case: a packet of a flow that exists, found with one lookup.
@@ -466,7 +475,10 @@ impl<S: FlowState> FlowTable<S> {
             Some(t) if t.flags & (flags::SYN | flags::ACK) == flags::SYN | flags::ACK => {
                 (false, ClientRule::Syn)
             }
-            _ => choose_client(src, dst, has_ports),
+            _ => {
+                let (src, dst) = endpoints(&ip, src_port, dst_port);
+                choose_client(src, dst, has_ports)
+            }
         };
         let id = self.next_id;
         let flow = Flow {
@@ -771,12 +783,9 @@ impl<S: FlowState> FlowTable<S> {
             // No flow left started before `later`: the bins before its bin are complete.
             // (A division only when a bin boundary is passed, not per flow.)
             if let Some(&(_, _, later)) = open.get(i + 1) {
-                if released == i64::MIN || later >= released.saturating_add(bin_ns) {
-                    let bin = later.div_euclid(bin_ns).saturating_mul(bin_ns);
-                    if bin > released {
-                        self.bins.release_before(bin, |b| sink.bin(b));
-                        released = bin;
-                    }
+                if later >= released.saturating_add(bin_ns) {
+                    released = later.div_euclid(bin_ns).saturating_mul(bin_ns);
+                    self.bins.release_before(released, |b| sink.bin(b));
                 }
             }
         }

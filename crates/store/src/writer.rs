@@ -419,28 +419,23 @@ impl<R: TableRows> Sink<R> {
 }
 
 /// Which encoding lane (0: the table's thread, 1: its helper) each column of the first
-/// row group goes to: each column to the lane with the least estimated work so far. The
-/// weights are the columns' encoding times in the `flows` table of the million-flow
-/// benchmark capture on one machine, in units of ~10 ms per million rows: an address
-/// (text built from the rows, plain-encoded, compared for statistics, compressed) costs
-/// as much as four or five integer columns. Later row groups are split by the times
-/// measured on this run ([`balance`]).
+/// row group goes to, split by [`balance`] from estimated weights: the columns' encoding
+/// times in the `flows` table of the million-flow benchmark capture on one machine, in
+/// units of ~10 ms per million rows (an address, built as text, plain-encoded, compared
+/// for statistics and compressed, costs as much as four or five integer columns). Later
+/// row groups are split by the times measured on the run.
 fn lanes(spec: &TableSpec) -> Vec<u8> {
-    let mut load = [0u32; 2];
-    spec.columns
+    let weights: Vec<u64> = spec
+        .columns
         .iter()
-        .map(|c| {
-            let cost = match c.ty {
-                ColType::Utf8 => 9,
-                ColType::DictUtf8 | ColType::TimestampUs => 3,
-                ColType::Int64 | ColType::Int32 | ColType::Float64 => 2,
-                ColType::Bool => 1,
-            };
-            let lane = usize::from(load[1] < load[0]);
-            load[lane] += cost;
-            lane as u8
+        .map(|c| match c.ty {
+            ColType::Utf8 => 9,
+            ColType::DictUtf8 | ColType::TimestampUs => 3,
+            ColType::Int64 | ColType::Int32 | ColType::Float64 => 2,
+            ColType::Bool => 1,
         })
-        .collect()
+        .collect();
+    balance(&weights, 0)
 }
 
 /// The lanes of the next row group from the measured encoding time of every column so
