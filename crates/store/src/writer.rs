@@ -1,10 +1,11 @@
-//! Parquet writers for one run: one thread per table turns rows into Arrow columns and
-//! encodes them.
+//! Parquet writers for one run: one thread per table (and a helper where there is a
+//! second CPU) turns rows into columns and encodes them.
 //!
 //! The caller's thread only copies each row into a plain vector; every [`BATCH_ROWS`]
 //! rows the vector is sent over a bounded channel to the table's writer thread, which
-//! builds the Arrow batch, encodes it (zstd) into `OUT/.<table>.parquet.tmp` and hands
-//! the emptied vector back for reuse. The caller only waits when a writer thread is more
+//! builds the columns (plain slices for numbers, Arrow arrays for strings: see
+//! [`ColWriter`]), encodes them (zstd) into `OUT/.<table>.parquet.tmp` and hands the
+//! emptied vector back for reuse. The caller only waits when a writer thread is more
 //! than [`QUEUE_BATCHES`] batches behind. Building the columns there rather than on the
 //! caller's thread matters when a capture ends with a million flows open: they are all
 //! written at once, and the read loop's thread is the one that ends them.
@@ -18,33 +19,40 @@
 //! `finish`).
 
 use std::fs::{self, File};
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use arrow_array::types::Int32Type;
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, DictionaryArray, Int32Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
-};
+use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, StringArray};
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, Fields};
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter};
+use arrow_schema::{ArrowError, Field, Fields};
+use bytes::Bytes;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
+use parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
+use parquet::data_type::{
+    BoolType, DataType, DoubleType, Int32Type as PqInt32, Int64Type as PqInt64,
+};
+use parquet::errors::{ParquetError, Result as PqResult};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::Error;
 use crate::rows::{BinRow, FlowRow, TcpFacts};
-use crate::schema::{arrow_schema, ColType, TableSpec, FLOWS, FLOW_BINS, SCHEMA_VERSION, TIMEZONE};
+use crate::schema::{arrow_schema, ColType, TableSpec, FLOWS, FLOW_BINS, SCHEMA_VERSION};
 
 /// Rows per batch handed to a writer thread (small enough that a batch of flow rows
 /// stays in the writer's cache while its columns are built).
@@ -235,13 +243,13 @@ impl OutputSummary {
 /// Result of a writer thread: rows and bytes written.
 type Written = Result<(u64, u64), Error>;
 
-/// A table's row type: how rows become the table's Arrow columns, one column at a time
-/// (so that two threads can build and encode different columns of the same rows).
+/// A table's row type: how rows become the table's columns, one column at a time (so
+/// that two threads can build and encode different columns of the same rows).
 trait TableRows: Copy + Send + Sync + 'static {
     /// Whatever the conversion needs besides the rows (the bin width of `flow_bins`).
     type Context: Clone + Send + 'static;
-    /// Column `index` (schema order) of `rows`.
-    fn column(rows: &[Self], index: usize, cx: &Self::Context) -> Result<ArrayRef, ArrowError>;
+    /// Writes column `index` (schema order) of `rows` to `out`.
+    fn column(rows: &[Self], index: usize, cx: &Self::Context, out: Out<'_>) -> PqResult<()>;
 }
 
 /// What a writer thread receives.
@@ -457,14 +465,250 @@ fn balance(costs: &[u64], overhead: u64) -> Vec<u8> {
     lanes
 }
 
+/// The encoded pages of one column chunk, in memory until the row group is complete.
+///
+/// Shared between the column writer, which owns its page writer, and the lane, which
+/// takes the bytes back once the writer is closed.
+#[derive(Clone)]
+struct PageBuf(Arc<Mutex<TrackedWrite<Vec<u8>>>>);
+
+impl PageBuf {
+    fn new() -> PageBuf {
+        PageBuf(Arc::new(Mutex::new(TrackedWrite::new(Vec::new()))))
+    }
+
+    /// The bytes written so far (all of them, once the column writer is closed).
+    fn take(&self) -> PqResult<Bytes> {
+        let mut sink = self.0.lock().map_err(|_| poisoned())?;
+        sink.flush()?;
+        Ok(Bytes::from(std::mem::take(sink.inner_mut())))
+    }
+}
+
+#[cold]
+fn poisoned() -> ParquetError {
+    ParquetError::General("a page buffer's lock was poisoned".into())
+}
+
+impl PageWriter for PageBuf {
+    fn write_page(&mut self, page: CompressedPage) -> PqResult<PageWriteSpec> {
+        let mut sink = self.0.lock().map_err(|_| poisoned())?;
+        // Page header and data, the way the file writer itself lays them out.
+        SerializedPageWriter::new(&mut sink).write_page(page)
+    }
+
+    fn close(&mut self) -> PqResult<()> {
+        Ok(())
+    }
+}
+
+/// The writer of one column chunk of the row group being written.
+///
+/// Integer, timestamp, floating-point and boolean columns go straight to parquet's
+/// typed column writer as plain slices (with definition levels where a column is
+/// nullable). Going through Arrow arrays instead costs each value two more copies:
+/// parquet's Arrow writer lists the non-null positions of every array and gathers the
+/// values by them again. Strings are Arrow arrays, whose byte-array encoder reads the
+/// text straight from the array's buffers.
+enum ColWriter {
+    Arrow(ArrowColumnWriter),
+    Typed(ColumnWriter<'static>, PageBuf),
+}
+
+/// An encoded column chunk, ready to be appended to its row group.
+enum Chunk {
+    Arrow(ArrowColumnChunk),
+    Typed(Bytes, ColumnCloseResult),
+}
+
+impl ColWriter {
+    fn close(self) -> PqResult<Chunk> {
+        Ok(match self {
+            ColWriter::Arrow(w) => Chunk::Arrow(w.close()?),
+            ColWriter::Typed(w, pages) => {
+                let closed = w.close()?;
+                Chunk::Typed(pages.take()?, closed)
+            }
+        })
+    }
+}
+
+/// The column writers of row group `index`: typed writers for every column that is not
+/// a string ([`ColWriter`]), Arrow writers for the rest.
+fn column_writers<W: std::io::Write + Send>(
+    file: &SerializedFileWriter<W>,
+    factory: &ArrowRowGroupWriterFactory,
+    fields: &Fields,
+    index: usize,
+) -> PqResult<Vec<ColWriter>> {
+    let descr = file.schema_descr();
+    let props = file.properties();
+    let arrow = factory.create_column_writers(index)?;
+    if arrow.len() != fields.len() || descr.num_columns() != fields.len() {
+        return Err(ParquetError::General(format!(
+            "{} columns in the schema, {} Parquet columns",
+            fields.len(),
+            descr.num_columns()
+        )));
+    }
+    Ok(arrow
+        .into_iter()
+        .zip(fields.iter())
+        .enumerate()
+        .map(|(i, (w, field))| match field.data_type() {
+            arrow_schema::DataType::Utf8 | arrow_schema::DataType::Dictionary(..) => {
+                ColWriter::Arrow(w)
+            }
+            _ => {
+                let pages = PageBuf::new();
+                let typed =
+                    get_column_writer(descr.column(i), props.clone(), Box::new(pages.clone()));
+                ColWriter::Typed(typed, pages)
+            }
+        })
+        .collect())
+}
+
 /// Column writers of one lane for the row group being written, with their column index.
-type LaneWriters = Vec<(usize, ArrowColumnWriter)>;
+type LaneWriters = Vec<(usize, ColWriter)>;
 /// Encoded column chunks of one lane, with their column index.
-type LaneChunks = Vec<(usize, ArrowColumnChunk)>;
+type LaneChunks = Vec<(usize, Chunk)>;
 
 /// Rows per slice in [`encode`]: a slice of rows stays in the core's cache while each of
 /// its columns is built from it.
 const TILE_ROWS: usize = 1024;
+
+/// Reused buffers for the values and definition levels of one column of a tile.
+#[derive(Default)]
+struct Scratch {
+    i64s: Vec<i64>,
+    i32s: Vec<i32>,
+    f64s: Vec<f64>,
+    bools: Vec<bool>,
+    defs: Vec<i16>,
+}
+
+/// A plain value type of a typed column, and its scratch buffer.
+trait Leaf: Copy {
+    type Pq: DataType<T = Self>;
+    /// The value buffer and the definition levels.
+    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<i16>);
+}
+
+impl Leaf for i64 {
+    type Pq = PqInt64;
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i64>, &mut Vec<i16>) {
+        (&mut s.i64s, &mut s.defs)
+    }
+}
+
+impl Leaf for i32 {
+    type Pq = PqInt32;
+    fn bufs(s: &mut Scratch) -> (&mut Vec<i32>, &mut Vec<i16>) {
+        (&mut s.i32s, &mut s.defs)
+    }
+}
+
+impl Leaf for f64 {
+    type Pq = DoubleType;
+    fn bufs(s: &mut Scratch) -> (&mut Vec<f64>, &mut Vec<i16>) {
+        (&mut s.f64s, &mut s.defs)
+    }
+}
+
+impl Leaf for bool {
+    type Pq = BoolType;
+    fn bufs(s: &mut Scratch) -> (&mut Vec<bool>, &mut Vec<i16>) {
+        (&mut s.bools, &mut s.defs)
+    }
+}
+
+/// Where one column of a tile goes: its writer, its field and the lane's scratch
+/// buffers. The column builders of each table call one of its methods.
+struct Out<'a> {
+    writer: &'a mut ColWriter,
+    field: &'a Field,
+    scratch: &'a mut Scratch,
+}
+
+impl Out<'_> {
+    /// A column with a value in every row.
+    fn values<T: Leaf>(self, values: impl Iterator<Item = T>) -> PqResult<()> {
+        let (buf, _) = T::bufs(self.scratch);
+        buf.clear();
+        buf.extend(values);
+        self.write::<T>(None)
+    }
+
+    /// A nullable column: the values present and a definition level per row.
+    fn options<T: Leaf>(self, values: impl Iterator<Item = Option<T>>) -> PqResult<()> {
+        let (buf, defs) = T::bufs(self.scratch);
+        buf.clear();
+        defs.clear();
+        for v in values {
+            defs.push(i16::from(v.is_some()));
+            if let Some(v) = v {
+                buf.push(v);
+            }
+        }
+        self.write::<T>(Some(()))
+    }
+
+    fn write<T: Leaf>(self, levels: Option<()>) -> PqResult<()> {
+        let Out {
+            writer,
+            field,
+            scratch,
+        } = self;
+        let nullable = levels.is_some();
+        let typed = match writer {
+            ColWriter::Typed(w, _) if nullable == field.is_nullable() => {
+                T::Pq::get_column_writer_mut(w)
+            }
+            _ => None,
+        };
+        let Some(typed) = typed else {
+            return Err(mismatch(field, std::any::type_name::<T>(), nullable));
+        };
+        let (buf, defs) = T::bufs(scratch);
+        typed.write_batch(buf, levels.map(|()| defs.as_slice()), None)?;
+        Ok(())
+    }
+
+    /// A string column, as an Arrow array.
+    fn array(self, array: ArrayRef) -> PqResult<()> {
+        let Out { writer, field, .. } = self;
+        // What RecordBatch::try_new would check: type and nullability (a bug if not).
+        let fits = array.data_type() == field.data_type()
+            && (field.is_nullable() || array.null_count() == 0);
+        match writer {
+            ColWriter::Arrow(w) if fits => {
+                for leaf in compute_leaves(field, &array)? {
+                    w.write(&leaf)?;
+                }
+                Ok(())
+            }
+            _ => Err(mismatch(
+                field,
+                &array.data_type().to_string(),
+                array.null_count() > 0,
+            )),
+        }
+    }
+}
+
+/// A column builder and the schema disagree (a bug).
+#[cold]
+fn mismatch(field: &Field, given: &str, nullable: bool) -> ParquetError {
+    ParquetError::General(format!(
+        "column {} was given {}{} values, the schema says {}{}",
+        field.name(),
+        if nullable { "nullable " } else { "" },
+        given,
+        if field.is_nullable() { "nullable " } else { "" },
+        field.data_type()
+    ))
+}
 
 /// Builds the columns of `writers` from `rows` and encodes them, [`TILE_ROWS`] rows at a
 /// time: gathering one column from a whole batch of wide rows (8 192 rows of a few
@@ -477,30 +721,18 @@ fn encode<R: TableRows>(
     fields: &Fields,
     rows: &[R],
     cx: &R::Context,
+    scratch: &mut Scratch,
     costs: &mut [u64],
 ) -> Result<(), Error> {
-    let arrow = |source| Error::Arrow { table, source };
-    let parquet = |source| Error::Parquet { table, source };
     for tile in rows.chunks(TILE_ROWS) {
         let mut clock = Instant::now();
         for (index, writer) in writers.iter_mut() {
-            let field = &fields[*index];
-            let array = R::column(tile, *index, cx).map_err(arrow)?;
-            // What RecordBatch::try_new would check: type and nullability (a bug if not).
-            if array.data_type() != field.data_type()
-                || (!field.is_nullable() && array.null_count() > 0)
-            {
-                return Err(arrow(ArrowError::SchemaError(format!(
-                    "column {} is {} with {} nulls, the schema says {}",
-                    field.name(),
-                    array.data_type(),
-                    array.null_count(),
-                    field.data_type()
-                ))));
-            }
-            for leaf in compute_leaves(field, &array).map_err(parquet)? {
-                writer.write(&leaf).map_err(parquet)?;
-            }
+            let out = Out {
+                writer,
+                field: &fields[*index],
+                scratch,
+            };
+            R::column(tile, *index, cx, out).map_err(|source| Error::Parquet { table, source })?;
             clock = charge(costs, *index, clock);
         }
     }
@@ -585,15 +817,24 @@ impl<R: TableRows> Helper<R> {
                 let mut writers = LaneWriters::new();
                 let mut failed = None;
                 let mut costs = vec![0u64; fields.len()];
+                let mut scratch = Scratch::default();
                 for job in jobs {
                     match job {
                         LaneJob::Start(w) => writers = w,
                         LaneJob::Write(rows, range) => {
                             if failed.is_none() {
                                 let rows = &rows[range];
-                                if let Err(e) =
-                                    encode(table, &mut writers, &fields, rows, &cx, &mut costs)
-                                {
+                                let (fields, cx) = (&fields, &cx);
+                                let scratch = &mut scratch;
+                                if let Err(e) = encode(
+                                    table,
+                                    &mut writers,
+                                    fields,
+                                    rows,
+                                    cx,
+                                    scratch,
+                                    &mut costs,
+                                ) {
                                     failed = Some(e);
                                 }
                             }
@@ -693,6 +934,7 @@ impl<R: TableRows> WriterThread<R> {
         let mut costs = vec![0u64; fields.len()];
         let mut overhead = 0u64;
 
+        let mut scratch = Scratch::default();
         let mut mine: Option<LaneWriters> = None;
         let mut group_rows = 0usize;
         let mut rows_written = 0u64;
@@ -715,7 +957,8 @@ impl<R: TableRows> WriterThread<R> {
                     Some(w) => w,
                     None => {
                         let index = file.flushed_row_groups().len();
-                        let all = factory.create_column_writers(index).map_err(parquet)?;
+                        let all =
+                            column_writers(&file, &factory, &fields, index).map_err(parquet)?;
                         let two = helper.is_some();
                         let (ours, theirs): (LaneWriters, LaneWriters) = all
                             .into_iter()
@@ -732,7 +975,8 @@ impl<R: TableRows> WriterThread<R> {
                 if let Some(h) = &helper {
                     h.send(table, LaneJob::Write(Arc::clone(&rows), range.clone()))?;
                 }
-                encode(table, writers, &fields, &rows[range], &cx, &mut costs)?;
+                let part = &rows[range];
+                encode(table, writers, &fields, part, &cx, &mut scratch, &mut costs)?;
                 at += n;
                 group_rows += n;
                 rows_written += n as u64;
@@ -797,7 +1041,11 @@ fn close_row_group<R: TableRows>(
     chunks.sort_unstable_by_key(|(i, _)| *i);
     let mut group = file.next_row_group().map_err(parquet)?;
     for (_, chunk) in chunks {
-        chunk.append_to_row_group(&mut group).map_err(parquet)?;
+        match chunk {
+            Chunk::Arrow(c) => c.append_to_row_group(&mut group),
+            Chunk::Typed(bytes, closed) => group.append_column(&bytes, closed),
+        }
+        .map_err(parquet)?;
     }
     group.close().map_err(parquet)?;
     Ok(start.elapsed().as_nanos() as u64)
@@ -806,50 +1054,17 @@ fn close_row_group<R: TableRows>(
 impl TableRows for FlowRow {
     type Context = ();
 
-    fn column(rows: &[FlowRow], index: usize, _: &()) -> Result<ArrayRef, ArrowError> {
-        flow_column(rows, index)
+    fn column(rows: &[FlowRow], index: usize, _: &(), out: Out<'_>) -> PqResult<()> {
+        flow_column(rows, index, out)
     }
 }
 
 impl TableRows for BinRow {
     type Context = i64;
 
-    fn column(rows: &[BinRow], index: usize, bin_ns: &i64) -> Result<ArrayRef, ArrowError> {
-        bin_column(rows, index, *bin_ns)
+    fn column(rows: &[BinRow], index: usize, bin_ns: &i64, out: Out<'_>) -> PqResult<()> {
+        bin_column(rows, index, *bin_ns, out)
     }
-}
-
-/// An `int64` column taken from every row.
-fn int64<R>(rows: &[R], f: impl Fn(&R) -> i64) -> ArrayRef {
-    Arc::new(Int64Array::from_iter_values(rows.iter().map(f)))
-}
-
-/// A nullable `int64` column.
-fn int64_opt<R>(rows: &[R], f: impl Fn(&R) -> Option<i64>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<Int64Array>())
-}
-
-/// An `int32` column.
-fn int32<R>(rows: &[R], f: impl Fn(&R) -> i32) -> ArrayRef {
-    Arc::new(Int32Array::from_iter_values(rows.iter().map(f)))
-}
-
-/// A nullable `int32` column.
-fn int32_opt<R>(rows: &[R], f: impl Fn(&R) -> Option<i32>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<Int32Array>())
-}
-
-/// A nullable boolean column.
-fn bool_opt<R>(rows: &[R], f: impl Fn(&R) -> Option<bool>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<BooleanArray>())
-}
-
-/// A `timestamp[us, UTC]` column from capture nanoseconds.
-fn timestamp<R>(rows: &[R], f: impl Fn(&R) -> i64) -> ArrayRef {
-    Arc::new(
-        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ns_to_us(f(r))))
-            .with_timezone(TIMEZONE),
-    )
 }
 
 /// An address column as text. The text is checked as UTF-8 once for the whole column.
@@ -899,75 +1114,79 @@ fn names<R>(rows: &[R], f: impl Fn(&R) -> &'static str) -> Result<ArrayRef, Arro
 }
 
 /// A column a table's code does not know (the schema and the builders disagree: a bug).
-fn unknown_column(table: &str, index: usize) -> ArrowError {
-    ArrowError::SchemaError(format!("{table} has no builder for column {index}"))
+fn unknown_column(table: &str, index: usize) -> ParquetError {
+    ParquetError::General(format!("{table} has no builder for column {index}"))
 }
 
 /// Column `index` of the `flows` table, found by its name in [`FLOWS`].
-fn flow_column(rows: &[FlowRow], index: usize) -> Result<ArrayRef, ArrowError> {
+fn flow_column(rows: &[FlowRow], index: usize, out: Out<'_>) -> PqResult<()> {
+    let rows = rows.iter();
     let tcp_count =
         |f: fn(&TcpFacts) -> u64| move |r: &FlowRow| r.tcp.as_ref().map(|t| count(f(t)));
     let tcp_flag = |f: fn(&TcpFacts) -> bool| move |r: &FlowRow| r.tcp.as_ref().map(f);
     let name = FLOWS.columns.get(index).map(|c| c.name);
-    Ok(match name.unwrap_or_default() {
-        "flow_id" => int64(rows, |r| r.flow_id),
-        "first_ts" => timestamp(rows, |r| r.first_ts_ns),
-        "last_ts" => timestamp(rows, |r| r.last_ts_ns),
-        "duration_us" => int64(rows, |r| {
-            ns_to_us(r.last_ts_ns).saturating_sub(ns_to_us(r.first_ts_ns))
-        }),
-        "ip_version" => int32(rows, |r| i32::from(r.ip_version)),
-        "protocol" => int32(rows, |r| i32::from(r.protocol)),
-        "client_addr" => addresses(rows, |r| r.client_addr)?,
-        "client_port" => int32_opt(rows, |r| r.client_port.map(i32::from)),
-        "server_addr" => addresses(rows, |r| r.server_addr)?,
-        "server_port" => int32_opt(rows, |r| r.server_port.map(i32::from)),
-        "vlan" => int32_opt(rows, |r| r.vlan.map(i32::from)),
-        "vlan_inner" => int32_opt(rows, |r| r.vlan_inner.map(i32::from)),
-        "client_rule" => names(rows, |r| r.client_rule)?,
-        "packets_up" => int64(rows, |r| count(r.packets_up)),
-        "packets_down" => int64(rows, |r| count(r.packets_down)),
-        "bytes_up" => int64(rows, |r| count(r.bytes_up)),
-        "bytes_down" => int64(rows, |r| count(r.bytes_down)),
-        "payload_bytes_up" => int64(rows, |r| count(r.payload_bytes_up)),
-        "payload_bytes_down" => int64(rows, |r| count(r.payload_bytes_down)),
-        "syn_seen" => bool_opt(rows, tcp_flag(|t| t.syn_seen)),
-        "handshake_seen" => bool_opt(rows, tcp_flag(|t| t.handshake_seen)),
-        "handshake_rtt_us" => int64_opt(rows, |r| {
+    match name.unwrap_or_default() {
+        "flow_id" => out.values(rows.map(|r| r.flow_id)),
+        "first_ts" => out.values(rows.map(|r| ns_to_us(r.first_ts_ns))),
+        "last_ts" => out.values(rows.map(|r| ns_to_us(r.last_ts_ns))),
+        "duration_us" => {
+            out.values(rows.map(|r| ns_to_us(r.last_ts_ns).saturating_sub(ns_to_us(r.first_ts_ns))))
+        }
+        "ip_version" => out.values(rows.map(|r| i32::from(r.ip_version))),
+        "protocol" => out.values(rows.map(|r| i32::from(r.protocol))),
+        "client_addr" => out.array(addresses(rows.as_slice(), |r| r.client_addr)?),
+        "client_port" => out.options(rows.map(|r| r.client_port.map(i32::from))),
+        "server_addr" => out.array(addresses(rows.as_slice(), |r| r.server_addr)?),
+        "server_port" => out.options(rows.map(|r| r.server_port.map(i32::from))),
+        "vlan" => out.options(rows.map(|r| r.vlan.map(i32::from))),
+        "vlan_inner" => out.options(rows.map(|r| r.vlan_inner.map(i32::from))),
+        "client_rule" => out.array(names(rows.as_slice(), |r| r.client_rule)?),
+        "packets_up" => out.values(rows.map(|r| count(r.packets_up))),
+        "packets_down" => out.values(rows.map(|r| count(r.packets_down))),
+        "bytes_up" => out.values(rows.map(|r| count(r.bytes_up))),
+        "bytes_down" => out.values(rows.map(|r| count(r.bytes_down))),
+        "payload_bytes_up" => out.values(rows.map(|r| count(r.payload_bytes_up))),
+        "payload_bytes_down" => out.values(rows.map(|r| count(r.payload_bytes_down))),
+        "syn_seen" => out.options(rows.map(tcp_flag(|t| t.syn_seen))),
+        "handshake_seen" => out.options(rows.map(tcp_flag(|t| t.handshake_seen))),
+        "handshake_rtt_us" => out.options(rows.map(|r| {
             r.tcp
                 .as_ref()
                 .and_then(|t| t.handshake_rtt_ns)
                 .map(ns_to_us)
-        }),
-        "retransmitted_packets_up" => int64_opt(rows, tcp_count(|t| t.retransmitted_packets_up)),
-        "retransmitted_packets_down" => {
-            int64_opt(rows, tcp_count(|t| t.retransmitted_packets_down))
+        })),
+        "retransmitted_packets_up" => {
+            out.options(rows.map(tcp_count(|t| t.retransmitted_packets_up)))
         }
-        "fin_up" => bool_opt(rows, tcp_flag(|t| t.fin_up)),
-        "fin_down" => bool_opt(rows, tcp_flag(|t| t.fin_down)),
-        "rst_seen" => bool_opt(rows, tcp_flag(|t| t.rst_seen)),
-        "end_reason" => names(rows, |r| r.end_reason)?,
-        "bins" => int64(rows, |r| count(r.bins)),
-        "bitrate_down_p50_bps" => int64_opt(rows, |r| r.bitrate_down_p50_bps),
-        "bitrate_down_p95_bps" => int64_opt(rows, |r| r.bitrate_down_p95_bps),
-        "bitrate_down_max_bps" => int64_opt(rows, |r| r.bitrate_down_max_bps),
-        _ => return Err(unknown_column(FLOWS.name, index)),
-    })
+        "retransmitted_packets_down" => {
+            out.options(rows.map(tcp_count(|t| t.retransmitted_packets_down)))
+        }
+        "fin_up" => out.options(rows.map(tcp_flag(|t| t.fin_up))),
+        "fin_down" => out.options(rows.map(tcp_flag(|t| t.fin_down))),
+        "rst_seen" => out.options(rows.map(tcp_flag(|t| t.rst_seen))),
+        "end_reason" => out.array(names(rows.as_slice(), |r| r.end_reason)?),
+        "bins" => out.values(rows.map(|r| count(r.bins))),
+        "bitrate_down_p50_bps" => out.options(rows.map(|r| r.bitrate_down_p50_bps)),
+        "bitrate_down_p95_bps" => out.options(rows.map(|r| r.bitrate_down_p95_bps)),
+        "bitrate_down_max_bps" => out.options(rows.map(|r| r.bitrate_down_max_bps)),
+        _ => Err(unknown_column(FLOWS.name, index)),
+    }
 }
 
 /// Column `index` of the `flow_bins` table, found by its name in [`FLOW_BINS`].
-fn bin_column(rows: &[BinRow], index: usize, bin_ns: i64) -> Result<ArrayRef, ArrowError> {
+fn bin_column(rows: &[BinRow], index: usize, bin_ns: i64, out: Out<'_>) -> PqResult<()> {
+    let rows = rows.iter();
     let name = FLOW_BINS.columns.get(index).map(|c| c.name);
-    Ok(match name.unwrap_or_default() {
-        "flow_id" => int64(rows, |r| r.flow_id),
-        "bin_start" => timestamp(rows, |r| r.bin_start_ns),
-        "packets_up" => int64(rows, |r| count(r.packets_up)),
-        "packets_down" => int64(rows, |r| count(r.packets_down)),
-        "bytes_up" => int64(rows, |r| count(r.bytes_up)),
-        "bytes_down" => int64(rows, |r| count(r.bytes_down)),
-        "bitrate_down_bps" => int64(rows, |r| bitrate_bps(r.bytes_down, bin_ns)),
-        _ => return Err(unknown_column(FLOW_BINS.name, index)),
-    })
+    match name.unwrap_or_default() {
+        "flow_id" => out.values(rows.map(|r| r.flow_id)),
+        "bin_start" => out.values(rows.map(|r| ns_to_us(r.bin_start_ns))),
+        "packets_up" => out.values(rows.map(|r| count(r.packets_up))),
+        "packets_down" => out.values(rows.map(|r| count(r.packets_down))),
+        "bytes_up" => out.values(rows.map(|r| count(r.bytes_up))),
+        "bytes_down" => out.values(rows.map(|r| count(r.bytes_down))),
+        "bitrate_down_bps" => out.values(rows.map(|r| bitrate_bps(r.bytes_down, bin_ns))),
+        _ => Err(unknown_column(FLOW_BINS.name, index)),
+    }
 }
 
 /// The table writers of one run.

@@ -683,3 +683,56 @@ fn columns_are_balanced_longest_first() {
     assert_eq!(balance(&[2, 2, 2, 2], 0), [0, 1, 0, 1]);
     assert!(balance(&[], 9).is_empty());
 }
+
+/// A column builder that hands a column values of another type, or nulls where the
+/// schema has none, gets an error naming the column (a bug, never a panic or a file
+/// with the wrong type).
+#[test]
+fn columns_given_the_wrong_type_fail_with_the_column_name() {
+    let schema = arrow_schema(&FLOWS);
+    let props = writer_properties(&FLOWS, &[]).expect("properties");
+    let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).expect("writer");
+    let (file, factory) = writer.into_serialized_writer().expect("serialized");
+    let fields = schema.fields().clone();
+    let at = |name: &str| fields.iter().position(|f| f.name() == name).expect(name);
+    let mut scratch = Scratch::default();
+    let mut writers = column_writers(&file, &factory, &fields, 0).expect("column writers");
+
+    let mut try_col = |name: &str, write: &dyn Fn(Out<'_>) -> PqResult<()>| {
+        let i = at(name);
+        let out = Out {
+            writer: &mut writers[i],
+            field: &fields[i],
+            scratch: &mut scratch,
+        };
+        write(out).map_err(|e| e.to_string())
+    };
+    // Right type: accepted.
+    assert_eq!(
+        try_col("flow_id", &|o| o.values([1i64, 2].into_iter())),
+        Ok(())
+    );
+    assert_eq!(
+        try_col("vlan", &|o| o.options([Some(7i32), None].into_iter())),
+        Ok(())
+    );
+    // int32 values for an int64 column.
+    let e = try_col("flow_id", &|o| o.values([1i32].into_iter())).unwrap_err();
+    assert!(e.contains("column flow_id was given i32"), "{e}");
+    // Nullable values for a column without nulls, and the other way round.
+    let e = try_col("packets_up", &|o| o.options([Some(1i64)].into_iter())).unwrap_err();
+    assert!(
+        e.contains("column packets_up was given nullable i64"),
+        "{e}"
+    );
+    let e = try_col("vlan", &|o| o.values([1i32].into_iter())).unwrap_err();
+    assert!(e.contains("column vlan was given i32"), "{e}");
+    // An Arrow array for a number column, a number for a string column.
+    let e = try_col("bins", &|o| {
+        o.array(Arc::new(StringArray::from(vec!["x"])) as ArrayRef)
+    })
+    .unwrap_err();
+    assert!(e.contains("column bins was given Utf8"), "{e}");
+    let e = try_col("client_addr", &|o| o.values([1i64].into_iter())).unwrap_err();
+    assert!(e.contains("column client_addr was given i64"), "{e}");
+}
