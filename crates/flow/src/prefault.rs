@@ -7,8 +7,15 @@
 //! table's time. A helper thread asks the kernel to populate the next pages
 //! (`MADV_POPULATE_WRITE`, Linux 5.14) up to [`AHEAD`] bytes past the vector's length,
 //! so the reading thread finds them mapped; those pages count in the process's
-//! anonymous memory a little earlier than they would anyway. Only a hint: where the
-//! kernel refuses, or with one CPU, nothing happens and pages fault in as before.
+//! anonymous memory a little earlier than they would anyway.
+//!
+//! With one CPU there is nobody to populate ahead; the rest of the capacity is then
+//! advised for transparent huge pages (`MADV_HUGEPAGE`) instead, so that a fault maps
+//! 2 MiB at once: 512 times fewer faults (measured on a million flows pinned to one CPU:
+//! system time −45 %, wall −12 %). With two CPUs the populating thread is the better of
+//! the two: huge pages made the reading thread wait on the 2 MiB pages being populated
+//! (read loop +5 to +25 % in paired runs). Both are hints: where the kernel refuses,
+//! pages fault in one at a time as before.
 //!
 //! [`populate`] does the same at once, on the calling thread, for memory about to be
 //! filled whole (the flow index when it grows).
@@ -35,19 +42,23 @@ impl Prefault {
         }
     }
 
-    /// Starts populating the spare capacity of `v` (nothing if there is too little of it
-    /// or only one CPU). The caller must [`stop`](Prefault::stop) it before `v` can
-    /// reallocate or be freed.
+    /// Starts populating the spare capacity of `v` (nothing if there is too little of it;
+    /// with only one CPU, advises it for huge pages instead). The caller must
+    /// [`stop`](Prefault::stop) it before `v` can reallocate or be freed.
     pub(crate) fn start<T>(v: &Vec<T>) -> Prefault {
         #[cfg(target_os = "linux")]
         {
-            let bytes = v.capacity().saturating_mul(std::mem::size_of::<T>());
+            let size = std::mem::size_of::<T>();
+            let bytes = v.capacity().saturating_mul(size);
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let base = v.as_ptr() as usize;
             if bytes >= 2 * AHEAD && cpus >= 2 {
-                let base = v.as_ptr() as usize;
                 return Prefault {
                     inner: linux::Thread::start(base, base + bytes),
                 };
+            }
+            if bytes >= 2 * AHEAD {
+                linux::huge_pages(base + v.len() * size, base + bytes);
             }
         }
         let _ = v;
@@ -103,6 +114,22 @@ mod linux {
     use std::thread::JoinHandle;
 
     use super::{AHEAD, STEP};
+
+    /// Advises the whole 2 MiB pages inside `[start, end)`, a vector's unused capacity,
+    /// for transparent huge pages.
+    pub(super) fn huge_pages(start: usize, end: usize) {
+        let huge = 2 << 20;
+        let lo = (start + huge - 1) & !(huge - 1);
+        let hi = end & !(huge - 1);
+        if hi > lo {
+            // SAFETY: [lo, hi) lies inside the vector's allocation, past its used part;
+            // MADV_HUGEPAGE only changes how its pages will be mapped when first touched,
+            // never what the memory holds.
+            unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
 
     pub(super) struct Thread {
         used: Arc<AtomicUsize>,
@@ -243,6 +270,56 @@ mod tests {
         // Stopped: the vector may now move.
         v.reserve(cap);
         assert_eq!(v.len(), AHEAD);
+    }
+
+    /// The `VmFlags` of the mapping that holds `addr` (`/proc/self/smaps`).
+    fn vm_flags(addr: usize) -> Option<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or("");
+            if let Some((lo, hi)) = range.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = (lo..hi).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return Some(flags.trim().to_string());
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn huge_pages_are_asked_for_past_the_used_part_only() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+            eprintln!("skipped: no transparent huge pages on this kernel");
+            return;
+        }
+        let cap = 4 * AHEAD;
+        let mut v: Vec<u8> = Vec::with_capacity(cap);
+        v.extend((0..(5 << 20) + 77).map(|i| (i % 253) as u8));
+        let base = v.as_ptr() as usize;
+        linux::huge_pages(base + v.len(), base + cap);
+        // The advice splits the mapping: the used part keeps its flags, the rest from
+        // the next 2 MiB boundary on is marked `hg`.
+        let first = (base + v.len() + (2 << 20) - 1) & !((2 << 20) - 1);
+        let flags = vm_flags(first).expect("mapping of the capacity");
+        assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
+        let flags = vm_flags(base).expect("mapping of the used part");
+        assert!(!flags.split(' ').any(|f| f == "hg"), "{flags}");
+        // Contents unchanged; the rest can be used as before.
+        v.resize(cap, 9);
+        assert!(v[..(5 << 20) + 77]
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == (i % 253) as u8));
+        assert!(v[(5 << 20) + 77..].iter().all(|&b| b == 9));
     }
 
     #[test]
