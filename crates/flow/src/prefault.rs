@@ -240,6 +240,18 @@ mod tests {
         unsafe { libc::madvise(base as *mut libc::c_void, 4096, libc::MADV_POPULATE_WRITE) == 0 }
     }
 
+    /// A vector of `cap` bytes' capacity holding `len` bytes of a known pattern.
+    fn patterned(cap: usize, len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(cap);
+        v.extend((0..len).map(|i| (i % 251) as u8));
+        v
+    }
+
+    /// Whether `v` holds the pattern of [`patterned`].
+    fn is_patterned(v: &[u8]) -> bool {
+        v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8)
+    }
+
     #[test]
     fn populates_ahead_of_the_used_part_and_leaves_contents_alone() {
         if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 || !kernel_populates() {
@@ -247,8 +259,7 @@ mod tests {
             return;
         }
         let cap = 4 * AHEAD;
-        let mut v: Vec<u8> = Vec::with_capacity(cap);
-        v.extend((0..(3 << 20) + 123).map(|i| (i % 251) as u8));
+        let mut v = patterned(cap, (3 << 20) + 123);
         let base = v.as_ptr() as usize;
         let mut p = Prefault::start(&v);
         p.used(v.len());
@@ -262,10 +273,7 @@ mod tests {
         p.used(v.len());
         assert!(wait_resident(base + AHEAD, AHEAD - 4096, deadline));
         p.stop();
-        assert!(v[..(3 << 20) + 123]
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| b == (i % 251) as u8));
+        assert!(is_patterned(&v[..(3 << 20) + 123]));
         assert!(v[(3 << 20) + 123..].iter().all(|&b| b == 7));
         // Stopped: the vector may now move.
         v.reserve(cap);
@@ -302,8 +310,7 @@ mod tests {
             return;
         }
         let cap = 4 * AHEAD;
-        let mut v: Vec<u8> = Vec::with_capacity(cap);
-        v.extend((0..(5 << 20) + 77).map(|i| (i % 253) as u8));
+        let mut v = patterned(cap, (5 << 20) + 77);
         let base = v.as_ptr() as usize;
         linux::huge_pages(base + v.len(), base + cap);
         // The advice splits the mapping: the used part keeps its flags, the rest from
@@ -315,10 +322,7 @@ mod tests {
         assert!(!flags.split(' ').any(|f| f == "hg"), "{flags}");
         // Contents unchanged; the rest can be used as before.
         v.resize(cap, 9);
-        assert!(v[..(5 << 20) + 77]
-            .iter()
-            .enumerate()
-            .all(|(i, &b)| b == (i % 253) as u8));
+        assert!(is_patterned(&v[..(5 << 20) + 77]));
         assert!(v[(5 << 20) + 77..].iter().all(|&b| b == 9));
     }
 

@@ -595,32 +595,23 @@ trait Leaf: Copy {
     fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<i16>);
 }
 
-impl Leaf for i64 {
-    type Pq = PqInt64;
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i64>, &mut Vec<i16>) {
-        (&mut s.i64s, &mut s.defs)
-    }
+/// `Leaf` for a value type, its parquet type and its scratch buffer.
+macro_rules! leaf {
+    ($($t:ty => $pq:ty, $buf:ident;)*) => {$(
+        impl Leaf for $t {
+            type Pq = $pq;
+            fn bufs(s: &mut Scratch) -> (&mut Vec<$t>, &mut Vec<i16>) {
+                (&mut s.$buf, &mut s.defs)
+            }
+        }
+    )*};
 }
 
-impl Leaf for i32 {
-    type Pq = PqInt32;
-    fn bufs(s: &mut Scratch) -> (&mut Vec<i32>, &mut Vec<i16>) {
-        (&mut s.i32s, &mut s.defs)
-    }
-}
-
-impl Leaf for f64 {
-    type Pq = DoubleType;
-    fn bufs(s: &mut Scratch) -> (&mut Vec<f64>, &mut Vec<i16>) {
-        (&mut s.f64s, &mut s.defs)
-    }
-}
-
-impl Leaf for bool {
-    type Pq = BoolType;
-    fn bufs(s: &mut Scratch) -> (&mut Vec<bool>, &mut Vec<i16>) {
-        (&mut s.bools, &mut s.defs)
-    }
+leaf! {
+    i64 => PqInt64, i64s;
+    i32 => PqInt32, i32s;
+    f64 => DoubleType, f64s;
+    bool => BoolType, bools;
 }
 
 /// Where one column of a tile goes: its writer, its field and the lane's scratch
