@@ -1,9 +1,11 @@
 //! More flows than the caches hold. Once 32K flows are open, `analyze` reads records in
 //! batches and asks for each packet's flow-index line before it looks the flow up
-//! (`FlowTable::lookahead_pays`). On a capgen capture of 60,000 DNS flows, all open at
-//! the end, every flow of the truth must come out exactly (key, id, packets, bytes and
-//! payload per direction, first and last time), read from the file (batches of 16) and
-//! from stdin (batches of one).
+//! (`FlowTable::lookahead_pays`), and with a second CPU the flow table moves to a thread
+//! of its own. On a capgen capture of 60,000 DNS flows, all open at the end, every flow
+//! of the truth must come out exactly (key, id, packets, bytes and payload per
+//! direction, first and last time), read from the file (batches of 16) and from stdin
+//! (batches of one); and pinned to one CPU (`taskset`, where there is one), the tables
+//! must be the same bytes as with two.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -161,4 +163,26 @@ fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
         .expect("run streamscope");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     check(&out, &truth, "stdin");
+
+    let two_cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    let taskset = Command::new("taskset").arg("-V").output();
+    if !two_cpus || !taskset.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped the one-CPU run: one CPU only, or no taskset");
+        return;
+    }
+    let one = dir.path().join("one-cpu");
+    let o = Command::new("taskset")
+        .args(["-c", "0", bin, "analyze", "--quiet"])
+        .arg(&pcap)
+        .arg("-o")
+        .arg(&one)
+        .output()
+        .expect("run streamscope under taskset");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check(&one, &truth, "one CPU");
+    for table in ["flows.parquet", "flow_bins.parquet"] {
+        let a = std::fs::read(dir.path().join("file").join(table)).unwrap();
+        let b = std::fs::read(one.join(table)).unwrap();
+        assert!(a == b, "{table} differs between one CPU and two");
+    }
 }

@@ -25,5 +25,6 @@ pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
 pub use rate::{Percentiles, RateSummary, EXACT_LIMIT};
 pub use table::{
     Ahead, Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
+    Keyer,
 };
 pub use tcp::{flags as tcp_flags, TcpState, TcpSummary};

@@ -237,7 +237,7 @@ const MAX_SLAB_RESERVE: usize = 1 << 22;
 /// last-level cache, instead of 96 MiB with the keys inside.
 pub struct FlowTable<S: FlowState = ()> {
     cfg: FlowConfig,
-    hasher: FixedHasher,
+    keyer: Keyer,
     index: FlowIndex,
     /// Populates the slab's pages ahead of its use. Declared before `slab` so that it is
     /// dropped (its thread joined) before the slab's memory is freed.
@@ -270,7 +270,7 @@ impl<S: FlowState> FlowTable<S> {
         let mut slab = Vec::new();
         let _ = slab.try_reserve_exact(cfg.max_flows.min(MAX_SLAB_RESERVE));
         FlowTable {
-            hasher: FixedHasher::with_seed(0),
+            keyer: Keyer::new(),
             index: FlowIndex::with_capacity(cfg.max_flows.min(1 << 16)),
             prefault: Prefault::none(),
             slab,
@@ -319,8 +319,7 @@ impl<S: FlowState> FlowTable<S> {
     /// The index hash of `key`.
     #[inline]
     fn hash(&self, key: &FlowKey) -> u32 {
-        let full = self.hasher.hash_one(key);
-        (full ^ (full >> 32)) as u32
+        self.keyer.hash(key)
     }
 
     /// The slot of the flow with `key`.
@@ -347,16 +346,23 @@ impl<S: FlowState> FlowTable<S> {
     /// fragments, whose ports come from their first fragment, get no key ahead.
     #[inline]
     pub fn prefetch(&self, packet: &Packet<'_>) -> Ahead {
-        let Some(ip) = packet.ip else {
-            return Ahead(None);
-        };
-        if ip.fragment.is_some_and(|f| f.offset > 0) {
-            return Ahead(None);
+        let ahead = self.keyer.ahead(packet);
+        self.prefetch_ahead(&ahead);
+        ahead
+    }
+
+    /// Asks the CPU to load the part of the index where the lookup of a key worked out
+    /// by a [`Keyer`] (on another thread, say) will look.
+    #[inline]
+    pub fn prefetch_ahead(&self, ahead: &Ahead) {
+        if let Some((_, _, hash)) = ahead.0 {
+            self.index.prefetch(hash);
         }
-        let (src_port, dst_port, _, _) = ports(packet.transport);
-        let known = self.key_of(packet, &ip, src_port, dst_port);
-        self.index.prefetch(known.2);
-        Ahead(Some(known))
+    }
+
+    /// What works out packets' flow keys for this table, on any thread.
+    pub fn keyer(&self) -> Keyer {
+        self.keyer
     }
 
     /// The flow key of `packet` with these ports, whether its source is the key's low
@@ -369,9 +375,7 @@ impl<S: FlowState> FlowTable<S> {
         src_port: u16,
         dst_port: u16,
     ) -> (FlowKey, bool, u32) {
-        let (src, dst) = endpoints(ip, src_port, dst_port);
-        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
-        (key, src_is_lo, self.hash(&key))
+        self.keyer.key_of(packet, ip, src_port, dst_port)
     }
 
     /// Takes the flow in `slot` out of the table.
@@ -798,10 +802,58 @@ impl<S: FlowState> FlowTable<S> {
 }
 
 /// A packet's flow key, whether its source is the key's low side, and the key's index
-/// hash, worked out by [`FlowTable::prefetch`] (nothing for packets without a key of
-/// their own: not IP, or a non-first fragment).
+/// hash, worked out by [`FlowTable::prefetch`] or a [`Keyer`] (nothing for packets
+/// without a key of their own: not IP, or a non-first fragment).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ahead(Option<(FlowKey, bool, u32)>);
+
+/// Works out packets' flow keys and their index hashes, as the table that made it
+/// ([`FlowTable::keyer`]) would, without the table: a thread that dissects packets can
+/// hand them to the table's thread with their keys ready.
+#[derive(Clone, Copy, Debug)]
+pub struct Keyer {
+    hasher: FixedHasher,
+}
+
+impl Keyer {
+    fn new() -> Keyer {
+        Keyer {
+            hasher: FixedHasher::with_seed(0),
+        }
+    }
+
+    /// The key of `packet` for [`FlowTable::process_ahead`].
+    #[inline]
+    pub fn ahead(&self, packet: &Packet<'_>) -> Ahead {
+        let Some(ip) = packet.ip else {
+            return Ahead(None);
+        };
+        if ip.fragment.is_some_and(|f| f.offset > 0) {
+            return Ahead(None);
+        }
+        let (src_port, dst_port, _, _) = ports(packet.transport);
+        Ahead(Some(self.key_of(packet, &ip, src_port, dst_port)))
+    }
+
+    #[inline]
+    fn key_of(
+        &self,
+        packet: &Packet<'_>,
+        ip: &streamscope_wire::Ip,
+        src_port: u16,
+        dst_port: u16,
+    ) -> (FlowKey, bool, u32) {
+        let (src, dst) = endpoints(ip, src_port, dst_port);
+        let (key, src_is_lo) = FlowKey::new(src, dst, ip.protocol, vlan_tags(packet));
+        (key, src_is_lo, self.hash(&key))
+    }
+
+    #[inline]
+    fn hash(&self, key: &FlowKey) -> u32 {
+        let full = self.hasher.hash_one(key);
+        (full ^ (full >> 32)) as u32
+    }
+}
 
 /// Source and destination ports of a transport header, whether it has ports, and the
 /// TCP header.

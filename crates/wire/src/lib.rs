@@ -106,6 +106,24 @@ pub struct Packet<'a> {
     pub error: Option<DecodeError>,
 }
 
+impl Packet<'_> {
+    /// The packet without its payload: every header field, `payload_len` included, and
+    /// an empty `payload`. It borrows nothing, so it can be handed to another thread
+    /// (the flow table reads no payload).
+    pub fn without_payload(&self) -> Packet<'static> {
+        Packet {
+            vlan: self.vlan,
+            vlan_count: self.vlan_count,
+            ethertype: self.ethertype,
+            ip: self.ip,
+            transport: self.transport,
+            payload: &[],
+            payload_len: self.payload_len,
+            error: self.error,
+        }
+    }
+}
+
 /// The IP layer of a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ip {
