@@ -321,28 +321,37 @@ def check_duckdb(out, schema, truth, run):
 
     # The same key join done in SQL: every truth flow finds its row, equal on all counters.
     tf = truth["flows"]
-    con.execute(
-        "CREATE TABLE truth (flow_id BIGINT, protocol INTEGER, client_addr VARCHAR, "
-        "client_port INTEGER, server_addr VARCHAR, server_port INTEGER, vlan INTEGER, "
-        "first_ns BIGINT, last_ns BIGINT, packets_up BIGINT, packets_down BIGINT, "
-        "bytes_up BIGINT, bytes_down BIGINT, payload_up BIGINT, payload_down BIGINT, "
-        "rtt_ns BIGINT, fin_client BOOLEAN, fin_server BOOLEAN, rst BOOLEAN)"
-    )
-    con.executemany(
-        "INSERT INTO truth VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    # Handed to DuckDB as an Arrow table (a million truth flows in a second or two; row by
+    # row through executemany they took minutes).
+    truth_schema = pa.schema([
+        ("flow_id", pa.int64()), ("protocol", pa.int32()), ("client_addr", pa.string()),
+        ("client_port", pa.int32()), ("server_addr", pa.string()),
+        ("server_port", pa.int32()), ("vlan", pa.int32()), ("first_ns", pa.int64()),
+        ("last_ns", pa.int64()), ("packets_up", pa.int64()), ("packets_down", pa.int64()),
+        ("bytes_up", pa.int64()), ("bytes_down", pa.int64()), ("payload_up", pa.int64()),
+        ("payload_down", pa.int64()), ("rtt_ns", pa.int64()), ("fin_client", pa.bool_()),
+        ("fin_server", pa.bool_()), ("rst", pa.bool_()),
+    ])
+    truth_rows = [
         [
-            [
-                t["flow_id"], *truth_key(t), t["first_ts_ns"], t["last_ts_ns"],
-                t["packets_up"], t["packets_down"], t["frame_bytes_up"],
-                t["frame_bytes_down"], t["payload_bytes_up"], t["payload_bytes_down"],
-                t["tcp"]["handshake_rtt_ns"] if t["tcp"] else None,
-                t["tcp"]["fin_client"] if t["tcp"] else None,
-                t["tcp"]["fin_server"] if t["tcp"] else None,
-                (t["tcp"]["rst_client"] or t["tcp"]["rst_server"]) if t["tcp"] else None,
-            ]
-            for t in tf
-        ],
+            t["flow_id"], *truth_key(t), t["first_ts_ns"], t["last_ts_ns"],
+            t["packets_up"], t["packets_down"], t["frame_bytes_up"],
+            t["frame_bytes_down"], t["payload_bytes_up"], t["payload_bytes_down"],
+            t["tcp"]["handshake_rtt_ns"] if t["tcp"] else None,
+            t["tcp"]["fin_client"] if t["tcp"] else None,
+            t["tcp"]["fin_server"] if t["tcp"] else None,
+            (t["tcp"]["rst_client"] or t["tcp"]["rst_server"]) if t["tcp"] else None,
+        ]
+        for t in tf
+    ]
+    truth_columns = list(zip(*truth_rows)) or [[] for _ in truth_schema]
+    truth_table = pa.Table.from_arrays(
+        [pa.array(list(col), type=f.type) for col, f in zip(truth_columns, truth_schema)],
+        schema=truth_schema,
     )
+    con.register("truth", truth_table)
+    eq(con.execute("SELECT count(*) FROM truth").fetchone()[0], len(tf),
+       "[duckdb] truth flows registered")
     bad = con.execute(
         """
         SELECT t.flow_id, f.flow_id
