@@ -400,11 +400,7 @@ impl Lookups {
         self.next[i] = now + self.interval[i];
         let (name, v6) = self.names[i].clone();
         let client = self.rng.range_u64(0, self.clients as u64 - 1) as u32;
-        let (res_addr, res_host) = if v6 {
-            (self.net.resolver_v6, self.net.resolver_host_v6)
-        } else {
-            (self.net.resolver_v4, self.net.resolver_host_v4)
-        };
+        let (res_addr, res_host) = crate::http::resolver(&self.net, v6);
         let cport = match sh.hosts.get_mut(client as usize) {
             Some(h) => {
                 let p = h.next_port;

@@ -84,6 +84,30 @@ pub(crate) fn client_path(
     })
 }
 
+/// The resolver of a client's address family: its address and host id.
+pub(crate) fn resolver(net: &Net, v6: bool) -> (IpAddr, u32) {
+    if v6 {
+        (net.resolver_v6, net.resolver_host_v6)
+    } else {
+        (net.resolver_v4, net.resolver_host_v4)
+    }
+}
+
+/// DNS round robin: every server of `servers` (address, host id) into `answers`, from a
+/// random one on; returns the host id of the first, the server the player connects to.
+pub(crate) fn round_robin(
+    rng: &mut Rng,
+    servers: &[(IpAddr, u32)],
+    answers: &mut Vec<IpAddr>,
+) -> u32 {
+    let rot = rng.range_u64(0, servers.len() as u64 - 1) as usize;
+    answers.clear();
+    for i in 0..servers.len() {
+        answers.push(servers[(rot + i) % servers.len()].0);
+    }
+    servers[rot].1
+}
+
 /// A player's DNS lookup of its server name: the query is sent, the answer is due.
 #[derive(Debug, Default)]
 pub(crate) struct Lookup {

@@ -318,12 +318,7 @@ impl PanelPlayer {
                     .then_some(self.net.vlan_id);
                 self.rtt = ((self.rng.range_f64(c.rtt_ms) * MS) as u64).max(US);
                 let list = if self.v6 { &self.svc.v6 } else { &self.svc.v4 };
-                let rot = self.rng.range_u64(0, list.len() as u64 - 1) as usize;
-                self.answers.clear();
-                for i in 0..list.len() {
-                    self.answers.push(list[(rot + i) % list.len()].0);
-                }
-                self.server_host = list[rot].1;
+                self.server_host = crate::http::round_robin(&mut self.rng, list, &mut self.answers);
                 self.phase = if c.dns_lookup {
                     Phase::DnsQuery
                 } else {
@@ -333,11 +328,7 @@ impl PanelPlayer {
                 Some(now)
             }
             Phase::DnsQuery => {
-                let (res, rh) = if self.v6 {
-                    (self.net.resolver_v6, self.net.resolver_host_v6)
-                } else {
-                    (self.net.resolver_v4, self.net.resolver_host_v4)
-                };
+                let (res, rh) = crate::http::resolver(&self.net, self.v6);
                 let path = self.make_path(sh, res, rh, 53);
                 let c = &self.svc.cfg;
                 let due = self.lookup.query(

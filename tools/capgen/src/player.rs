@@ -227,12 +227,7 @@ impl Player {
         self.session_end = now + (self.rng.range_f64(cfg.session_s) * 1e9) as u64;
         self.fin = self.rng.chance(cfg.fin_share) || cfg.fin_share >= 1.0;
         let list = if self.v6 { &self.svc.v6 } else { &self.svc.v4 };
-        let rot = self.rng.range_u64(0, list.len() as u64 - 1) as usize;
-        self.answers.clear();
-        for i in 0..list.len() {
-            self.answers.push(list[(rot + i) % list.len()].0);
-        }
-        self.server_host = list[rot].1;
+        self.server_host = crate::http::round_robin(&mut self.rng, list, &mut self.answers);
         self.mss = if self.v6 { 1440 } else { 1460 };
         self.tcp_flow = None;
         let _ = sh;
@@ -290,11 +285,7 @@ impl Player {
                 Some(now)
             }
             Phase::DnsQuery => {
-                let (res, rh) = if self.v6 {
-                    (self.net.resolver_v6, self.net.resolver_host_v6)
-                } else {
-                    (self.net.resolver_v4, self.net.resolver_host_v4)
-                };
+                let (res, rh) = crate::http::resolver(&self.net, self.v6);
                 let path = self.make_path(sh, res, rh, 53);
                 self.dns_id = self.rng.next_u32() as u16;
                 let qtype = if self.v6 {

@@ -505,12 +505,7 @@ impl QuicPlayer {
                 self.rtt = ((self.rng.range_f64(cfg.rtt_ms) * MS) as u64).max(US);
                 self.session_end = now + (self.rng.range_f64(cfg.session_s) * 1e9) as u64;
                 let list = if self.v6 { &self.svc.v6 } else { &self.svc.v4 };
-                let rot = self.rng.range_u64(0, list.len() as u64 - 1) as usize;
-                self.answers.clear();
-                for i in 0..list.len() {
-                    self.answers.push(list[(rot + i) % list.len()].0);
-                }
-                self.server_host = list[rot].1;
+                self.server_host = crate::http::round_robin(&mut self.rng, list, &mut self.answers);
                 // Largest UDP payload in a 1280-byte IPv6 / 1280-byte IPv4 path MTU budget.
                 self.pkt_size = if self.v6 { 1232 } else { 1252 };
                 self.flow = None;
@@ -522,11 +517,7 @@ impl QuicPlayer {
                 Some(now)
             }
             Phase::DnsQuery => {
-                let (res, rh) = if self.v6 {
-                    (self.net.resolver_v6, self.net.resolver_host_v6)
-                } else {
-                    (self.net.resolver_v4, self.net.resolver_host_v4)
-                };
+                let (res, rh) = crate::http::resolver(&self.net, self.v6);
                 let path = self.make_path(sh, res, rh, 53);
                 let c = &self.svc.cfg;
                 let due = self.lookup.query(
