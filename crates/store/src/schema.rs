@@ -1,7 +1,7 @@
 //! The tables streamscope writes: the single source of truth for their columns.
 //!
 //! [`tables()`] lists every table with its columns, types, nullability and meaning. The
-//! Arrow schema used by the writers ([`arrow_schema`]), the output of
+//! Arrow schema used by the writers ([`arrow_schema()`]), the output of
 //! `streamscope schema` ([`schema_text`]) and `docs/schema.md` ([`schema_markdown`]) are
 //! all derived from it, so they cannot drift apart.
 //!

@@ -5,7 +5,7 @@
 //!
 //! A response is a head (status line and header fields, RFC 9112 §4, §5) followed by a
 //! body that is either held in memory (playlists, JSON) or produced on the fly while it
-//! is cut into segments (media segments: MPEG-TS from [`crate::ts::Channel`] or random
+//! is cut into segments (media segments: MPEG-TS from `ts::Channel` or random
 //! bytes), so nothing is allocated per packet.
 
 use std::net::IpAddr;
