@@ -365,19 +365,6 @@ impl<S: FlowState> FlowTable<S> {
         self.keyer
     }
 
-    /// The flow key of `packet` with these ports, whether its source is the key's low
-    /// side, and the key's index hash.
-    #[inline]
-    fn key_of(
-        &self,
-        packet: &Packet<'_>,
-        ip: &streamscope_wire::Ip,
-        src_port: u16,
-        dst_port: u16,
-    ) -> (FlowKey, bool, u32) {
-        self.keyer.key_of(packet, ip, src_port, dst_port)
-    }
-
     /// Takes the flow in `slot` out of the table.
     fn take(&mut self, slot: u32) -> Option<Flow<S>> {
         let flow = self.slab.get_mut(slot as usize)?.take()?;
@@ -450,7 +437,7 @@ impl<S: FlowState> FlowTable<S> {
 
         let (key, src_is_lo, hash) = match ahead.0 {
             Some(known) => known,
-            None => self.key_of(packet, &ip, src_port, dst_port),
+            None => self.keyer.key_of(packet, &ip, src_port, dst_port),
         };
 
         // The common case: a packet of a flow that exists, found with one lookup.
@@ -835,6 +822,8 @@ impl Keyer {
         Ahead(Some(self.key_of(packet, &ip, src_port, dst_port)))
     }
 
+    /// The flow key of `packet` with these ports, whether its source is the key's low
+    /// side, and the key's index hash.
     #[inline]
     fn key_of(
         &self,
