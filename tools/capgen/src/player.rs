@@ -14,7 +14,7 @@ use crate::rng::Rng;
 use crate::scenario::HttpsConfig;
 use crate::tls;
 use crate::truth::TlsTruth;
-use crate::truth::{BurstTruth, DnsTruth, EndReason, FlowKind, FlowTruth, Protocol, TcpTruth};
+use crate::truth::{BurstTruth, EndReason, FlowKind, FlowTruth, Protocol, TcpTruth};
 
 /// TLS application_data record header prefix and the largest record we write
 /// (2^14 bytes of plaintext + 1 content-type byte + 16-byte AEAD tag, RFC 8446 §5.2).
@@ -288,58 +288,37 @@ impl Player {
                 let (res, rh) = crate::http::resolver(&self.net, self.v6);
                 let path = self.make_path(sh, res, rh, 53);
                 self.dns_id = self.rng.next_u32() as u16;
-                let qtype = if self.v6 {
-                    dns::QTYPE_AAAA
-                } else {
-                    dns::QTYPE_A
-                };
-                let host = &self.svc.cfg.host;
-                let id = self.dns_id;
-                let pl = path.udp(&mut sh.frame, true, &mut sh.hosts, |b| {
-                    dns::query(b, id, qtype, |b| dns::write_name(b, host))
-                });
-                let mut f = FlowTruth::new(
-                    FlowKind::Dns,
-                    Some(self.svc.cfg.name.clone()),
-                    Protocol::Udp,
+                let c = &self.svc.cfg;
+                let (flow, _) = crate::http::dns_query(
+                    sh,
                     &path,
+                    now,
+                    self.dns_id,
+                    &c.host,
+                    &c.name,
+                    self.v6,
+                    &self.answers,
+                    self.net.dns_ttl,
                 );
-                f.dns = Some(DnsTruth {
-                    id,
-                    qname: host.clone(),
-                    qtype: if self.v6 { "AAAA" } else { "A" }.to_string(),
-                    rcode: 0,
-                    answers: self.answers.clone(),
-                    answer_ttl_s: self.net.dns_ttl,
-                    query_ts_ns: sh.q(now),
-                    response_ts_ns: None,
-                });
-                self.dns_flow = sh.open_flow(f);
-                sh.account(self.dns_flow, true, now, pl);
+                self.dns_flow = flow;
                 self.dns_path = Some(path);
                 self.phase = Phase::DnsAnswer;
                 let r = self.net.dns_rtt_ms;
                 Some(now + self.ms(r).max(US))
             }
             Phase::DnsAnswer => {
-                let qtype = if self.v6 {
-                    dns::QTYPE_AAAA
-                } else {
-                    dns::QTYPE_A
-                };
-                let host = &self.svc.cfg.host;
-                let (id, ttl) = (self.dns_id, self.net.dns_ttl);
-                let answers = &self.answers;
-                let pl = match &self.dns_path {
-                    Some(p) => p.udp(&mut sh.frame, false, &mut sh.hosts, |b| {
-                        dns::answer(b, id, qtype, ttl, answers, |b| dns::write_name(b, host))
-                    }),
-                    None => 0,
-                };
-                sh.account(self.dns_flow, false, now, pl);
-                let q = sh.q(now);
-                if let Some(d) = sh.flows.get_mut(self.dns_flow).and_then(|f| f.dns.as_mut()) {
-                    d.response_ts_ns = Some(q);
+                if let Some(p) = &self.dns_path {
+                    crate::http::dns_answer(
+                        sh,
+                        p,
+                        now,
+                        self.dns_id,
+                        &self.svc.cfg.host,
+                        self.v6,
+                        &self.answers,
+                        self.net.dns_ttl,
+                        self.dns_flow,
+                    );
                 }
                 self.phase = Phase::Syn;
                 Some(now + self.rng.range_u64(100 * US, 400 * US))
