@@ -136,26 +136,39 @@ fn check(out: &Path, truth: &capgen::Truth, how: &str) {
     );
 }
 
+/// Runs `streamscope analyze INPUTS -o OUT`, pinned to CPU 0 when `pinned`; it must
+/// succeed.
+fn analyze(inputs: &[&Path], out: &Path, pinned: bool) {
+    let bin = env!("CARGO_BIN_EXE_streamscope");
+    let mut cmd = if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let o = cmd
+        .args(["analyze", "--quiet"])
+        .args(inputs)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("run streamscope");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("flows.pcap");
     let truth = generate(&pcap);
-    let bin = env!("CARGO_BIN_EXE_streamscope");
 
-    let out = dir.path().join("file");
-    let o = Command::new(bin)
-        .args(["analyze", "--quiet"])
-        .arg(&pcap)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .expect("run streamscope");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    check(&out, &truth, "file");
+    let file = dir.path().join("file");
+    analyze(&[&pcap], &file, false);
+    check(&file, &truth, "file");
 
     let out = dir.path().join("stdin");
-    let o = Command::new(bin)
+    let o = Command::new(env!("CARGO_BIN_EXE_streamscope"))
         .args(["analyze", "--quiet", "-", "-o"])
         .arg(&out)
         .stdin(File::open(&pcap).unwrap())
@@ -172,16 +185,9 @@ fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
         return;
     }
     let one = dir.path().join("one-cpu");
-    let o = Command::new("taskset")
-        .args(["-c", "0", bin, "analyze", "--quiet"])
-        .arg(&pcap)
-        .arg("-o")
-        .arg(&one)
-        .output()
-        .expect("run streamscope under taskset");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    analyze(&[&pcap], &one, true);
     check(&one, &truth, "one CPU");
-    same_tables(&dir.path().join("file"), &one, "one file");
+    same_tables(&file, &one, "one file");
 
     // A capture cut mid-record, then the whole capture again as a second input (a flow
     // continues across files; timestamps go back): the read error ends the first input
@@ -189,23 +195,9 @@ fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
     let cut = dir.path().join("cut.pcap");
     let bytes = std::fs::read(&pcap).unwrap();
     std::fs::write(&cut, &bytes[..bytes.len() * 7 / 10 + 5]).unwrap();
-    let run = |out: &Path, pinned: bool| {
-        let mut cmd = if pinned {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0", bin]);
-            c
-        } else {
-            Command::new(bin)
-        };
-        let o = cmd
-            .args(["analyze", "--quiet"])
-            .arg(&cut)
-            .arg(&pcap)
-            .arg("-o")
-            .arg(out)
-            .output()
-            .expect("run streamscope");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (two, one) = (dir.path().join("cut-two"), dir.path().join("cut-one"));
+    for (out, pinned) in [(&two, false), (&one, true)] {
+        analyze(&[&cut, &pcap], out, pinned);
         let run: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
         let error = run["inputs"][0]["error"]
@@ -217,10 +209,7 @@ fn sixty_thousand_flows_equal_the_truth_from_a_file_and_from_stdin() {
             "first input's error: {error:?}"
         );
         assert!(run["inputs"][1]["error"].is_null());
-    };
-    let (two, one) = (dir.path().join("cut-two"), dir.path().join("cut-one"));
-    run(&two, false);
-    run(&one, true);
+    }
     same_tables(&two, &one, "a cut file and a whole one");
 }
 
