@@ -160,20 +160,17 @@ fn run_on<K: FlowSink<()> + Send>(
     may_hand: bool,
 ) -> RunReport {
     let mut report = RunReport::default();
-    let keyer = table.keyer();
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let mut tracker = Switching {
             scope,
-            direct: Some(Direct {
+            mode: Some(Mode::Direct(Direct {
                 table: &mut *table,
                 sink: &mut *sink,
                 healthy: &healthy,
-            }),
-            hand: None,
+            })),
             worker: None,
             may_hand,
-            keyer,
             stop: &stop,
         };
         read(captures, &mut report, progress, &mut tracker);
@@ -364,13 +361,18 @@ impl Tracker for Hand<'_> {
 /// on a thread of its own fed by a [`Hand`] (see [`run`]).
 struct Switching<'scope, 'env, K, H> {
     scope: &'scope std::thread::Scope<'scope, 'env>,
-    direct: Option<Direct<'env, K, &'env H>>,
-    hand: Option<Hand<'env>>,
+    /// Where packets go now (`None` only while [`Switching::hand_over`] moves the table).
+    mode: Option<Mode<'env, K, H>>,
     worker: Option<std::thread::ScopedJoinHandle<'scope, ()>>,
     /// Whether there is a second CPU for the table's thread.
     may_hand: bool,
-    keyer: Keyer,
     stop: &'env AtomicBool,
+}
+
+/// The flow table on the reading thread, or on its own thread behind a hand-over.
+enum Mode<'env, K, H> {
+    Direct(Direct<'env, K, &'env H>),
+    Hand(Hand<'env>),
 }
 
 impl<'scope, 'env, K, H> Switching<'scope, 'env, K, H>
@@ -381,14 +383,18 @@ where
     /// Starts the flow table's thread and gives it the table and the sink. If the
     /// system refuses the thread, the table stays here.
     fn hand_over(&mut self) {
-        let Some(Direct {
+        let Direct {
             table,
             sink,
             healthy,
-        }) = self.direct.take()
-        else {
-            return;
+        } = match self.mode.take() {
+            Some(Mode::Direct(direct)) => direct,
+            other => {
+                self.mode = other;
+                return;
+            }
         };
+        let keyer = table.keyer();
         let (tx, rx) = sync_channel::<Vec<Handoff>>(HANDOFF_DEPTH);
         let (spare_tx, spare) = sync_channel::<Vec<Handoff>>(HANDOFF_DEPTH + 2);
         // The table and the sink go over once the thread runs, so that they are still
@@ -418,13 +424,13 @@ where
                 self.worker = Some(worker);
                 match give.send((table, sink)) {
                     Ok(()) => {
-                        self.hand = Some(Hand {
-                            keyer: self.keyer,
+                        self.mode = Some(Mode::Hand(Hand {
+                            keyer,
                             tx: Some(tx),
                             spare,
                             items: Vec::with_capacity(HANDOFF),
                             stop: self.stop,
-                        });
+                        }));
                         return;
                     }
                     Err(back) => back.0,
@@ -433,16 +439,16 @@ where
             Err(_) => (table, sink),
         };
         self.may_hand = false;
-        self.direct = Some(Direct {
+        self.mode = Some(Mode::Direct(Direct {
             table: kept.0,
             sink: kept.1,
             healthy,
-        });
+        }));
     }
 
     /// Hands over the last packets and waits for the flow table's thread.
     fn close(&mut self) {
-        if let Some(hand) = &mut self.hand {
+        if let Some(Mode::Hand(hand)) = &mut self.mode {
             hand.close();
         }
         if let Some(worker) = self.worker.take() {
@@ -459,41 +465,41 @@ where
     H: Fn(&K) -> bool + Sync,
 {
     fn batched(&mut self) -> bool {
-        match &mut self.direct {
-            Some(direct) => {
+        match &mut self.mode {
+            Some(Mode::Direct(direct)) => {
                 let batched = direct.batched();
                 if batched && self.may_hand {
                     self.hand_over();
                 }
                 batched
             }
-            None => true,
+            _ => true,
         }
     }
 
     #[inline]
     fn batch(&mut self, records: &[Record<'_>], packets: &[Packet<'_>]) {
-        match (&mut self.hand, &mut self.direct) {
-            (Some(hand), _) => hand.batch(records, packets),
-            (None, Some(direct)) => direct.batch(records, packets),
-            (None, None) => {}
+        match &mut self.mode {
+            Some(Mode::Hand(hand)) => hand.batch(records, packets),
+            Some(Mode::Direct(direct)) => direct.batch(records, packets),
+            None => {}
         }
     }
 
     #[inline]
     fn one(&mut self, record: &Record<'_>, packet: &Packet<'_>) {
-        match (&mut self.hand, &mut self.direct) {
-            (Some(hand), _) => hand.one(record, packet),
-            (None, Some(direct)) => direct.one(record, packet),
-            (None, None) => {}
+        match &mut self.mode {
+            Some(Mode::Hand(hand)) => hand.one(record, packet),
+            Some(Mode::Direct(direct)) => direct.one(record, packet),
+            None => {}
         }
     }
 
     fn healthy(&self) -> bool {
-        match (&self.hand, &self.direct) {
-            (Some(hand), _) => hand.healthy(),
-            (None, Some(direct)) => direct.healthy(),
-            (None, None) => false,
+        match &self.mode {
+            Some(Mode::Hand(hand)) => hand.healthy(),
+            Some(Mode::Direct(direct)) => direct.healthy(),
+            None => false,
         }
     }
 }

@@ -628,7 +628,7 @@ impl Out<'_> {
         let (buf, _) = T::bufs(self.scratch);
         buf.clear();
         buf.extend(values);
-        self.write::<T>(None)
+        self.write::<T>(false)
     }
 
     /// A nullable column: the values present and a definition level per row.
@@ -642,16 +642,17 @@ impl Out<'_> {
                 buf.push(v);
             }
         }
-        self.write::<T>(Some(()))
+        self.write::<T>(true)
     }
 
-    fn write<T: Leaf>(self, levels: Option<()>) -> PqResult<()> {
+    /// Writes the values in `T`'s scratch buffer, with the definition levels if the
+    /// column is `nullable`.
+    fn write<T: Leaf>(self, nullable: bool) -> PqResult<()> {
         let Out {
             writer,
             field,
             scratch,
         } = self;
-        let nullable = levels.is_some();
         let typed = match writer {
             ColWriter::Typed(w, _) if nullable == field.is_nullable() => {
                 T::Pq::get_column_writer_mut(w)
@@ -662,7 +663,7 @@ impl Out<'_> {
             return Err(mismatch(field, std::any::type_name::<T>(), nullable));
         };
         let (buf, defs) = T::bufs(scratch);
-        typed.write_batch(buf, levels.map(|()| defs.as_slice()), None)?;
+        typed.write_batch(buf, nullable.then_some(defs.as_slice()), None)?;
         Ok(())
     }
 
