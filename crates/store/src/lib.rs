@@ -19,8 +19,9 @@
 //! counters are signed `int64` (Java engines read unsigned 64-bit as a decimal), small
 //! integers are `int32`, low-cardinality strings are dictionary-encoded, addresses are text
 //! in canonical form (RFC 5952 for IPv6), and a value that does not apply is null, never a
-//! magic zero. Files are zstd-compressed, with page-level statistics; integer and
-//! timestamp columns are `DELTA_BINARY_PACKED` (see `writer::writer_properties`).
+//! magic zero. Files are zstd-compressed; integer and timestamp columns are
+//! `DELTA_BINARY_PACKED` (see `writer::writer_properties`); the columns rows are ordered
+//! by carry min/max statistics per row group and page ([`TableSpec::statistics`]).
 //!
 //! # Panics
 //!

@@ -143,7 +143,8 @@ pub(crate) fn created_by() -> String {
 }
 
 /// Writer properties of the contract: zstd, dictionary encoding of the low-cardinality
-/// string columns, page statistics, pages cut by size only, [`ROW_GROUP_ROWS`]-row groups,
+/// string columns, page statistics on the columns of [`TableSpec::statistics`] (and
+/// none on the others), pages cut by size only, [`ROW_GROUP_ROWS`]-row groups,
 /// `created_by`, and the schema version and table in the file's key-value metadata.
 ///
 /// Integer and timestamp columns are `DELTA_BINARY_PACKED`: ids and times grow
@@ -197,6 +198,10 @@ fn writer_properties(
             }
             _ => builder,
         };
+        if !spec.statistics.contains(&column.name) {
+            let path = ColumnPath::from(column.name);
+            builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
+        }
     }
     Ok(builder.build())
 }
