@@ -757,3 +757,87 @@ fn columns_given_the_wrong_type_fail_with_the_column_name() {
     let e = try_col("client_addr", &|o| o.values([1i64].into_iter())).unwrap_err();
     assert!(e.contains("column client_addr was given i64"), "{e}");
 }
+
+/// Addresses that repeat keep a dictionary; a column of distinct addresses outgrows
+/// [`ADDRESS_DICTIONARY_BYTES`] and falls back to plain text for the rest of the row
+/// group. Either way every address reads back as written.
+#[test]
+fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
+    let dir = temp_dir("addr-dict");
+    let mut out = Output::create(&dir, BIN_NS).expect("create");
+    // Far more distinct clients than the dictionary holds (~16 bytes each), and a
+    // mix of IPv6 among them; three servers.
+    let n = 3 * ADDRESS_DICTIONARY_BYTES / 16;
+    let client = |i: usize| -> IpAddr {
+        if i % 10 == 3 {
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0,
+                0,
+                0,
+                0,
+                (i >> 16) as u16,
+                i as u16,
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32))
+        }
+    };
+    let server = |i: usize| -> IpAddr { IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 3) as u8)) };
+    for i in 0..n {
+        out.push_flow(&FlowRow {
+            flow_id: i as i64,
+            client_addr: client(i),
+            server_addr: server(i),
+            ..tcp_flow()
+        })
+        .expect("push");
+    }
+    out.finish().expect("finish");
+
+    let path = dir.join("flows.parquet");
+    let reader = SerializedFileReader::new(File::open(&path).expect("open")).expect("footer");
+    let rg = reader.metadata().row_group(0);
+    let encodings = |name: &str| -> Vec<Encoding> {
+        let i = FLOWS
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .expect(name);
+        rg.column(i).encodings().collect()
+    };
+    let dict = |e: &Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
+    let servers = encodings("server_addr");
+    assert!(servers.iter().any(dict), "server_addr: {servers:?}");
+    let clients = encodings("client_addr");
+    assert!(
+        clients.iter().any(dict) && clients.contains(&Encoding::PLAIN),
+        "client_addr: dictionary first, then plain: {clients:?}"
+    );
+
+    let file = File::open(&path).expect("open");
+    let batches = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("footer")
+        .build()
+        .expect("reader");
+    let (mut clients, mut servers) = (Vec::new(), Vec::new());
+    for b in batches {
+        let b = b.expect("batch");
+        assert_eq!(
+            b.column_by_name("client_addr").expect("column").data_type(),
+            &DataType::Utf8
+        );
+        clients.extend(arrow_cast_to_strings(
+            b.column_by_name("client_addr").expect("column"),
+        ));
+        servers.extend(arrow_cast_to_strings(
+            b.column_by_name("server_addr").expect("column"),
+        ));
+    }
+    let want_clients: Vec<String> = (0..n).map(|i| client(i).to_string()).collect();
+    let want_servers: Vec<String> = (0..n).map(|i| server(i).to_string()).collect();
+    assert_eq!(clients, want_clients);
+    assert_eq!(servers, want_servers);
+    let _ = fs::remove_dir_all(&dir);
+}
