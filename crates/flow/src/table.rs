@@ -254,6 +254,8 @@ pub struct FlowTable<S: FlowState = ()> {
     ended: Vec<Flow<S>>,
     /// Reused list of slots found idle by a sweep.
     free_due: Vec<u32>,
+    /// A freed slot has been given to a new flow: slot order is no longer id order.
+    slots_reused: bool,
 }
 
 impl<S: FlowState> FlowTable<S> {
@@ -285,6 +287,7 @@ impl<S: FlowState> FlowTable<S> {
             stats: FlowStats::default(),
             ended: Vec::new(),
             free_due: Vec::new(),
+            slots_reused: false,
         }
     }
 
@@ -491,6 +494,7 @@ impl<S: FlowState> FlowTable<S> {
         };
         let slot = match self.free.pop() {
             Some(slot) => {
+                self.slots_reused = true;
                 self.slab[slot as usize] = Some(flow);
                 slot
             }
@@ -751,6 +755,10 @@ impl<S: FlowState> FlowTable<S> {
         // end, so that the bins table is written alongside the flows table: once every
         // flow still open started in bin B or later, no row of an earlier bin can come.
         let bin_ns = self.cfg.bin_ns.max(1);
+        if !self.slots_reused && self.stats.timestamps_backwards == 0 {
+            self.finish_in_slot_order(bin_ns, sink);
+            return;
+        }
         let mut open: Vec<(i64, u32, i64)> = Vec::with_capacity(self.index.len());
         open.extend(self.slab.iter().enumerate().filter_map(|(slot, f)| {
             let f = f.as_ref()?;
@@ -780,10 +788,36 @@ impl<S: FlowState> FlowTable<S> {
                 }
             }
         }
+        self.clear(sink);
+    }
+
+    /// [`FlowTable::finish`] when no slot was ever reused and time never went backwards:
+    /// the slab is then in id order, and so are the flows' first packets, so the flows
+    /// end in slot order with no list to sort (on a million flows, one pass over the slab
+    /// fewer), and the bins before a flow's first bin are complete once it is reached.
+    /// The rows and their order are the same as [`FlowTable::finish`]'s general path.
+    fn finish_in_slot_order(&mut self, bin_ns: i64, sink: &mut impl FlowSink<S>) {
+        let mut released = i64::MIN;
+        for slot in 0..self.slab.len() {
+            let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) else {
+                continue;
+            };
+            if flow.first_ns >= released.saturating_add(bin_ns) {
+                released = flow.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns);
+                self.bins.release_before(released, |b| sink.bin(b));
+            }
+            self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
+        }
+        self.clear(sink);
+    }
+
+    /// After the last flow has ended: empties the table and releases the last bins.
+    fn clear(&mut self, sink: &mut impl FlowSink<S>) {
         self.prefault.stop();
         self.index.clear();
         self.slab.clear();
         self.free.clear();
+        self.slots_reused = false;
         self.bins.release_all(|b| sink.bin(b));
     }
 }

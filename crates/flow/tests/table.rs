@@ -468,22 +468,26 @@ fn half_a_million_flows_keep_every_packet() {
     assert_eq!(out.ids, u64::from(N) * u64::from(N - 1) / 2);
 }
 
+/// What comes out of a table, in order: `('f', flow id, bins)` for a flow and
+/// `('b', flow id, bin start in seconds)` for a bin row.
+#[derive(Default)]
+struct Log(Vec<(char, i64, i64)>);
+
+impl FlowSink<()> for Log {
+    fn bin(&mut self, b: &BinRecord) {
+        self.0.push(('b', b.flow_id, b.bin_start_ns / S));
+    }
+    fn flow(&mut self, r: &FlowRecord, _: &()) {
+        self.0.push(('f', r.id, r.bins as i64));
+    }
+}
+
 #[test]
 fn bins_of_flows_open_at_the_end_are_released_as_the_flows_end() {
     // Flows A, B, C start in seconds 0, 1 and 2 and all send again in second 3; D starts
     // last but with a timestamp in second 0 (the clock went backwards). At the end, a
     // bin's rows may go out as soon as every flow still open started after it: bin 0
     // only after D has ended, since D could still hold a row of bin 0.
-    #[derive(Default)]
-    struct Log(Vec<(char, i64, i64)>);
-    impl FlowSink<()> for Log {
-        fn bin(&mut self, b: &BinRecord) {
-            self.0.push(('b', b.flow_id, b.bin_start_ns / S));
-        }
-        fn flow(&mut self, r: &FlowRecord, _: &()) {
-            self.0.push(('f', r.id, r.bins as i64));
-        }
-    }
     // Runs A, B and C, then D if `late_starter`; returns what came out at the end.
     let run = |late_starter: bool| {
         let mut t = FlowTable::<()>::new(FlowConfig::default());
@@ -539,6 +543,39 @@ fn bins_of_flows_open_at_the_end_are_released_as_the_flows_end() {
             ('b', 2, 3),
         ]
     );
+}
+
+#[test]
+fn flows_open_at_the_end_end_in_id_order_when_a_slot_was_reused() {
+    // X and Y start in second 0; X goes idle and ends at second 130, when A takes its
+    // slot; B comes after. A's slot comes before Y's, its id after: the flows still
+    // open must end Y, A, B, with each bin released once no open flow can add to it.
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut log = Log::default();
+    let [x, y, a, b] = [6001, 6002, 6003, 6004].map(|port| udp(C, port, SV, 53, 10));
+    t.process(S / 10, 100, &x, &mut log);
+    t.process(S / 5, 100, &y, &mut log);
+    t.process(100 * S, 100, &y, &mut log);
+    t.process(130 * S, 100, &a, &mut log);
+    t.process(131 * S, 100, &b, &mut log);
+    assert_eq!(log.0, [('f', 0, 1)], "X ended idle, nothing else yet");
+    assert_eq!(t.stats().flows_ended, 1);
+    log.0.clear();
+    t.finish(&mut log);
+    assert_eq!(
+        log.0,
+        [
+            ('f', 1, 101),
+            ('b', 0, 0),
+            ('b', 1, 0),
+            ('b', 1, 100),
+            ('f', 2, 1),
+            ('b', 2, 130),
+            ('f', 3, 1),
+            ('b', 3, 131),
+        ]
+    );
+    assert_eq!(t.stats().bins_out_of_order, 0);
 }
 
 #[test]
