@@ -483,9 +483,9 @@ pub fn schema_text() -> String {
 }
 
 /// What `streamscope schema --json` prints: an array with one object per table (`name`,
-/// `description`, `sort`, `statistics`, `columns`), each column an object with `name`, `type` (the
-/// Arrow type as pyarrow prints it, see [`ColType::arrow_text`]), `nullable` and
-/// `meaning`. Clients check the files they open against it.
+/// `description`, `sort`, `statistics`, `columns`), each column an object with `name`,
+/// `type` (the Arrow type as pyarrow prints it, see [`ColType::arrow_text`]), `nullable`
+/// and `meaning`. Clients check the files they open against it.
 pub fn schema_json() -> serde_json::Value {
     use serde_json::json;
     let tables: Vec<serde_json::Value> = tables()

@@ -2,10 +2,10 @@
 //! second CPU) turns rows into columns and encodes them.
 //!
 //! The caller's thread only copies each row into a plain vector; every [`BATCH_ROWS`]
-//! rows the vector is sent over a bounded channel to the table's writer thread, which
-//! builds the columns (plain slices for numbers, Arrow arrays for strings: see
-//! [`ColWriter`]), encodes them (zstd) into `OUT/.<table>.parquet.tmp` and hands the
-//! emptied vector back for reuse. The caller only waits when a writer thread is more
+//! rows (fewer on one CPU: [`SHARED_CPU_BATCH_ROWS`]) the vector is sent over a bounded
+//! channel to the table's writer thread, which builds the columns (plain slices for
+//! numbers, Arrow arrays for strings: see [`ColWriter`]), encodes them (zstd) into
+//! `OUT/.<table>.parquet.tmp` and hands the emptied vector back for reuse. The caller only waits when a writer thread is more
 //! than [`QUEUE_BATCHES`] batches behind. Building the columns there rather than on the
 //! caller's thread matters when a capture ends with a million flows open: they are all
 //! written at once, and the read loop's thread is the one that ends them.
@@ -54,8 +54,9 @@ use crate::error::Error;
 use crate::rows::{BinRow, FlowRow, TcpFacts};
 use crate::schema::{arrow_schema, ColType, TableSpec, FLOWS, FLOW_BINS, SCHEMA_VERSION};
 
-/// Rows per batch handed to a writer thread (small enough that a batch of flow rows
-/// stays in the writer's cache while its columns are built).
+/// Rows per batch handed to a writer thread where there is a CPU besides the caller's
+/// (small enough that a batch of flow rows stays in the writer's cache while its columns
+/// are built); 2,048 where there is not.
 pub const BATCH_ROWS: usize = 8 * 1024;
 
 /// Rows per batch when the writer threads share the caller's only CPU: the writer
