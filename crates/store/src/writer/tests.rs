@@ -637,6 +637,11 @@ fn conversions_floor_and_saturate() {
     assert_eq!(bitrate_bps(1_250_000, 1_000_000_000), 10_000_000);
     assert_eq!(bitrate_bps(1, 3_000_000_000), 2); // 8/3 floored
     assert_eq!(bitrate_bps(u64::MAX, 1), i64::MAX);
+    // 3 GB in an hour: bytes * 8e9 passes 64 bits, the result does not.
+    assert_eq!(bitrate_bps(3_000_000_000, 3_600_000_000_000), 6_666_666);
+    // Just below and at the 64-bit limit of the product (2^64 / 8e9 = 2,305,843,009.2).
+    assert_eq!(bitrate_bps(2_305_843_009, 1_000_000_000), 18_446_744_072);
+    assert_eq!(bitrate_bps(2_305_843_010, 1_000_000_000), 18_446_744_080);
 }
 
 #[test]
