@@ -677,14 +677,25 @@ impl Out<'_> {
     }
 
     /// A nullable column: the values present and a definition level per row.
-    fn options<T: Leaf>(self, values: impl Iterator<Item = Option<T>>) -> PqResult<()> {
+    ///
+    /// A tile without a single value (the TCP columns of UDP flows, the inner VLAN of
+    /// untagged ones) is found by a first look that stops at the first value, and is
+    /// written as null levels only.
+    fn options<T: Leaf>(
+        self,
+        values: impl ExactSizeIterator<Item = Option<T>> + Clone,
+    ) -> PqResult<()> {
         let (buf, defs) = T::bufs(self.scratch);
         buf.clear();
         defs.clear();
-        for v in values {
-            defs.push(i16::from(v.is_some()));
-            if let Some(v) = v {
-                buf.push(v);
+        if values.clone().all(|v| v.is_none()) {
+            defs.resize(values.len(), 0);
+        } else {
+            for v in values {
+                defs.push(i16::from(v.is_some()));
+                if let Some(v) = v {
+                    buf.push(v);
+                }
             }
         }
         self.write::<T>(true)

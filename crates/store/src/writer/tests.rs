@@ -846,3 +846,43 @@ fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
     assert_eq!(servers, want_servers);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Tiles in which a nullable column has no value at all (UDP flows only: every TCP
+/// column) are written as nulls, tiles with values as before, and the two read back in
+/// order.
+#[test]
+fn nullable_columns_with_whole_tiles_of_nulls_read_back() {
+    let dir = temp_dir("null-tiles");
+    let mut out = Output::create(&dir, BIN_NS).expect("create");
+    // Two tiles of UDP flows, one of TCP flows, and a last, partial tile of UDP flows.
+    let n = 3 * TILE_ROWS + 5;
+    let is_tcp = |i: usize| (2 * TILE_ROWS..3 * TILE_ROWS).contains(&i);
+    for i in 0..n {
+        let base = if is_tcp(i) { tcp_flow() } else { udp_flow() };
+        out.push_flow(&FlowRow {
+            flow_id: i as i64,
+            ..base
+        })
+        .expect("push");
+    }
+    out.finish().expect("finish");
+
+    let file = File::open(dir.join("flows.parquet")).expect("open");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("footer")
+        .build()
+        .expect("reader");
+    let (mut rtt, mut fin_up) = (Vec::new(), Vec::new());
+    for b in reader {
+        let b = b.expect("batch");
+        let col = b.column_by_name("handshake_rtt_us").expect("column");
+        rtt.extend(col.as_primitive::<Int64Type>().iter());
+        let col = b.column_by_name("fin_up").expect("column");
+        fin_up.extend(col.as_boolean().iter());
+    }
+    let want_rtt: Vec<Option<i64>> = (0..n).map(|i| is_tcp(i).then_some(12_345)).collect();
+    let want_fin: Vec<Option<bool>> = (0..n).map(|i| is_tcp(i).then_some(true)).collect();
+    assert_eq!(rtt, want_rtt);
+    assert_eq!(fin_up, want_fin);
+    let _ = fs::remove_dir_all(&dir);
+}
