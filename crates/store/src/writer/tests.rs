@@ -31,15 +31,21 @@ fn file_names(dir: &Path) -> Vec<String> {
     v
 }
 
-fn read_all(path: &Path) -> (SchemaRef, RecordBatch) {
+/// Every record batch of a Parquet file, in order, with the file's Arrow schema.
+fn read_batches(path: &Path) -> (SchemaRef, Vec<RecordBatch>) {
     let file = File::open(path).expect("open parquet");
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer");
     let schema = builder.schema().clone();
-    let batches: Vec<RecordBatch> = builder
+    let batches = builder
         .build()
         .expect("reader")
         .map(|b| b.expect("batch"))
         .collect();
+    (schema, batches)
+}
+
+fn read_all(path: &Path) -> (SchemaRef, RecordBatch) {
+    let (schema, batches) = read_batches(path);
     assert_eq!(batches.len(), 1, "small test files are read as one batch");
     assert_eq!(batches[0].schema().fields(), schema.fields());
     (schema, batches[0].clone())
@@ -504,14 +510,8 @@ fn many_rows_span_batches_and_row_groups() {
     assert_eq!(meta.row_group(0).num_rows(), ROW_GROUP_ROWS as i64);
     assert_eq!(meta.row_group(1).num_rows(), (n - ROW_GROUP_ROWS) as i64);
     // Rows keep their push order and values across batch boundaries.
-    let file = File::open(&path).expect("open");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("footer")
-        .build()
-        .expect("reader");
     let mut next = 0i64;
-    for batch in reader {
-        let batch = batch.expect("batch");
+    for batch in read_batches(&path).1 {
         let ids = batch.column(0).as_primitive::<Int64Type>();
         let rate = batch.column(6).as_primitive::<Int64Type>();
         for (id, r) in ids.values().iter().zip(rate.values()) {
@@ -522,11 +522,7 @@ fn many_rows_span_batches_and_row_groups() {
     }
     assert_eq!(next, n as i64);
     // The empty flows table is still a valid file with the schema.
-    let (schema, _) = {
-        let file = File::open(dir.join("flows.parquet")).expect("open");
-        let b = ParquetRecordBatchReaderBuilder::try_new(file).expect("footer");
-        (b.schema().clone(), ())
-    };
+    let (schema, _) = read_batches(&dir.join("flows.parquet"));
     assert_eq!(schema.fields(), arrow_schema(&FLOWS).fields());
     let _ = fs::remove_dir_all(&dir);
 }
@@ -821,14 +817,8 @@ fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
         "client_addr: dictionary first, then plain: {clients:?}"
     );
 
-    let file = File::open(&path).expect("open");
-    let batches = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("footer")
-        .build()
-        .expect("reader");
     let (mut clients, mut servers) = (Vec::new(), Vec::new());
-    for b in batches {
-        let b = b.expect("batch");
+    for b in read_batches(&path).1 {
         assert_eq!(
             b.column_by_name("client_addr").expect("column").data_type(),
             &DataType::Utf8
@@ -867,14 +857,8 @@ fn nullable_columns_with_whole_tiles_of_nulls_read_back() {
     }
     out.finish().expect("finish");
 
-    let file = File::open(dir.join("flows.parquet")).expect("open");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("footer")
-        .build()
-        .expect("reader");
     let (mut rtt, mut fin_up) = (Vec::new(), Vec::new());
-    for b in reader {
-        let b = b.expect("batch");
+    for b in read_batches(&dir.join("flows.parquet")).1 {
         let col = b.column_by_name("handshake_rtt_us").expect("column");
         rtt.extend(col.as_primitive::<Int64Type>().iter());
         let col = b.column_by_name("fin_up").expect("column");
