@@ -185,18 +185,22 @@ fn run_on<K: FlowSink<()> + Send>(
             "{} packets have a timestamp earlier than a packet before them (counted to the flow's current bin)",
             report.flow_stats.timestamps_backwards
         );
-        progress.warn(&format!("warning: {msg}"));
-        report.warnings.push(msg);
+        warn(&mut report, progress, msg);
     }
     if report.flow_stats.flows_evicted > 0 {
         let msg = format!(
             "the flow table was full: {} flows were evicted before they ended (raise --max-flows)",
             report.flow_stats.flows_evicted
         );
-        progress.warn(&format!("warning: {msg}"));
-        report.warnings.push(msg);
+        warn(&mut report, progress, msg);
     }
     report
+}
+
+/// A warning about the whole run: on the terminal and in `run.json`.
+fn warn(report: &mut RunReport, progress: &Progress, msg: String) {
+    progress.warn(&format!("warning: {msg}"));
+    report.warnings.push(msg);
 }
 
 /// Where the read loop's dissected packets go: straight into the flow table, or to the
