@@ -779,16 +779,29 @@ impl<S: FlowState> FlowTable<S> {
             if let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) {
                 self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
             }
-            // No flow left started before `later`: the bins before its bin are complete.
-            // (A division only when a bin boundary is passed, not per flow.)
             if let Some(&(_, _, later)) = open.get(i + 1) {
-                if later >= released.saturating_add(bin_ns) {
-                    released = later.div_euclid(bin_ns).saturating_mul(bin_ns);
-                    self.bins.release_before(released, |b| sink.bin(b));
-                }
+                self.release_bins_before(later, &mut released, bin_ns, sink);
             }
         }
         self.clear(sink);
+    }
+
+    /// At the end of the input, once no open flow started before `first_ns`: releases
+    /// the bins before `first_ns`'s bin, which are complete. `released` is the bin
+    /// released up to so far (a division only when a bin boundary is passed, not per
+    /// flow).
+    #[inline]
+    fn release_bins_before(
+        &mut self,
+        first_ns: i64,
+        released: &mut i64,
+        bin_ns: i64,
+        sink: &mut impl FlowSink<S>,
+    ) {
+        if first_ns >= released.saturating_add(bin_ns) {
+            *released = first_ns.div_euclid(bin_ns).saturating_mul(bin_ns);
+            self.bins.release_before(*released, |b| sink.bin(b));
+        }
     }
 
     /// [`FlowTable::finish`] when no slot was ever reused and time never went backwards:
@@ -802,10 +815,7 @@ impl<S: FlowState> FlowTable<S> {
             let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) else {
                 continue;
             };
-            if flow.first_ns >= released.saturating_add(bin_ns) {
-                released = flow.first_ns.div_euclid(bin_ns).saturating_mul(bin_ns);
-                self.bins.release_before(released, |b| sink.bin(b));
-            }
+            self.release_bins_before(flow.first_ns, &mut released, bin_ns, sink);
             self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
         }
         self.clear(sink);
