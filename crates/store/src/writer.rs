@@ -212,7 +212,7 @@ fn writer_properties(
         .set_dictionary_enabled(false)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_data_page_row_count_limit(usize::MAX)
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(created_by())
         .set_key_value_metadata(Some(kv));
     for column in spec.columns {

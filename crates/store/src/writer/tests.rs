@@ -441,23 +441,15 @@ fn files_carry_zstd_created_by_statistics_and_parquet_types() {
                 crate::ColType::TimestampUs => assert!(
                     matches!(
                         lt,
-                        Some(LogicalType::Timestamp {
-                            is_adjusted_to_u_t_c: true,
-                            unit: TimeUnit::MICROS
-                        })
+                        Some(LogicalType::Timestamp(t))
+                            if t.is_adjusted_to_u_t_c && t.unit == TimeUnit::MICROS
                     ),
                     "{}.{}: {lt:?}",
                     t.name,
                     c.name
                 ),
                 crate::ColType::Int64 | crate::ColType::Int32 => assert!(
-                    matches!(
-                        lt,
-                        None | Some(LogicalType::Integer {
-                            is_signed: true,
-                            ..
-                        })
-                    ),
+                    lt.is_none() || matches!(lt, Some(LogicalType::Integer(int)) if int.is_signed),
                     "{}.{}: {lt:?}",
                     t.name,
                     c.name
