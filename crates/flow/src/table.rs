@@ -600,7 +600,7 @@ impl<S: FlowState> FlowTable<S> {
             let (slab, cfg) = (&self.slab, &self.cfg);
             self.wheel.expire(clock, |slot, id| {
                 let flow = match slab.get(slot as usize) {
-                    Some(Some(f)) if f.id == id => f,
+                    Some(Some(f)) if id_tag(f.id) == id => f,
                     // The flow already ended (its slot may hold a newer flow, which
                     // has an entry of its own).
                     _ => return None,
@@ -926,11 +926,23 @@ fn vlan_tags(packet: &Packet<'_>) -> [Option<u16>; 2] {
 /// ended if its deadline (recomputed from its last packet and TCP state) has passed,
 /// filed again under its new deadline otherwise. Each flow is looked at about once per
 /// idle timeout, instead of every flow at every sweep.
+///
+/// An entry is 8 bytes: the flow's slab slot and the low 32 bits of its id ([`id_tag`]),
+/// which tell whether the slot still holds the flow filed (a million flows need 8 MiB of
+/// entries instead of 16). Should a newer flow in the same slot share the tag (its id
+/// 2^32 flows later, while the old entry is still pending), it is only checked early:
+/// the check recomputes its deadline from its own last packet.
 #[derive(Debug)]
 struct Wheel {
-    slots: Vec<Vec<(u32, i64)>>,
+    slots: Vec<Vec<(u32, u32)>>,
     /// The first second whose slot has not been processed yet.
     next_second: Option<i64>,
+}
+
+/// The part of a flow id a [`Wheel`] entry keeps: its low 32 bits.
+#[inline]
+fn id_tag(id: i64) -> u32 {
+    id as u32
 }
 
 impl Wheel {
@@ -959,12 +971,13 @@ impl Wheel {
             self.next_second = Some(deadline_ns.div_euclid(NS_PER_S));
         }
         let slot = self.slot_of(deadline_ns);
-        self.slots[slot].push((slot_id, id));
+        self.slots[slot].push((slot_id, id_tag(id)));
     }
 
-    /// Processes every slot of the seconds before `clock_ns`'s second. `check` returns
-    /// `None` when the entry is done with, or the flow's new deadline.
-    fn expire(&mut self, clock_ns: i64, mut check: impl FnMut(u32, i64) -> Option<i64>) {
+    /// Processes every slot of the seconds before `clock_ns`'s second. `check` gets the
+    /// slab slot and [`id_tag`] of an entry and returns `None` when the entry is done with,
+    /// or the flow's new deadline.
+    fn expire(&mut self, clock_ns: i64, mut check: impl FnMut(u32, u32) -> Option<i64>) {
         let now = clock_ns.div_euclid(NS_PER_S);
         let Some(first) = self.next_second else {
             // The first packet: the wheel starts turning at its second.
@@ -1008,4 +1021,82 @@ fn close_bin<S>(flow: &mut Flow<S>) -> BinRecord {
     flow.bin_packets = [0; 2];
     flow.bin_bytes = [0; 2];
     rec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamscope_wire::{Ip, Transport};
+
+    #[derive(Default)]
+    struct Ended(Vec<(i64, i64, u64, EndReason)>);
+
+    impl FlowSink<()> for Ended {
+        fn bin(&mut self, _: &BinRecord) {}
+        fn flow(&mut self, r: &FlowRecord, _: &()) {
+            self.0.push((r.id, r.last_ns, r.packets[0], r.end_reason));
+        }
+    }
+
+    fn udp(src_port: u16) -> Packet<'static> {
+        Packet {
+            ip: Some(Ip {
+                src: "10.0.0.1".parse().unwrap(),
+                dst: "192.0.2.7".parse().unwrap(),
+                version: 4,
+                protocol: 17,
+                ttl: 64,
+                fragment: None,
+            }),
+            transport: Transport::Udp {
+                src_port,
+                dst_port: 53,
+            },
+            payload_len: 20,
+            ..Packet::default()
+        }
+    }
+
+    /// A wheel entry keeps only the low 32 bits of the flow id. A newer flow in the same
+    /// slot whose id shares them (2^32 flows later) must be checked against its own
+    /// last packet, not ended at the deadline of the flow the entry was filed for.
+    #[test]
+    fn a_newer_flow_sharing_a_slot_and_an_id_tag_ends_at_its_own_deadline() {
+        let timeout = 10 * NS_PER_S;
+        let cfg = FlowConfig {
+            max_flows: 16,
+            udp_idle_ns: timeout,
+            tcp_idle_ns: timeout,
+            other_idle_ns: timeout,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::<()>::new(cfg);
+        let mut out = Ended::default();
+        for i in 0..16 {
+            t.process(i64::from(i), 100, &udp(10_000 + i as u16), &mut out);
+        }
+        // The next flow evicts flow 0 from slot 0 and takes the slot; its entry under
+        // flow 0's deadline (second 10) stays in the wheel.
+        t.next_id = 1 << 32;
+        t.process(100, 100, &udp(20_000), &mut out);
+        assert_eq!(out.0, vec![(0, 0, 1, EndReason::Evicted)]);
+        assert_eq!(id_tag(0), id_tag(1 << 32));
+        // The new flow stays busy past second 10, then falls silent at second 15.
+        for s in 1..=15 {
+            t.process(s * NS_PER_S, 100, &udp(20_000), &mut out);
+        }
+        // The fifteen other flows have ended idle by now; the new one has not.
+        assert_eq!(out.0.len(), 16);
+        assert!(
+            out.0.iter().all(|f| f.0 != 1 << 32),
+            "ended early: {:?}",
+            out.0
+        );
+        // It ends once its own deadline (second 25) has passed.
+        t.process(24 * NS_PER_S, 100, &udp(30_000), &mut out);
+        assert!(out.0.iter().all(|f| f.0 != 1 << 32));
+        t.process(27 * NS_PER_S, 100, &udp(30_000), &mut out);
+        let new = out.0.iter().find(|f| f.0 == 1 << 32).copied();
+        assert_eq!(new, Some((1 << 32, 15 * NS_PER_S, 16, EndReason::Idle)));
+    }
 }
