@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
-use streamscope_flow::{BinRecord, FlowRecord, FlowSink, FlowTable};
+use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowTable};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinRow, Counts, FlowRow, InputEntry, Output, RunManifest,
     TableEntry, TcpFacts, Timings, SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
@@ -20,6 +20,8 @@ use crate::Failure;
 struct TableSink {
     output: Output,
     error: Option<streamscope_store::Error>,
+    /// The bin width's bytes to bit/s.
+    rate: BinRate,
 }
 
 impl TableSink {
@@ -42,6 +44,7 @@ impl FlowSink<()> for TableSink {
             packets_down: u64::from(b.packets[1]),
             bytes_up: b.bytes[0],
             bytes_down: b.bytes[1],
+            bitrate_down_bps: self.rate.bps(b.bytes[1]),
         };
         let r = self.output.push_bin(&row);
         self.keep(r);
@@ -107,6 +110,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let mut sink = TableSink {
         output,
         error: None,
+        rate: BinRate::new(args.bin),
     };
     let report = pipeline::run(captures, &mut table, &mut sink, &progress, |s| {
         s.error.is_none()

@@ -22,7 +22,7 @@ mod tcp;
 
 pub use bins::{BinOrderer, BinRecord};
 pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
-pub use rate::{Percentiles, RateSummary, EXACT_LIMIT};
+pub use rate::{BinRate, Percentiles, RateSummary, EXACT_LIMIT};
 pub use table::{
     Ahead, Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
     Keyer,

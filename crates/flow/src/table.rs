@@ -11,7 +11,7 @@ use crate::bins::{BinOrderer, BinRecord};
 use crate::index::FlowIndex;
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey};
 use crate::prefault::Prefault;
-use crate::rate::{Percentiles, RateSummary};
+use crate::rate::{BinRate, Percentiles, RateSummary};
 use crate::tcp::{flags, TcpState, TcpSummary};
 
 type FixedHasher = foldhash::fast::FixedState;
@@ -256,6 +256,8 @@ pub struct FlowTable<S: FlowState = ()> {
     free_due: Vec<u32>,
     /// A freed slot has been given to a new flow: slot order is no longer id order.
     slots_reused: bool,
+    /// Bytes per bin to bit/s, for the bitrate percentiles.
+    rate: BinRate,
 }
 
 impl<S: FlowState> FlowTable<S> {
@@ -271,6 +273,7 @@ impl<S: FlowState> FlowTable<S> {
         // the slab; if the reservation is refused it grows as usual.
         let mut slab = Vec::new();
         let _ = slab.try_reserve_exact(cfg.max_flows.min(MAX_SLAB_RESERVE));
+        let rate = BinRate::new(cfg.bin_ns);
         FlowTable {
             keyer: Keyer::new(),
             index: FlowIndex::with_capacity(cfg.max_flows.min(1 << 16)),
@@ -288,6 +291,7 @@ impl<S: FlowState> FlowTable<S> {
             ended: Vec::new(),
             free_due: Vec::new(),
             slots_reused: false,
+            rate,
         }
     }
 
@@ -691,17 +695,6 @@ impl<S: FlowState> FlowTable<S> {
         } else {
             (key.hi(), key.lo())
         };
-        let bin_ns = self.cfg.bin_ns.max(1);
-        let bits_per_s = |bytes: u64| -> i64 {
-            // 64-bit arithmetic unless the product overflows (over 2.3 GB in one bin).
-            match bytes.checked_mul(8 * NS_PER_S as u64) {
-                Some(v) => i64::try_from(v / bin_ns as u64).unwrap_or(i64::MAX),
-                None => {
-                    let v = i128::from(bytes) * 8 * i128::from(NS_PER_S) / i128::from(bin_ns);
-                    i64::try_from(v).unwrap_or(i64::MAX)
-                }
-            }
-        };
         // A flow that never left its first bin needs no distribution.
         let (percentiles, bins) = match flow.rates.as_deref_mut() {
             Some(rates) => {
@@ -720,10 +713,25 @@ impl<S: FlowState> FlowTable<S> {
                 )
             }
         };
-        let bitrate_down = percentiles.map(|p| Bitrate {
-            p50_bps: bits_per_s(p.p50),
-            p95_bps: bits_per_s(p.p95),
-            max_bps: bits_per_s(p.max),
+        let rate = self.rate;
+        let bitrate_down = percentiles.map(|p| {
+            // Mostly one value (a flow of one bin): converted once.
+            let max_bps = rate.bps(p.max);
+            let p95_bps = if p.p95 == p.max {
+                max_bps
+            } else {
+                rate.bps(p.p95)
+            };
+            let p50_bps = if p.p50 == p.p95 {
+                p95_bps
+            } else {
+                rate.bps(p.p50)
+            };
+            Bitrate {
+                p50_bps,
+                p95_bps,
+                max_bps,
+            }
         });
         let record = FlowRecord {
             id: flow.id,

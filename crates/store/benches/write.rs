@@ -27,6 +27,7 @@ fn row(i: u64) -> BinRow {
         packets_down: 100 + (i * 13) % 900,
         bytes_up: 600 + (i * 31) % 4_000,
         bytes_down: 150_000 + (i * 977) % 1_300_000,
+        bitrate_down_bps: (150_000 + (i * 977) % 1_300_000) as i64 * 8,
     }
 }
 

@@ -98,4 +98,6 @@ pub struct BinRow {
     pub bytes_up: u64,
     /// Frame (wire) bytes server → client in the bin.
     pub bytes_down: u64,
+    /// `bytes_down` as bit/s over the bin width, floored (the flow crate's `BinRate`).
+    pub bitrate_down_bps: i64,
 }

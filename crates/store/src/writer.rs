@@ -91,9 +91,6 @@ const ZSTD_LEVEL: i32 = 1;
 /// Nanoseconds per microsecond.
 const NS_PER_US: i64 = 1_000;
 
-/// Nanoseconds per second.
-const NS_PER_S: i128 = 1_000_000_000;
-
 /// The decimal digits of every octet value, and how many there are.
 const OCTETS: [([u8; 3], u8); 256] = {
     let mut t = [([0u8; 3], 0u8); 256];
@@ -144,20 +141,6 @@ pub(crate) fn ns_to_us(ns: i64) -> i64 {
 /// Converts a counter to the contract's signed 64 bits, saturating at `i64::MAX`.
 fn count(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// `bytes * 8 / (bin_ns / 1e9)` in bit/s, floored, saturating at `i64::MAX`. In 64
-/// bits unless the product overflows them (over 2.3 GB in one bin): a 128-bit division
-/// per row cost a third of the column's time.
-fn bitrate_bps(bytes: u64, bin_ns: i64) -> i64 {
-    let bin_ns = bin_ns.max(1);
-    match bytes.checked_mul(8 * NS_PER_S as u64) {
-        Some(bits_ns) => i64::try_from(bits_ns / bin_ns as u64).unwrap_or(i64::MAX),
-        None => {
-            let bps = i128::from(bytes) * 8 * NS_PER_S / i128::from(bin_ns);
-            i64::try_from(bps).unwrap_or(i64::MAX)
-        }
-    }
 }
 
 /// The text written as each file's `created_by`.
@@ -280,10 +263,8 @@ type Written = Result<(u64, u64), Error>;
 /// A table's row type: how rows become the table's columns, one column at a time (so
 /// that two threads can build and encode different columns of the same rows).
 trait TableRows: Copy + Send + Sync + 'static {
-    /// Whatever the conversion needs besides the rows (the bin width of `flow_bins`).
-    type Context: Clone + Send + 'static;
     /// Writes column `index` (schema order) of `rows` to `out`.
-    fn column(rows: &[Self], index: usize, cx: &Self::Context, out: Out<'_>) -> PqResult<()>;
+    fn column(rows: &[Self], index: usize, out: Out<'_>) -> PqResult<()>;
 }
 
 /// What a writer thread receives.
@@ -317,7 +298,6 @@ impl<R: TableRows> Sink<R> {
         dir: &Path,
         spec: &TableSpec,
         extra_kv: &[(&str, String)],
-        cx: R::Context,
         two_lanes: bool,
     ) -> Result<Sink<R>, Error> {
         let table = spec.name;
@@ -350,7 +330,6 @@ impl<R: TableRows> Sink<R> {
             spare: spare_tx,
             cancel: Arc::clone(&cancel),
             tmp: tmp.clone(),
-            cx,
         };
         let spawned = std::thread::Builder::new()
             .name(format!("parquet-{table}"))
@@ -768,7 +747,6 @@ fn encode<R: TableRows>(
     writers: &mut LaneWriters,
     fields: &Fields,
     rows: &[R],
-    cx: &R::Context,
     scratch: &mut Scratch,
     costs: &mut [u64],
 ) -> Result<(), Error> {
@@ -780,7 +758,7 @@ fn encode<R: TableRows>(
                 field: &fields[*index],
                 scratch,
             };
-            R::column(tile, *index, cx, out).map_err(|source| Error::Parquet { table, source })?;
+            R::column(tile, *index, out).map_err(|source| Error::Parquet { table, source })?;
             clock = charge(costs, *index, clock);
         }
     }
@@ -854,7 +832,6 @@ impl<R: TableRows> Helper<R> {
     fn spawn(
         table: &'static str,
         fields: Fields,
-        cx: R::Context,
         spare: SyncSender<Vec<R>>,
     ) -> std::io::Result<Helper<R>> {
         let (jobs_tx, jobs) = sync_channel::<LaneJob<R>>(QUEUE_BATCHES);
@@ -872,17 +849,10 @@ impl<R: TableRows> Helper<R> {
                         LaneJob::Write(rows, range) => {
                             if failed.is_none() {
                                 let rows = &rows[range];
-                                let (fields, cx) = (&fields, &cx);
                                 let scratch = &mut scratch;
-                                if let Err(e) = encode(
-                                    table,
-                                    &mut writers,
-                                    fields,
-                                    rows,
-                                    cx,
-                                    scratch,
-                                    &mut costs,
-                                ) {
+                                if let Err(e) =
+                                    encode(table, &mut writers, &fields, rows, scratch, &mut costs)
+                                {
                                     failed = Some(e);
                                 }
                             }
@@ -942,7 +912,6 @@ struct WriterThread<R: TableRows> {
     spare: SyncSender<Vec<R>>,
     cancel: Arc<AtomicBool>,
     tmp: PathBuf,
-    cx: R::Context,
 }
 
 impl<R: TableRows> WriterThread<R> {
@@ -960,21 +929,18 @@ impl<R: TableRows> WriterThread<R> {
             spare,
             cancel,
             tmp,
-            cx,
         } = self;
         let parquet = |source| Error::Parquet { table, source };
         let (mut file, factory) = writer.into_serialized_writer().map_err(parquet)?;
         let helper = match two_lanes {
             false => None,
-            true => Some(
-                Helper::spawn(table, fields.clone(), cx.clone(), spare.clone()).map_err(
-                    |source| Error::Io {
-                        op: "start the encoding thread of",
-                        path: tmp.clone(),
-                        source,
-                    },
-                )?,
-            ),
+            true => Some(Helper::spawn(table, fields.clone(), spare.clone()).map_err(
+                |source| Error::Io {
+                    op: "start the encoding thread of",
+                    path: tmp.clone(),
+                    source,
+                },
+            )?),
         };
         let mut lanes = lanes;
         // Encoding time of every column so far (both lanes), and this thread's own time
@@ -1024,7 +990,7 @@ impl<R: TableRows> WriterThread<R> {
                     h.send(table, LaneJob::Write(Arc::clone(&rows), range.clone()))?;
                 }
                 let part = &rows[range];
-                encode(table, writers, &fields, part, &cx, &mut scratch, &mut costs)?;
+                encode(table, writers, &fields, part, &mut scratch, &mut costs)?;
                 at += n;
                 group_rows += n;
                 rows_written += n as u64;
@@ -1100,18 +1066,14 @@ fn close_row_group<R: TableRows>(
 }
 
 impl TableRows for FlowRow {
-    type Context = ();
-
-    fn column(rows: &[FlowRow], index: usize, _: &(), out: Out<'_>) -> PqResult<()> {
+    fn column(rows: &[FlowRow], index: usize, out: Out<'_>) -> PqResult<()> {
         flow_column(rows, index, out)
     }
 }
 
 impl TableRows for BinRow {
-    type Context = i64;
-
-    fn column(rows: &[BinRow], index: usize, bin_ns: &i64, out: Out<'_>) -> PqResult<()> {
-        bin_column(rows, index, *bin_ns, out)
+    fn column(rows: &[BinRow], index: usize, out: Out<'_>) -> PqResult<()> {
+        bin_column(rows, index, out)
     }
 }
 
@@ -1222,7 +1184,7 @@ fn flow_column(rows: &[FlowRow], index: usize, out: Out<'_>) -> PqResult<()> {
 }
 
 /// Column `index` of the `flow_bins` table, found by its name in [`FLOW_BINS`].
-fn bin_column(rows: &[BinRow], index: usize, bin_ns: i64, out: Out<'_>) -> PqResult<()> {
+fn bin_column(rows: &[BinRow], index: usize, out: Out<'_>) -> PqResult<()> {
     let rows = rows.iter();
     let name = FLOW_BINS.columns.get(index).map(|c| c.name);
     match name.unwrap_or_default() {
@@ -1232,7 +1194,7 @@ fn bin_column(rows: &[BinRow], index: usize, bin_ns: i64, out: Out<'_>) -> PqRes
         "packets_down" => out.values(rows.map(|r| count(r.packets_down))),
         "bytes_up" => out.values(rows.map(|r| count(r.bytes_up))),
         "bytes_down" => out.values(rows.map(|r| count(r.bytes_down))),
-        "bitrate_down_bps" => out.values(rows.map(|r| bitrate_bps(r.bytes_down, bin_ns))),
+        "bitrate_down_bps" => out.values(rows.map(|r| r.bitrate_down_bps)),
         _ => Err(unknown_column(FLOW_BINS.name, index)),
     }
 }
@@ -1252,8 +1214,8 @@ impl Output {
     /// Creates the output folder `dir` if needed and starts one writer per table, each
     /// writing to `dir/.<table>.parquet.tmp`.
     ///
-    /// `bin_ns` is the width of the time bins of `flow_bins`, in nanoseconds; it must be
-    /// positive. Fails with [`Error::CreateDir`] or [`Error::Io`] (naming the path) if the
+    /// `bin_ns` is the width of the time bins of `flow_bins`, in nanoseconds (recorded in
+    /// the file's metadata; each row carries its own bitrate); it must be positive. Fails with [`Error::CreateDir`] or [`Error::Io`] (naming the path) if the
     /// folder cannot be created or written to.
     pub fn create(dir: &Path, bin_ns: i64) -> Result<Output, Error> {
         // A second encoding thread per table only where there is a second CPU to run it.
@@ -1270,9 +1232,9 @@ impl Output {
             path: dir.to_path_buf(),
             source,
         })?;
-        let flows_sink = Sink::create(dir, &FLOWS, &[], (), two_lanes)?;
+        let flows_sink = Sink::create(dir, &FLOWS, &[], two_lanes)?;
         let bins_kv = [("streamscope.bin_ns", bin_ns.to_string())];
-        let bins_sink = match Sink::create(dir, &FLOW_BINS, &bins_kv, bin_ns, two_lanes) {
+        let bins_sink = match Sink::create(dir, &FLOW_BINS, &bins_kv, two_lanes) {
             Ok(s) => s,
             Err(e) => {
                 let mut flows_sink = flows_sink;
