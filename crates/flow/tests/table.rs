@@ -622,3 +622,30 @@ fn keys_worked_out_ahead_give_the_same_flows() {
     assert_eq!(stats.fragments_matched, 2);
     assert_eq!(run(true), (flows, bins, stats));
 }
+
+/// Counts past 32 bits: a flow's totals and a bin's bytes keep counting (the flow keeps
+/// 32 bits of each and carries the rest), and a new bin starts again from zero.
+#[test]
+fn byte_counts_pass_32_bits_in_flows_and_bins() {
+    let mut t = FlowTable::<()>::new(FlowConfig::default());
+    let mut out = Collect::default();
+    let len = 1u32 << 31;
+    // Five 2 GiB "packets" up in second 0, three in second 1.
+    for i in 0..5 {
+        t.process(i, len, &udp(C, 40000, SV, 53, len - 42), &mut out);
+    }
+    for i in 0..3 {
+        t.process(S + i, len, &udp(C, 40000, SV, 53, len - 42), &mut out);
+    }
+    t.finish(&mut out);
+    let f = &out.flows[0];
+    assert_eq!(f.packets, [8, 0]);
+    assert_eq!(f.bytes, [8 << 31, 0]);
+    assert_eq!(f.payload_bytes, [8 * (u64::from(len) - 42), 0]);
+    let bins: Vec<_> = out
+        .bins
+        .iter()
+        .map(|b| (b.bin_start_ns, b.packets, b.bytes))
+        .collect();
+    assert_eq!(bins, [(0, [5, 0], [5 << 31, 0]), (S, [3, 0], [3 << 31, 0])]);
+}
