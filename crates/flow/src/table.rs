@@ -914,13 +914,14 @@ impl<S: FlowState> FlowTable<S> {
     /// The rows and their order are the same as [`FlowTable::finish`]'s general path.
     fn finish_in_slot_order(&mut self, bin_ns: i64, sink: &mut impl FlowSink<S>) {
         let mut released = i64::MIN;
-        for slot in 0..self.slab.len() {
-            let Some(flow) = self.slab.get_mut(slot).and_then(Option::take) else {
-                continue;
-            };
+        // Drained, so that the slab is left empty by this one pass (clearing a slab of
+        // taken slots would read all of it again); its memory stays with the table.
+        let mut slab = std::mem::take(&mut self.slab);
+        for flow in slab.drain(..).flatten() {
             self.release_bins_before(flow.first_ns, &mut released, bin_ns, sink);
             self.end_flow(flow, Some(EndReason::CaptureEnd), sink);
         }
+        self.slab = slab;
         self.clear(sink);
     }
 
