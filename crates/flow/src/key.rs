@@ -141,6 +141,147 @@ impl FlowKey {
     }
 }
 
+/// A [`FlowKey`] as a flow-table slot holds it: 20 bytes instead of 44. IPv4 addresses
+/// are kept inline; an IPv6 flow keeps its two addresses in the table's [`V6Pairs`]
+/// and the index of that pair here, so that the slots of a million flows, nearly all of
+/// them IPv4 on most networks, are 24 MB smaller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedKey {
+    /// IPv4: the low address (big-endian bits); IPv6: the index of the address pair.
+    lo: u32,
+    /// IPv4: the high address; IPv6: unused (0).
+    hi: u32,
+    lo_port: u16,
+    hi_port: u16,
+    vlan: u32,
+    protocol: u8,
+    ip_version: u8,
+}
+
+/// The IPv6 address pairs (low, high) of the packed keys of one table. A pair is freed
+/// with its flow ([`PackedKey::release`]) and its place reused.
+#[derive(Debug, Default)]
+pub(crate) struct V6Pairs {
+    pairs: Vec<([u8; 16], [u8; 16])>,
+    free: Vec<u32>,
+}
+
+impl V6Pairs {
+    /// Pairs held (for the tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pairs.len() - self.free.len()
+    }
+
+    /// Frees every pair.
+    pub(crate) fn clear(&mut self) {
+        self.pairs.clear();
+        self.free.clear();
+    }
+}
+
+/// The IPv4 address held in the last four bytes of a key's address.
+#[inline]
+fn v4(bytes: &[u8; 16]) -> u32 {
+    u32::from_be_bytes([bytes[12], bytes[13], bytes[14], bytes[15]])
+}
+
+/// The key bytes of an IPv4 address.
+#[inline]
+fn v4_bytes(addr: u32) -> [u8; 16] {
+    u128::from(addr).to_be_bytes()
+}
+
+impl FlowKey {
+    /// The key as a slot holds it; an IPv6 key takes a pair in `v6`, which
+    /// [`PackedKey::release`] gives back.
+    pub(crate) fn pack(&self, v6: &mut V6Pairs) -> PackedKey {
+        let (lo, hi) = if self.ip_version == 4 {
+            (v4(&self.lo_addr), v4(&self.hi_addr))
+        } else {
+            let pair = (self.lo_addr, self.hi_addr);
+            let index = match v6.free.pop() {
+                Some(i) => {
+                    v6.pairs[i as usize] = pair;
+                    i
+                }
+                None => {
+                    v6.pairs.push(pair);
+                    // A table holds fewer than 2^32 flows.
+                    (v6.pairs.len() - 1) as u32
+                }
+            };
+            (index, 0)
+        };
+        PackedKey {
+            lo,
+            hi,
+            lo_port: self.lo_port,
+            hi_port: self.hi_port,
+            vlan: self.vlan,
+            protocol: self.protocol,
+            ip_version: self.ip_version,
+        }
+    }
+}
+
+impl PackedKey {
+    /// Whether this is `key` packed (ports, protocol and tags first: they differ more
+    /// often than addresses do between flows sharing hash bits).
+    #[inline]
+    pub(crate) fn matches(&self, key: &FlowKey, v6: &V6Pairs) -> bool {
+        if (
+            self.lo_port,
+            self.hi_port,
+            self.vlan,
+            self.protocol,
+            self.ip_version,
+        ) != (
+            key.lo_port,
+            key.hi_port,
+            key.vlan,
+            key.protocol,
+            key.ip_version,
+        ) {
+            return false;
+        }
+        if self.ip_version == 4 {
+            self.lo == v4(&key.lo_addr) && self.hi == v4(&key.hi_addr)
+        } else {
+            v6.pairs.get(self.lo as usize) == Some(&(key.lo_addr, key.hi_addr))
+        }
+    }
+
+    /// The full key again.
+    pub(crate) fn unpack(&self, v6: &V6Pairs) -> FlowKey {
+        let (lo_addr, hi_addr) = if self.ip_version == 4 {
+            (v4_bytes(self.lo), v4_bytes(self.hi))
+        } else {
+            v6.pairs.get(self.lo as usize).copied().unwrap_or_default()
+        };
+        FlowKey {
+            lo_addr,
+            hi_addr,
+            lo_port: self.lo_port,
+            hi_port: self.hi_port,
+            vlan: self.vlan,
+            protocol: self.protocol,
+            ip_version: self.ip_version,
+        }
+    }
+
+    /// Gives an IPv6 key's address pair back to `v6` (the key must not be used after).
+    pub(crate) fn release(&self, v6: &mut V6Pairs) {
+        if self.ip_version != 4 {
+            v6.free.push(self.lo);
+        }
+    }
+
+    pub(crate) fn protocol(&self) -> u8 {
+        self.protocol
+    }
+}
+
 /// How the client side of a flow was decided; see [`choose_client`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientRule {
@@ -285,5 +426,66 @@ mod tests {
             (true, ClientRule::FirstSender)
         );
         assert_eq!(choose_client(c, s, false), (true, ClientRule::FirstSender));
+    }
+
+    /// Packing keeps every field: a packed key matches its own key and no other, unpacks
+    /// to it, and IPv6 pairs are reused once released.
+    #[test]
+    fn packed_keys_match_and_unpack() {
+        let mut v6 = V6Pairs::default();
+        let keys: Vec<FlowKey> = [
+            (ep("10.0.0.1", 40000), ep("10.0.0.2", 443), 6, [None, None]),
+            (ep("10.0.0.2", 40000), ep("10.0.0.1", 443), 6, [None, None]),
+            (ep("10.0.0.1", 40000), ep("10.0.0.2", 443), 17, [None, None]),
+            (
+                ep("10.0.0.1", 40000),
+                ep("10.0.0.2", 443),
+                6,
+                [Some(0), None],
+            ),
+            (
+                ep("0.0.0.0", 0),
+                ep("255.255.255.255", 65535),
+                1,
+                [Some(5), Some(7)],
+            ),
+            (
+                ep("2001:db8::1", 5353),
+                ep("ff02::fb", 5353),
+                17,
+                [None, None],
+            ),
+            (
+                ep("2001:db8::2", 5353),
+                ep("ff02::fb", 5353),
+                17,
+                [None, None],
+            ),
+            (
+                ep("::ffff:10.0.0.1", 40000),
+                ep("::ffff:10.0.0.2", 443),
+                6,
+                [None, None],
+            ),
+        ]
+        .iter()
+        .map(|&(a, b, p, v)| FlowKey::new(a, b, p, v).0)
+        .collect();
+        let packed: Vec<PackedKey> = keys.iter().map(|k| k.pack(&mut v6)).collect();
+        assert_eq!(v6.len(), 3);
+        for (i, p) in packed.iter().enumerate() {
+            assert_eq!(p.unpack(&v6), keys[i]);
+            for (j, k) in keys.iter().enumerate() {
+                assert_eq!(p.matches(k, &v6), i == j, "{i} {j}");
+            }
+        }
+        // An IPv4 key and its IPv4-mapped IPv6 twin stay apart.
+        assert_ne!(keys[0], keys[7]);
+        packed[5].release(&mut v6);
+        assert_eq!(v6.len(), 2);
+        let again = keys[6].pack(&mut v6);
+        assert_eq!(v6.len(), 3);
+        assert_eq!(again.unpack(&v6), keys[6]);
+        assert!(again.matches(&keys[6], &v6) && packed[6].matches(&keys[6], &v6));
     }
 }
