@@ -18,7 +18,8 @@
 //! pages fault in one at a time as before.
 //!
 //! [`populate`] does the same at once, on the calling thread, for memory about to be
-//! filled whole (the flow index when it grows).
+//! filled whole (the flow index when it grows, advised for huge pages first with
+//! [`huge_pages`]).
 
 /// How far past the vector's length pages are populated.
 #[cfg(target_os = "linux")]
@@ -82,6 +83,18 @@ impl Prefault {
             self.inner = None;
         }
     }
+}
+
+/// Advises the whole 2 MiB pages inside `region` for transparent huge pages, before it
+/// is first touched (a hint, as [`populate`] is).
+pub(crate) fn huge_pages<T>(region: &mut [T]) {
+    #[cfg(target_os = "linux")]
+    {
+        let start = region.as_mut_ptr() as usize;
+        linux::huge_pages(start, start + std::mem::size_of_val(region));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = region;
 }
 
 /// Maps every page of `region` for writing now, in one call (a hint: where the kernel
@@ -301,6 +314,35 @@ mod tests {
             }
         }
         None
+    }
+
+    #[test]
+    fn a_region_is_advised_for_huge_pages_and_then_populated_whole() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+            || !kernel_populates()
+        {
+            eprintln!("skipped: no transparent huge pages or no MADV_POPULATE_WRITE");
+            return;
+        }
+        // As the flow index grows: a zeroed table, advised, populated, then filled.
+        let mut table = vec![0u64; 2 << 20].into_boxed_slice();
+        huge_pages(&mut table);
+        populate(&mut table);
+        let base = table.as_ptr() as usize;
+        let first = (base + (2 << 20) - 1) & !((2 << 20) - 1);
+        let flags = vm_flags(first).expect("mapping of the table");
+        assert!(flags.split(' ').any(|f| f == "hg"), "{flags}");
+        // Every page wholly inside the table is mapped.
+        let lo = (base + 4095) & !4095;
+        let hi = (base + std::mem::size_of_val(&*table)) & !4095;
+        let (resident, all) = resident_pages(lo, hi - lo);
+        assert_eq!(resident, all);
+        assert!(table.iter().all(|&e| e == 0));
+        table
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, e)| *e = i as u64);
+        assert_eq!(table[12_345], 12_345);
     }
 
     #[test]
