@@ -196,26 +196,24 @@ impl FlowKey {
     /// The key as a slot holds it; an IPv6 key takes a pair in `v6`, which
     /// [`PackedKey::release`] gives back.
     pub(crate) fn pack(&self, v6: &mut V6Pairs) -> PackedKey {
-        let (lo, hi) = if self.ip_version == 4 {
-            (v4(&self.lo_addr), v4(&self.hi_addr))
-        } else {
-            let pair = (self.lo_addr, self.hi_addr);
-            let index = match v6.free.pop() {
-                Some(i) => {
-                    v6.pairs[i as usize] = pair;
-                    i
-                }
-                None => {
-                    v6.pairs.push(pair);
-                    // A table holds fewer than 2^32 flows.
-                    (v6.pairs.len() - 1) as u32
-                }
-            };
-            (index, 0)
+        if let Some(packed) = PackedKey::of_v4(self) {
+            return packed;
+        }
+        let pair = (self.lo_addr, self.hi_addr);
+        let index = match v6.free.pop() {
+            Some(i) => {
+                v6.pairs[i as usize] = pair;
+                i
+            }
+            None => {
+                v6.pairs.push(pair);
+                // A table holds fewer than 2^32 flows.
+                (v6.pairs.len() - 1) as u32
+            }
         };
         PackedKey {
-            lo,
-            hi,
+            lo: index,
+            hi: 0,
             lo_port: self.lo_port,
             hi_port: self.hi_port,
             vlan: self.vlan,
@@ -226,6 +224,21 @@ impl FlowKey {
 }
 
 impl PackedKey {
+    /// `key` packed, if it is an IPv4 key (which needs no pair): a lookup compares slots
+    /// with it as plain integers.
+    #[inline]
+    pub(crate) fn of_v4(key: &FlowKey) -> Option<PackedKey> {
+        (key.ip_version == 4).then(|| PackedKey {
+            lo: v4(&key.lo_addr),
+            hi: v4(&key.hi_addr),
+            lo_port: key.lo_port,
+            hi_port: key.hi_port,
+            vlan: key.vlan,
+            protocol: key.protocol,
+            ip_version: key.ip_version,
+        })
+    }
+
     /// Whether this is `key` packed (ports, protocol and tags first: they differ more
     /// often than addresses do between flows sharing hash bits).
     #[inline]

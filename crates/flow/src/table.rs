@@ -434,10 +434,16 @@ impl<S: FlowState> FlowTable<S> {
     #[inline]
     fn find(&self, hash: u32, key: &FlowKey) -> Option<u32> {
         let (slab, v6) = (&self.slab, &self.v6);
-        self.index.find(
-            hash,
-            |slot| matches!(slab.get(slot as usize), Some(Some(f)) if f.key.matches(key, v6)),
-        )
+        let at = |slot: u32| slab.get(slot as usize).and_then(Option::as_ref);
+        match PackedKey::of_v4(key) {
+            // Packed once, then compared as integers.
+            Some(packed) => self
+                .index
+                .find(hash, |slot| at(slot).is_some_and(|f| f.key == packed)),
+            None => self.index.find(hash, |slot| {
+                at(slot).is_some_and(|f| f.key.matches(key, v6))
+            }),
+        }
     }
 
     /// Whether the table has outgrown the caches, so that [`FlowTable::prefetch`] ahead
