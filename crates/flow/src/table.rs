@@ -183,8 +183,9 @@ struct Flow<S> {
     rule: ClientRule,
     first_ns: i64,
     last_ns: i64,
-    /// Per direction (index 0 from the key's client), the low 32 bits: the counts are
-    /// these plus [`Carry`] ([`Flow::packets`], [`Flow::bytes`], [`Flow::payload`]).
+    /// Per direction (index 0 client → server, 1 server → client), the low 32 bits:
+    /// the counts are these plus [`Carry`] ([`Flow::packets`], [`Flow::bytes`],
+    /// [`Flow::payload`]).
     packets: [u32; 2],
     bytes: [u32; 2],
     payload: [u32; 2],
