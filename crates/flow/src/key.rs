@@ -239,29 +239,27 @@ impl PackedKey {
         })
     }
 
-    /// Whether this is `key` packed (ports, protocol and tags first: they differ more
-    /// often than addresses do between flows sharing hash bits).
+    /// Whether this is `key` packed: an IPv4 key compared packed, an IPv6 key by its
+    /// ports, tags and protocol and then its address pair.
     #[inline]
     pub(crate) fn matches(&self, key: &FlowKey, v6: &V6Pairs) -> bool {
-        if (
-            self.lo_port,
-            self.hi_port,
-            self.vlan,
-            self.protocol,
-            self.ip_version,
-        ) != (
-            key.lo_port,
-            key.hi_port,
-            key.vlan,
-            key.protocol,
-            key.ip_version,
-        ) {
-            return false;
-        }
-        if self.ip_version == 4 {
-            self.lo == v4(&key.lo_addr) && self.hi == v4(&key.hi_addr)
-        } else {
-            v6.pairs.get(self.lo as usize) == Some(&(key.lo_addr, key.hi_addr))
+        match PackedKey::of_v4(key) {
+            Some(packed) => *self == packed,
+            None => {
+                (
+                    self.lo_port,
+                    self.hi_port,
+                    self.vlan,
+                    self.protocol,
+                    self.ip_version,
+                ) == (
+                    key.lo_port,
+                    key.hi_port,
+                    key.vlan,
+                    key.protocol,
+                    key.ip_version,
+                ) && v6.pairs.get(self.lo as usize) == Some(&(key.lo_addr, key.hi_addr))
+            }
         }
     }
 
