@@ -437,7 +437,7 @@ impl<S: FlowState> FlowTable<S> {
         let (slab, v6) = (&self.slab, &self.v6);
         let at = |slot: u32| slab.get(slot as usize).and_then(Option::as_ref);
         match PackedKey::of_v4(key) {
-            // Packed once, then compared as integers.
+            // Packed once for the whole probe, then compared as integers.
             Some(packed) => self
                 .index
                 .find(hash, |slot| at(slot).is_some_and(|f| f.key == packed)),
@@ -1143,13 +1143,28 @@ mod tests {
     use super::*;
     use streamscope_wire::{Ip, Transport};
 
+    /// The flows ended.
     #[derive(Default)]
-    struct Ended(Vec<(i64, i64, u64, EndReason)>);
+    struct Ended(Vec<FlowRecord>);
 
     impl FlowSink<()> for Ended {
         fn bin(&mut self, _: &BinRecord) {}
         fn flow(&mut self, r: &FlowRecord, _: &()) {
-            self.0.push((r.id, r.last_ns, r.packets[0], r.end_reason));
+            self.0.push(r.clone());
+        }
+    }
+
+    impl Ended {
+        /// Id, last packet, packets up and end reason of each flow ended.
+        fn brief(&self) -> Vec<(i64, i64, u64, EndReason)> {
+            self.0
+                .iter()
+                .map(|r| (r.id, r.last_ns, r.packets[0], r.end_reason))
+                .collect()
+        }
+
+        fn has(&self, id: i64) -> bool {
+            self.0.iter().any(|r| r.id == id)
         }
     }
 
@@ -1194,7 +1209,7 @@ mod tests {
         // flow 0's deadline (second 10) stays in the wheel.
         t.next_id = 1 << 32;
         t.process(100, 100, &udp(20_000), &mut out);
-        assert_eq!(out.0, vec![(0, 0, 1, EndReason::Evicted)]);
+        assert_eq!(out.brief(), vec![(0, 0, 1, EndReason::Evicted)]);
         assert_eq!(id_tag(0), id_tag(1 << 32));
         // The new flow stays busy past second 10, then falls silent at second 15.
         for s in 1..=15 {
@@ -1202,16 +1217,12 @@ mod tests {
         }
         // The fifteen other flows have ended idle by now; the new one has not.
         assert_eq!(out.0.len(), 16);
-        assert!(
-            out.0.iter().all(|f| f.0 != 1 << 32),
-            "ended early: {:?}",
-            out.0
-        );
+        assert!(!out.has(1 << 32), "ended early: {:?}", out.brief());
         // It ends once its own deadline (second 25) has passed.
         t.process(24 * NS_PER_S, 100, &udp(30_000), &mut out);
-        assert!(out.0.iter().all(|f| f.0 != 1 << 32));
+        assert!(!out.has(1 << 32));
         t.process(27 * NS_PER_S, 100, &udp(30_000), &mut out);
-        let new = out.0.iter().find(|f| f.0 == 1 << 32).copied();
+        let new = out.brief().into_iter().find(|f| f.0 == 1 << 32);
         assert_eq!(new, Some((1 << 32, 15 * NS_PER_S, 16, EndReason::Idle)));
     }
 
@@ -1228,24 +1239,16 @@ mod tests {
         t.process(1, 100, &udp(1000), &mut out);
         t.process(2, 100, &udp(1000), &mut out);
         t.finish(&mut out);
-        assert_eq!(out.0, vec![(0, 2, (1 << 32) + 1, EndReason::CaptureEnd)]);
+        assert_eq!(
+            out.brief(),
+            vec![(0, 2, (1 << 32) + 1, EndReason::CaptureEnd)]
+        );
     }
 
     /// A slot stays the size its documentation gives.
     #[test]
     fn a_flow_slot_is_112_bytes() {
         assert_eq!(std::mem::size_of::<Option<Flow<()>>>(), 112);
-    }
-
-    /// Client addresses of the flows ended.
-    #[derive(Default)]
-    struct Clients(Vec<std::net::IpAddr>);
-
-    impl FlowSink<()> for Clients {
-        fn bin(&mut self, _: &BinRecord) {}
-        fn flow(&mut self, r: &FlowRecord, _: &()) {
-            self.0.push(r.client.addr);
-        }
     }
 
     /// An IPv6 flow's address pair is held while the flow is and given back when it
@@ -1258,7 +1261,7 @@ mod tests {
             ..FlowConfig::default()
         };
         let mut t = FlowTable::<()>::new(cfg);
-        let mut out = Clients::default();
+        let mut out = Ended::default();
         let v6 = |i: u16| {
             let mut p = udp(10_000 + i);
             if let Some(ip) = p.ip.as_mut() {
@@ -1279,14 +1282,19 @@ mod tests {
             t.process(NS_PER_S + i64::from(i), 100, &udp(i), &mut out);
         }
         assert!(t.stats().flows_evicted > 0);
-        let ended_v6 = out.0.iter().filter(|a| a.is_ipv6()).count();
+        let ended_v6 = out.0.iter().filter(|f| f.client.addr.is_ipv6()).count();
         assert!(ended_v6 > 0);
         assert_eq!(t.v6.len(), 60 - ended_v6);
         // Idle expiry ends the rest.
         t.process(20 * NS_PER_S, 100, &udp(1000), &mut out);
         assert_eq!(t.v6.len(), 0);
         t.finish(&mut out);
-        let mut v6_clients: Vec<_> = out.0.iter().filter(|a| a.is_ipv6()).collect();
+        let mut v6_clients: Vec<_> = out
+            .0
+            .iter()
+            .map(|f| f.client.addr)
+            .filter(|a| a.is_ipv6())
+            .collect();
         v6_clients.sort();
         v6_clients.dedup();
         assert_eq!(v6_clients.len(), 60);
