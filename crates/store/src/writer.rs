@@ -5,10 +5,11 @@
 //! rows (fewer on one CPU: [`SHARED_CPU_BATCH_ROWS`]) the vector is sent over a bounded
 //! channel to the table's writer thread, which builds the columns (plain slices for
 //! numbers, Arrow arrays for strings: see [`ColWriter`]), encodes them (zstd) into
-//! `OUT/.<table>.parquet.tmp` and hands the emptied vector back for reuse. The caller only waits when a writer thread is more
-//! than [`QUEUE_BATCHES`] batches behind. Building the columns there rather than on the
-//! caller's thread matters when a capture ends with a million flows open: they are all
-//! written at once, and the read loop's thread is the one that ends them.
+//! `OUT/.<table>.parquet.tmp` and hands the emptied vector back for reuse. The caller
+//! only waits when a writer thread is more than [`QUEUE_BATCHES`] batches behind.
+//! Building the columns there rather than on the caller's thread matters when a capture
+//! ends with a million flows open: they are all written at once, and the read loop's
+//! thread is the one that ends them.
 //!
 //! [`Output::finish`] flushes, closes and fsyncs every file, and renames the temporary
 //! files to `OUT/<table>.parquet` only once all tables are complete. On any error, on
