@@ -43,14 +43,18 @@ use parquet::errors::{ParquetError, Result as PqResult};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
+mod delta;
 mod dict;
+mod pages;
 
 use crate::error::Error;
 use crate::rows::{BinRow, FlowRow, TcpFacts};
 use crate::schema::{arrow_schema, ColType, TableSpec, FLOWS, FLOW_BINS, SCHEMA_VERSION};
-use dict::{DictColumn, Zstd};
+use delta::DeltaColumn;
+use dict::DictColumn;
+use pages::Zstd;
 
 /// Rows per batch handed to a writer thread where there is a CPU besides the caller's
 /// (small enough that a batch of flow rows stays in the writer's cache while its columns
@@ -591,6 +595,7 @@ impl PageWriter for PageBuf {
 /// by the address or the static name rather than by the text (see the `dict` module).
 enum ColWriter {
     Typed(Box<ColumnWriter<'static>>, PageBuf),
+    Delta(DeltaColumn),
     Dict(DictColumn),
 }
 
@@ -605,6 +610,7 @@ impl ColWriter {
                 let closed = (*w).close()?;
                 Ok((pages.take()?, closed))
             }
+            ColWriter::Delta(d) => d.close(zstd),
             ColWriter::Dict(d) => d.close(zstd),
         }
     }
@@ -632,6 +638,9 @@ fn column_writers<W: std::io::Write + Send>(
             arrow_schema::DataType::Utf8 | arrow_schema::DataType::Dictionary(..) => {
                 DictColumn::new(descr.column(i), props.clone()).map(ColWriter::Dict)
             }
+            _ if delta_encoded(&descr.column(i), props) => {
+                DeltaColumn::new(descr.column(i), props.clone()).map(ColWriter::Delta)
+            }
             _ => {
                 let pages = PageBuf::new();
                 let typed =
@@ -640,6 +649,17 @@ fn column_writers<W: std::io::Write + Send>(
             }
         })
         .collect()
+}
+
+/// Whether a column is written by [`DeltaColumn`]: integers delta-encoded without
+/// statistics (those with statistics stay with parquet-rs's writer, which keeps them).
+fn delta_encoded(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
+    let path = descr.path();
+    matches!(
+        descr.physical_type(),
+        parquet::basic::Type::INT32 | parquet::basic::Type::INT64
+    ) && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
+        && props.statistics_enabled(path) == EnabledStatistics::None
 }
 
 /// Column writers of one lane for the row group being written, with their column index.
@@ -668,25 +688,33 @@ trait Leaf: Copy {
     type Pq: DataType<T = Self>;
     /// The value buffer and the definition levels.
     fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<i16>);
+    /// The value for a [`DeltaColumn`], and whether it is 64-bit; `None` for a type that
+    /// is not an integer.
+    fn int(self) -> Option<(i64, bool)>;
 }
 
 /// `Leaf` for a value type, its parquet type and its scratch buffer.
 macro_rules! leaf {
-    ($($t:ty => $pq:ty, $buf:ident;)*) => {$(
+    ($($t:ty => $pq:ty, $buf:ident, $int:expr;)*) => {$(
         impl Leaf for $t {
             type Pq = $pq;
             fn bufs(s: &mut Scratch) -> (&mut Vec<$t>, &mut Vec<i16>) {
                 (&mut s.$buf, &mut s.defs)
+            }
+            #[inline]
+            fn int(self) -> Option<(i64, bool)> {
+                let int: fn($t) -> Option<(i64, bool)> = $int;
+                int(self)
             }
         }
     )*};
 }
 
 leaf! {
-    i64 => PqInt64, i64s;
-    i32 => PqInt32, i32s;
-    f64 => DoubleType, f64s;
-    bool => BoolType, bools;
+    i64 => PqInt64, i64s, |v| Some((v, true));
+    i32 => PqInt32, i32s, |v| Some((i64::from(v), false));
+    f64 => DoubleType, f64s, |_| None;
+    bool => BoolType, bools, |_| None;
 }
 
 /// Where one column of a tile goes: its writer, its field and the lane's scratch
@@ -699,7 +727,24 @@ struct Out<'a> {
 
 impl Out<'_> {
     /// A column with a value in every row.
-    fn values<T: Leaf>(self, values: impl Iterator<Item = T>) -> PqResult<()> {
+    fn values<T: Leaf>(self, mut values: impl Iterator<Item = T>) -> PqResult<()> {
+        if let ColWriter::Delta(d) = self.writer {
+            let buf = &mut self.scratch.i64s;
+            buf.clear();
+            let wide = d.wide();
+            let fits = values.try_for_each(|v| match v.int() {
+                Some((v, w)) if w == wide => {
+                    buf.push(v);
+                    Ok(())
+                }
+                _ => Err(()),
+            });
+            if fits.is_err() || d.nullable() {
+                return Err(mismatch(self.field, std::any::type_name::<T>(), false));
+            }
+            d.extend(buf);
+            return Ok(());
+        }
         let (buf, _) = T::bufs(self.scratch);
         buf.clear();
         buf.extend(values);
@@ -715,6 +760,19 @@ impl Out<'_> {
         self,
         values: impl ExactSizeIterator<Item = Option<T>> + Clone,
     ) -> PqResult<()> {
+        if let ColWriter::Delta(d) = self.writer {
+            // The type is the same for every value: the first one present tells.
+            let fits = match values.clone().flatten().next().map(Leaf::int) {
+                None => true,
+                Some(int) => int.is_some_and(|(_, w)| w == d.wide()),
+            };
+            if !fits || !d.nullable() {
+                return Err(mismatch(self.field, std::any::type_name::<T>(), true));
+            }
+            let ints = values.map(|v| v.and_then(Leaf::int).map(|(v, _)| v));
+            d.extend_options(ints, &mut self.scratch.i64s);
+            return Ok(());
+        }
         let (buf, defs) = T::bufs(self.scratch);
         buf.clear();
         defs.clear();
