@@ -688,33 +688,35 @@ trait Leaf: Copy {
     type Pq: DataType<T = Self>;
     /// The value buffer and the definition levels.
     fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<i16>);
-    /// The value for a [`DeltaColumn`], and whether it is 64-bit; `None` for a type that
-    /// is not an integer.
-    fn int(self) -> Option<(i64, bool)>;
+    /// For an integer type, whether it is 64-bit (what a [`DeltaColumn`] checks); `None`
+    /// for the others.
+    const INT_WIDE: Option<bool>;
+    /// The value widened to 64 bits (for a [`DeltaColumn`], which takes integers only).
+    fn widen(self) -> i64;
 }
 
 /// `Leaf` for a value type, its parquet type and its scratch buffer.
 macro_rules! leaf {
-    ($($t:ty => $pq:ty, $buf:ident, $int:expr;)*) => {$(
+    ($($t:ty => $pq:ty, $buf:ident, $wide:expr;)*) => {$(
         impl Leaf for $t {
             type Pq = $pq;
             fn bufs(s: &mut Scratch) -> (&mut Vec<$t>, &mut Vec<i16>) {
                 (&mut s.$buf, &mut s.defs)
             }
+            const INT_WIDE: Option<bool> = $wide;
             #[inline]
-            fn int(self) -> Option<(i64, bool)> {
-                let int: fn($t) -> Option<(i64, bool)> = $int;
-                int(self)
+            fn widen(self) -> i64 {
+                self as i64
             }
         }
     )*};
 }
 
 leaf! {
-    i64 => PqInt64, i64s, |v| Some((v, true));
-    i32 => PqInt32, i32s, |v| Some((i64::from(v), false));
-    f64 => DoubleType, f64s, |_| None;
-    bool => BoolType, bools, |_| None;
+    i64 => PqInt64, i64s, Some(true);
+    i32 => PqInt32, i32s, Some(false);
+    f64 => DoubleType, f64s, None;
+    bool => BoolType, bools, None;
 }
 
 /// Where one column of a tile goes: its writer, its field and the lane's scratch
@@ -727,21 +729,14 @@ struct Out<'a> {
 
 impl Out<'_> {
     /// A column with a value in every row.
-    fn values<T: Leaf>(self, mut values: impl Iterator<Item = T>) -> PqResult<()> {
+    fn values<T: Leaf>(self, values: impl Iterator<Item = T>) -> PqResult<()> {
         if let ColWriter::Delta(d) = self.writer {
-            let buf = &mut self.scratch.i64s;
-            buf.clear();
-            let wide = d.wide();
-            let fits = values.try_for_each(|v| match v.int() {
-                Some((v, w)) if w == wide => {
-                    buf.push(v);
-                    Ok(())
-                }
-                _ => Err(()),
-            });
-            if fits.is_err() || d.nullable() {
+            if T::INT_WIDE != Some(d.wide()) || d.nullable() {
                 return Err(mismatch(self.field, std::any::type_name::<T>(), false));
             }
+            let buf = &mut self.scratch.i64s;
+            buf.clear();
+            buf.extend(values.map(Leaf::widen));
             d.extend(buf);
             return Ok(());
         }
@@ -761,15 +756,10 @@ impl Out<'_> {
         values: impl ExactSizeIterator<Item = Option<T>> + Clone,
     ) -> PqResult<()> {
         if let ColWriter::Delta(d) = self.writer {
-            // The type is the same for every value: the first one present tells.
-            let fits = match values.clone().flatten().next().map(Leaf::int) {
-                None => true,
-                Some(int) => int.is_some_and(|(_, w)| w == d.wide()),
-            };
-            if !fits || !d.nullable() {
+            if T::INT_WIDE != Some(d.wide()) || !d.nullable() {
                 return Err(mismatch(self.field, std::any::type_name::<T>(), true));
             }
-            let ints = values.map(|v| v.and_then(Leaf::int).map(|(v, _)| v));
+            let ints = values.map(|v| v.map(Leaf::widen));
             d.extend_options(ints, &mut self.scratch.i64s);
             return Ok(());
         }

@@ -3,10 +3,11 @@
 //! Most columns of `flows` and `flow_bins` are integers (counts, ports, durations,
 //! bitrates) without statistics. parquet-rs's typed writer takes them in batches of
 //! values, splits them into mini-batches, encodes definition levels one at a time and
-//! makes a codec (two zstd contexts) for every column of every row group; on a million
-//! flows on one CPU the integer columns were 60 % of the `flows` writer's time.
-//! [`DeltaColumn`] takes the values one at a time as the rows are read, packs each block
-//! of 256 deltas as it fills, and writes the chunk's pages itself ([`super::pages`]).
+//! makes a codec (two zstd contexts) for every column of every row group.
+//! [`DeltaColumn`] takes the deltas of each tile's values as they come, packs each block
+//! of 256 deltas as it fills, and writes the chunk's pages itself ([`super::pages`]):
+//! on a million flows on one CPU, the run's end phase (writing both tables) took 10 %
+//! less time.
 //!
 //! The encoding is the format's: a header (block size 256, 4 miniblocks of 64 values,
 //! value count, first value), then per block the smallest delta and each miniblock's
@@ -218,9 +219,7 @@ impl DeltaColumn {
     /// Completes the page being filled: levels, header, blocks.
     fn end_page(&mut self) {
         if self.page.filled > 0 {
-            let p = &mut self.page;
-            pack_block(&mut p.body, &p.block[..p.filled], p.min, self.wide);
-            (p.filled, p.min) = (0, i64::MAX);
+            self.pack_block();
         }
         let p = std::mem::take(&mut self.page);
         if p.rows == 0 {
