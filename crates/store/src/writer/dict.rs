@@ -423,6 +423,79 @@ pub(super) mod tests {
         assert!(locations.iter().all(|p| p.compressed_page_size < 16 << 10));
     }
 
+    /// A chunk that keeps its dictionary is written byte for byte as parquet-rs's Arrow
+    /// writer writes the same strings (same dictionary order, same run encoding, same
+    /// zstd frames): the encoder's oracle.
+    #[test]
+    fn dictionary_chunks_match_parquet_rs_byte_for_byte() {
+        use arrow_array::{ArrayRef, RecordBatch, StringArray};
+        use arrow_schema::{DataType, Field, Schema};
+        use parquet::arrow::ArrowWriter;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        const NAMES: [&str; 4] = ["syn", "multicast", "well_known_port", "first_sender"];
+        let props = || {
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("level")))
+                .set_statistics_enabled(EnabledStatistics::None)
+                .set_dictionary_page_size_limit(64 << 20)
+                .set_data_page_row_count_limit(usize::MAX)
+                .build()
+        };
+        let cases: Vec<(Vec<String>, Box<dyn Fn(&mut DictColumn)>)> = vec![
+            {
+                let keys = runs(5000, 4);
+                let text = keys
+                    .iter()
+                    .map(|&k| NAMES[k as usize].to_string())
+                    .collect();
+                (
+                    text,
+                    Box::new(move |c| keys.iter().for_each(|&k| c.push_name(NAMES[k as usize]))),
+                )
+            },
+            {
+                let keys = runs(20_000, 3000);
+                let text = keys.iter().map(|&k| addr(k).to_string()).collect();
+                (
+                    text,
+                    Box::new(move |c| keys.iter().for_each(|&k| c.push_addr(addr(k)))),
+                )
+            },
+            {
+                let keys = vec![9u32; 700];
+                let text = keys.iter().map(|&k| addr(k).to_string()).collect();
+                (
+                    text,
+                    Box::new(move |c| keys.iter().for_each(|&k| c.push_addr(addr(k)))),
+                )
+            },
+        ];
+        for (text, push) in cases {
+            let field = Field::new("s", DataType::Utf8, false);
+            let schema = Arc::new(Schema::new(vec![field]));
+            let mut theirs = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props()))
+                .expect("writer");
+            let array: ArrayRef = Arc::new(StringArray::from(text.clone()));
+            let batch = RecordBatch::try_new(schema, vec![array]).expect("batch");
+            theirs.write(&batch).expect("write");
+            let file = Bytes::from(theirs.into_inner().expect("finish"));
+            let reader = SerializedFileReader::new(file.clone()).expect("footer");
+            let chunk = reader.metadata().row_group(0).column(0);
+            let start = chunk.dictionary_page_offset().expect("a dictionary") as usize;
+            let theirs = &file[start..start + chunk.compressed_size() as usize];
+
+            let descr_schema = "message t { required binary s (STRING); }";
+            let descr = parquet::schema::types::SchemaDescriptor::new(Arc::new(
+                parse_message_type(descr_schema).expect("schema"),
+            ));
+            let mut ours = DictColumn::new(descr.column(0), Arc::new(props())).expect("column");
+            push(&mut ours);
+            let (ours, _) = ours.close(&mut Zstd::default()).expect("close");
+            assert_eq!(&ours[..], theirs, "{} rows", text.len());
+        }
+    }
+
     /// What the writer does not write is refused, not written wrong.
     #[test]
     fn statistics_and_nulls_are_refused() {
