@@ -207,7 +207,8 @@ struct More {
     /// a flow given one only for a carry has recorded none, which ends the same way).
     rates: RateSummary,
     carry: Carry,
-    /// The flow's packets and bytes per direction when its current bin started.
+    /// The flow's totals when its current bin started: packets (`[0]`) and bytes (`[1]`),
+    /// each per direction.
     bin_base: [[u64; 2]; 2],
 }
 

@@ -587,12 +587,14 @@ impl PageWriter for PageBuf {
 
 /// The writer of one column chunk of the row group being written.
 ///
-/// Integer, timestamp, floating-point and boolean columns go straight to parquet's
-/// typed column writer as plain slices (with definition levels where a column is
-/// nullable). Going through Arrow arrays instead costs each value two more copies:
-/// parquet's Arrow writer lists the non-null positions of every array and gathers the
-/// values by them again. String columns are dictionary-encoded by [`DictColumn`], keyed
-/// by the address or the static name rather than by the text (see the `dict` module).
+/// Integer and timestamp columns without statistics, most of them, are delta-encoded
+/// by [`DeltaColumn`] as their values come (see the `delta` module); string columns are
+/// dictionary-encoded by [`DictColumn`], keyed by the address or the static name rather
+/// than by the text (see the `dict` module). The rest (the columns with min/max
+/// statistics, booleans, floating point) go to parquet's typed column writer as plain
+/// slices, with definition levels where a column is nullable: going through Arrow
+/// arrays instead costs each value two more copies (parquet's Arrow writer lists the
+/// non-null positions of every array and gathers the values by them again).
 enum ColWriter {
     Typed(Box<ColumnWriter<'static>>, PageBuf),
     Delta(DeltaColumn),
@@ -616,8 +618,9 @@ impl ColWriter {
     }
 }
 
-/// The column writers of a row group: parquet's typed writers for every column that is
-/// not a string, [`DictColumn`]s for the strings ([`ColWriter`]).
+/// The column writers of a row group ([`ColWriter`]): [`DictColumn`]s for the strings,
+/// [`DeltaColumn`]s for the integers without statistics, parquet's typed writers for the
+/// rest.
 fn column_writers<W: std::io::Write + Send>(
     file: &SerializedFileWriter<W>,
     fields: &Fields,
@@ -674,7 +677,7 @@ const TILE_ROWS: usize = 1024;
 /// Reused buffers for the values and definition levels of one column of a tile.
 #[derive(Default)]
 struct Scratch {
-    /// The zstd context of the string columns' pages.
+    /// The zstd context of the pages of the [`DeltaColumn`]s and [`DictColumn`]s.
     zstd: Zstd,
     i64s: Vec<i64>,
     i32s: Vec<i32>,
