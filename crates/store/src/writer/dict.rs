@@ -442,7 +442,9 @@ pub(super) mod tests {
                 .set_data_page_row_count_limit(usize::MAX)
                 .build()
         };
-        let cases: Vec<(Vec<String>, Box<dyn Fn(&mut DictColumn)>)> = vec![
+        // Each case: the strings, and how to push them into a DictColumn.
+        type Push = Box<dyn Fn(&mut DictColumn)>;
+        let cases: Vec<(Vec<String>, Push)> = vec![
             {
                 let keys = runs(5000, 4);
                 let text = keys
