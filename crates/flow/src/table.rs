@@ -168,15 +168,15 @@ pub struct FlowStats {
     pub bins_out_of_order: u64,
 }
 
-/// The state of one flow, one slab slot each (96 bytes).
+/// The state of one flow, one slab slot each (88 bytes).
 ///
 /// Kept small, because every byte is paid a million times over by a capture of a
 /// million flows, and fresh memory is not free (on a virtual machine, 0.5 to 2 ms per
 /// MiB to fault in): the counters are 32 bits, with whatever passes 32 bits carried in
 /// [`More`]; the current bin's counts are the totals less what they were when the bin
-/// started, kept in [`More`] too; TCP state and [`More`] are boxed and exist only for
-/// the flows that need them (TCP flows; flows spanning several bins or counting past
-/// 4 Gi).
+/// started, kept in [`More`] too; TCP state and [`More`] are out of line behind one
+/// pointer ([`Ext`]) and exist only for the flows that need them (TCP flows; flows
+/// spanning several bins or counting past 4 Gi).
 #[derive(Debug)]
 struct Flow<S> {
     id: i64,
@@ -191,13 +191,24 @@ struct Flow<S> {
     packets: [u32; 2],
     bytes: [u32; 2],
     payload: [u32; 2],
-    tcp: Option<Box<TcpState>>,
+    /// TCP state and [`More`], for the flows that need them.
+    ext: Option<Box<Ext>>,
     /// Start of the current bin. Its counts are the totals less the totals at its start
     /// ([`More::bin_base`], zero in a flow's first bin), so that a flow of one bin, most
     /// flows of a busy network, keeps no counts of its own for it.
     bin_start: i64,
-    more: Option<Box<More>>,
     state: S,
+}
+
+/// What a slot keeps out of line: a TCP flow's state (made with the flow) and [`More`]
+/// (made when a flow first needs it). One pointer in the slot for both: every slot
+/// would pay for a second one, where a TCP flow that needs [`More`] pays a pointer in
+/// this box and a UDP flow that needs it an empty TCP state (such flows span several
+/// bins or pass 4 Gi: few, and large anyway).
+#[derive(Debug, Default)]
+struct Ext {
+    tcp: Option<TcpState>,
+    more: Option<Box<More>>,
 }
 
 /// What only some flows need.
@@ -236,8 +247,22 @@ fn wide(low: [u32; 2], carry: Option<[u64; 2]>) -> [u64; 2] {
 }
 
 impl<S> Flow<S> {
+    fn tcp(&self) -> Option<&TcpState> {
+        self.ext.as_ref().and_then(|e| e.tcp.as_ref())
+    }
+
+    fn more(&self) -> Option<&More> {
+        self.ext.as_ref().and_then(|e| e.more.as_deref())
+    }
+
+    /// [`More`], made if the flow has none yet.
+    fn more_mut(&mut self) -> &mut More {
+        let ext = self.ext.get_or_insert_with(Box::default);
+        ext.more.get_or_insert_with(Box::default)
+    }
+
     fn tcp_closed(&self) -> bool {
-        self.tcp.as_ref().is_some_and(|t| t.closed())
+        self.tcp().is_some_and(|t| t.closed())
     }
 
     /// Counts one packet of `len` frame bytes, `payload` of them after the transport
@@ -263,19 +288,19 @@ impl<S> Flow<S> {
     #[cold]
     #[inline(never)]
     fn carry(&mut self, f: impl FnOnce(&mut Carry)) {
-        f(&mut self.more.get_or_insert_with(Box::default).carry);
+        f(&mut self.more_mut().carry);
     }
 
     fn packets(&self) -> [u64; 2] {
-        wide(self.packets, self.more.as_ref().map(|m| m.carry.packets))
+        wide(self.packets, self.more().map(|m| m.carry.packets))
     }
 
     fn bytes(&self) -> [u64; 2] {
-        wide(self.bytes, self.more.as_ref().map(|m| m.carry.bytes))
+        wide(self.bytes, self.more().map(|m| m.carry.bytes))
     }
 
     fn payload(&self) -> [u64; 2] {
-        wide(self.payload, self.more.as_ref().map(|m| m.carry.payload))
+        wide(self.payload, self.more().map(|m| m.carry.payload))
     }
 }
 
@@ -544,7 +569,7 @@ impl<S: FlowState> FlowTable<S> {
             let reused = syn_only
                 && self.slab[slot as usize]
                     .as_ref()
-                    .and_then(|f| f.tcp.as_ref())
+                    .and_then(Flow::tcp)
                     .is_some_and(|t| t.closed() || t.any_fin());
             if !reused {
                 return Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, tcp));
@@ -580,9 +605,13 @@ impl<S: FlowState> FlowTable<S> {
             packets: [0; 2],
             bytes: [0; 2],
             payload: [0; 2],
-            tcp: tcp.map(|_| Box::default()),
+            ext: tcp.map(|_| {
+                Box::new(Ext {
+                    tcp: Some(TcpState::default()),
+                    more: None,
+                })
+            }),
             bin_start: ts_ns.div_euclid(self.cfg.bin_ns) * self.cfg.bin_ns,
-            more: None,
             state: S::default(),
         };
         let slot = match self.free.pop() {
@@ -631,15 +660,16 @@ impl<S: FlowState> FlowTable<S> {
             self.bins.push(rec);
             self.stats.bins_emitted += 1;
             let base = [flow.packets(), flow.bytes()];
-            let more = flow.more.get_or_insert_with(Box::default);
-            more.rates.record(rec.bytes[1]);
-            more.rates
-                .record_zeros(((bin_start - flow.bin_start) / bin_ns - 1) as u64);
-            more.bin_base = base;
+            let skipped = ((bin_start - flow.bin_start) / bin_ns - 1) as u64;
             flow.bin_start = bin_start;
+            let more = flow.more_mut();
+            more.rates.record(rec.bytes[1]);
+            more.rates.record_zeros(skipped);
+            more.bin_base = base;
         }
         flow.count(dir, orig_len, packet.payload_len);
-        if let (Some(t), Some(state)) = (tcp, flow.tcp.as_mut()) {
+        let state = flow.ext.as_mut().and_then(|e| e.tcp.as_mut());
+        if let (Some(t), Some(state)) = (tcp, state) {
             let was_closed = state.closed();
             state.on_segment(dir, ts_ns, t.seq, t.ack, t.flags, packet.payload_len);
             if !was_closed && state.closed() {
@@ -774,8 +804,8 @@ impl<S: FlowState> FlowTable<S> {
 
         let key = flow.key.unpack(&self.v6);
         flow.key.release(&mut self.v6);
-        let tcp = flow.tcp.as_deref();
-        let end_reason = match tcp {
+        let tcp = flow.tcp().map(TcpState::summary);
+        let end_reason = match flow.tcp() {
             Some(t) if t.rst => EndReason::Rst,
             Some(t) if t.any_fin() && reason != Some(EndReason::Evicted) => EndReason::Fin,
             _ => reason.unwrap_or(EndReason::Idle),
@@ -786,7 +816,8 @@ impl<S: FlowState> FlowTable<S> {
             (key.hi(), key.lo())
         };
         // A flow that never left its first bin needs no distribution.
-        let (percentiles, bins) = match flow.more.as_deref_mut().map(|m| &mut m.rates) {
+        let more = flow.ext.as_mut().and_then(|e| e.more.as_deref_mut());
+        let (percentiles, bins) = match more.map(|m| &mut m.rates) {
             Some(rates) => {
                 rates.record(rec.bytes[1]);
                 (rates.percentiles(), rates.bins())
@@ -837,7 +868,7 @@ impl<S: FlowState> FlowTable<S> {
             packets: flow.packets(),
             bytes: flow.bytes(),
             payload_bytes: flow.payload(),
-            tcp: tcp.map(|t| t.summary()),
+            tcp,
             end_reason,
             bins,
             bitrate_down,
@@ -1113,7 +1144,7 @@ impl Wheel {
 
 /// The row of a flow's current bin: its counts since the bin started.
 fn close_bin<S>(flow: &Flow<S>) -> BinRecord {
-    let [packets, bytes] = flow.more.as_ref().map(|m| m.bin_base).unwrap_or_default();
+    let [packets, bytes] = flow.more().map(|m| m.bin_base).unwrap_or_default();
     let (total_packets, total_bytes) = (flow.packets(), flow.bytes());
     BinRecord {
         flow_id: flow.id,
@@ -1232,8 +1263,11 @@ mod tests {
 
     /// A slot stays the size its documentation gives.
     #[test]
-    fn a_flow_slot_is_96_bytes() {
-        assert_eq!(std::mem::size_of::<Option<Flow<()>>>(), 96);
+    fn a_flow_slot_is_88_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Flow<()>>>(), 88);
+        // A TCP flow's box: its state and the pointer to `More`, no larger than the
+        // state alone was (72 bytes) before the two shared a box.
+        assert_eq!(std::mem::size_of::<Ext>(), 64);
     }
 
     /// An IPv6 flow's address pair is held while the flow is and given back when it

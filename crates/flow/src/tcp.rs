@@ -20,9 +20,11 @@ fn seq_le(a: u32, b: u32) -> bool {
 /// Per-flow TCP state. Direction index 0 is client → server, 1 is server → client.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpState {
-    syn_ns: Option<i64>,
+    /// The time of the client's first SYN until the handshake is seen complete, then the
+    /// handshake's round trip (the SYN time is not needed after it: one field for both
+    /// keeps the state, which a million TCP flows each have, 16 bytes smaller).
+    syn_ns_then_rtt: Option<i64>,
     synack_ack: Option<u32>,
-    rtt_ns: Option<i64>,
     next_seq: [u32; 2],
     seq_known: [bool; 2],
     pub retransmitted: [u64; 2],
@@ -74,15 +76,15 @@ impl TcpState {
         // Handshake: client SYN, server SYN+ACK, client ACK acknowledging it.
         if syn && !has_ack && dir == 0 {
             self.syn_seen = true;
-            self.syn_ns.get_or_insert(ts_ns);
+            self.syn_ns_then_rtt.get_or_insert(ts_ns);
         } else if syn && has_ack && dir == 1 {
             self.syn_seen = true;
             self.synack_ack = Some(seq.wrapping_add(1));
         } else if !syn && has_ack && dir == 0 && !self.handshake_seen {
-            if let (Some(expected), Some(syn_ns)) = (self.synack_ack, self.syn_ns) {
+            if let (Some(expected), Some(syn_ns)) = (self.synack_ack, self.syn_ns_then_rtt) {
                 if ack == expected {
                     self.handshake_seen = true;
-                    self.rtt_ns = Some(ts_ns - syn_ns);
+                    self.syn_ns_then_rtt = Some(ts_ns - syn_ns);
                 }
             }
         }
@@ -112,7 +114,7 @@ impl TcpState {
         TcpSummary {
             syn_seen: self.syn_seen,
             handshake_seen: self.handshake_seen,
-            handshake_rtt_ns: self.rtt_ns,
+            handshake_rtt_ns: self.syn_ns_then_rtt.filter(|_| self.handshake_seen),
             retransmitted: self.retransmitted,
             fin: self.fin,
             rst: self.rst,
