@@ -656,10 +656,9 @@ impl<S: FlowState> FlowTable<S> {
         if ts_ns - flow.bin_start >= bin_ns {
             // The packet starts a new bin: the current one closes without it.
             let bin_start = ts_ns.div_euclid(bin_ns) * bin_ns;
-            let rec = close_bin(flow);
+            let (rec, base) = close_bin(flow);
             self.bins.push(rec);
             self.stats.bins_emitted += 1;
-            let base = [flow.packets(), flow.bytes()];
             let skipped = ((bin_start - flow.bin_start) / bin_ns - 1) as u64;
             flow.bin_start = bin_start;
             let more = flow.more_mut();
@@ -797,7 +796,7 @@ impl<S: FlowState> FlowTable<S> {
         reason: Option<EndReason>,
         sink: &mut impl FlowSink<S>,
     ) {
-        let rec = close_bin(&flow);
+        let (rec, _) = close_bin(&flow);
         self.bins.push(rec);
         self.stats.bins_emitted += 1;
         self.stats.flows_ended += 1;
@@ -1142,16 +1141,19 @@ impl Wheel {
     }
 }
 
-/// The row of a flow's current bin: its counts since the bin started.
-fn close_bin<S>(flow: &Flow<S>) -> BinRecord {
+/// The row of a flow's current bin: its counts since the bin started. Also the flow's
+/// totals (packets, bytes), the next bin's base when the flow goes on.
+fn close_bin<S>(flow: &Flow<S>) -> (BinRecord, [[u64; 2]; 2]) {
     let [packets, bytes] = flow.more().map(|m| m.bin_base).unwrap_or_default();
-    let (total_packets, total_bytes) = (flow.packets(), flow.bytes());
-    BinRecord {
+    let totals = [flow.packets(), flow.bytes()];
+    let [total_packets, total_bytes] = totals;
+    let rec = BinRecord {
         flow_id: flow.id,
         bin_start_ns: flow.bin_start,
         packets: [0, 1].map(|d| u32::try_from(total_packets[d] - packets[d]).unwrap_or(u32::MAX)),
         bytes: [0, 1].map(|d| total_bytes[d] - bytes[d]),
-    }
+    };
+    (rec, totals)
 }
 
 #[cfg(test)]
