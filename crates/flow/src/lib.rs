@@ -24,7 +24,7 @@ pub use bins::{BinOrderer, BinRecord};
 pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
 pub use rate::{BinRate, Percentiles, RateSummary, EXACT_LIMIT};
 pub use table::{
-    Ahead, Bitrate, EndReason, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats, FlowTable,
-    Keyer,
+    Ahead, Bitrate, EndReason, Faults, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats,
+    FlowTable, Keyer,
 };
 pub use tcp::{flags as tcp_flags, TcpState, TcpSummary};

@@ -35,6 +35,21 @@ pub struct FlowConfig {
     pub other_idle_ns: i64,
     /// Most bin rows held for time ordering before they are released early.
     pub max_buffered_bins: usize,
+    /// Deliberate faults, all off by default: the conformance tests turn one on to show
+    /// that they catch it. Not for use outside tests.
+    #[doc(hidden)]
+    pub faults: Faults,
+}
+
+/// Flow-accounting rules a conformance test can switch off to show it notices
+/// ([`FlowConfig::faults`]). The idle timeouts need no switch: a test sets them long.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// A new SYN on a closed connection continues the old flow.
+    pub no_syn_split: bool,
+    /// Non-first IP fragments are never matched to their first fragment's ports.
+    pub no_fragment_matching: bool,
 }
 
 impl Default for FlowConfig {
@@ -47,6 +62,7 @@ impl Default for FlowConfig {
             udp_idle_ns: 120 * NS_PER_S,
             other_idle_ns: 60 * NS_PER_S,
             max_buffered_bins: 4_000_000,
+            faults: Faults::default(),
         }
     }
 }
@@ -545,11 +561,11 @@ impl<S: FlowState> FlowTable<S> {
                     protocol: ip.protocol,
                 };
                 match self.fragments.get(&key) {
-                    Some(p) => {
+                    Some(p) if !self.cfg.faults.no_fragment_matching => {
                         self.stats.fragments_matched += 1;
                         (p.src_port, p.dst_port, true)
                     }
-                    None => {
+                    _ => {
                         self.stats.fragments_unmatched += 1;
                         (0, 0, false)
                     }
@@ -567,6 +583,7 @@ impl<S: FlowState> FlowTable<S> {
         let syn_only = tcp.is_some_and(|t| t.flags & (flags::SYN | flags::ACK) == flags::SYN);
         if let Some(slot) = self.find(hash, &key) {
             let reused = syn_only
+                && !self.cfg.faults.no_syn_split
                 && self.slab[slot as usize]
                     .as_ref()
                     .and_then(Flow::tcp)
