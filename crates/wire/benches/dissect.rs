@@ -2,8 +2,9 @@
 //!
 //! * `mix`: every hand-built frame of `tests/support/frames.rs` (Ethernet, VLAN, QinQ,
 //!   PPPoE, SLL, SLL2, raw IP, loopback; TCP, UDP, ICMP, IGMP, MLD; fragments).
-//! * `corpus/<file>`: every record of a few real captures from the shared corpus, when it
-//!   is checked out beside the repository (`../../../shared/corpus`); skipped otherwise.
+//! * `corpus/<file>`: every record of a few real captures from the public corpus, where
+//!   `streamscope_testkit::corpus_dir` finds it (`STREAMSCOPE_CORPUS`, else
+//!   `../shared/corpus` beside the checkout); skipped otherwise, with a line saying so.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -43,7 +44,7 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(mix.len() as u64));
     group.bench_function("mix", |b| b.iter(|| run(&mix)));
 
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let corpus = streamscope_testkit::corpus_dir();
     for name in [
         "ndpi__netflix.pcap",
         "tsduck__test-135.seqwrap.pcap",
@@ -51,7 +52,11 @@ fn bench(c: &mut Criterion) {
         "ndpi__quickplay.pcap",
     ] {
         let Some(packets) = load(&corpus.join(name)) else {
-            eprintln!("corpus file {name} not found; skipped");
+            streamscope_testkit::skip(
+                "dissect bench",
+                &format!("corpus/{name}"),
+                &format!("{} not found", corpus.join(name).display()),
+            );
             continue;
         };
         group.throughput(Throughput::Elements(packets.len() as u64));
