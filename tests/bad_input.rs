@@ -714,13 +714,14 @@ fn zero_packet_captures_give_empty_valid_tables() {
 
 #[test]
 fn corpus_empty_pcapng_gives_empty_valid_tables() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    let file = corpus.join("tcpdump__empty.pcapng");
-    assert!(
-        file.is_file(),
-        "corpus file {} is missing: the shared corpus must be checked out beside the repository",
-        file.display()
-    );
+    let Some(corpus) = streamscope_testkit::corpus(
+        "bad_input::corpus_empty_pcapng_gives_empty_valid_tables",
+        "empty tables from the corpus's tcpdump__empty.pcapng",
+    ) else {
+        return;
+    };
+    let file = corpus.path("tcpdump__empty.pcapng");
+    assert!(file.is_file(), "corpus file {} is missing", file.display());
     assert_zero_packet_run(&file, "pcapng");
 }
 

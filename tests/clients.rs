@@ -5,7 +5,9 @@
 //! capture (`captures/demo.pcap.truth.json`).
 //!
 //! The clients are required: without python3, duckdb or pyarrow these tests fail and say
-//! how to install them (`python3 -m pip install duckdb pyarrow`); they never skip.
+//! how to install them (`python3 -m pip install duckdb pyarrow`); they never skip. pandas
+//! is optional: without it the script does not read the flows table through pandas, and
+//! the tests say so on a `SKIPPED` line.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -112,6 +114,26 @@ fn check_tables(out: &Path, truth: &Path, schema: &Path) -> Output {
         .expect("run check_tables.py")
 }
 
+/// Says that `test` did not read the flows table through pandas when the script's
+/// closing line (`... clients: pyarrow, duckdb[, pandas]; ...`) does not name it.
+fn say_if_no_pandas(test: &str, o: &Output) {
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let clients = stdout
+        .lines()
+        .find_map(|l| l.split_once("clients: "))
+        .map_or("", |(_, rest)| rest.split(';').next().unwrap_or(""));
+    if !clients.split(", ").any(|c| c == "pandas") {
+        streamscope_testkit::skip(
+            &format!("clients::{test}"),
+            "the flows table read through pandas",
+            &format!(
+                "`{}` cannot import pandas (`python3 -m pip install pandas`)",
+                python()
+            ),
+        );
+    }
+}
+
 /// Checks passed, from the script's closing line `check_tables: N checks passed (...)`.
 fn checks_passed(o: &Output) -> usize {
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -137,6 +159,10 @@ fn pyarrow_and_duckdb_read_the_demo_tables_as_declared_and_equal_to_the_truth() 
     // table checks, make 1,210 without pandas: far fewer means parts did not run.
     let n = checks_passed(&o);
     assert!(n >= 1000, "only {n} checks ran\n{}", text(&o));
+    say_if_no_pandas(
+        "pyarrow_and_duckdb_read_the_demo_tables_as_declared_and_equal_to_the_truth",
+        &o,
+    );
     print!("{}", String::from_utf8_lossy(&o.stdout));
 }
 
@@ -155,6 +181,7 @@ fn the_checks_hold_with_another_bin_width() {
         text(&o)
     );
     assert!(checks_passed(&o) >= 1000, "{}", text(&o));
+    say_if_no_pandas("the_checks_hold_with_another_bin_width", &o);
 }
 
 #[test]

@@ -1,9 +1,15 @@
 //! Conformance with tshark on the shared corpus of real captures (`oracle.json`).
 //!
-//! For every file with an oracle entry, in both read modes (one record at a time and in
-//! batches) and through a gzip stream: the record count, Σ orig_len, Σ captured bytes,
-//! first and last timestamps, distinct link types, per-interface record counts (pcapng)
-//! and, where tshark reported a read error, that reading ends in an error too.
+//! Every file with an oracle entry is read six ways: memory-mapped, with `read`, and
+//! gzip-compressed through a stream, each one record at a time and in batches. Each
+//! reading must agree with tshark (the record count, Σ orig_len, Σ captured bytes, first
+//! and last timestamps, distinct link types, per-interface record counts where tshark
+//! gives interface ids, and a read error where tshark reported one), and all six must
+//! give the same [`Summary`]: every field, the per-interface counts, the link types and
+//! the error message included.
+//!
+//! The corpus is found through `streamscope_testkit::corpus`; without it these tests
+//! say what they did not check and pass (or fail under `STREAMSCOPE_REQUIRE_ORACLES=1`).
 //!
 //! tshark prints its own WTAP_ENCAP numbers in `frame.encap_type`, not LINKTYPE numbers;
 //! [`linktypes_for_wtap`] maps the ones the corpus uses back to the LINKTYPE values
@@ -11,19 +17,15 @@
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use streamscope_capture::{Capture, Error, ReadMode, Record};
+use streamscope_testkit::Corpus;
 
-fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.join("oracle.json").is_file(),
-        "the capture corpus is missing: expected {} (shared/ checked out beside the repository)",
-        dir.display()
-    );
-    dir
+/// The corpus, or `None` after saying that `test` did not check `what`.
+fn corpus(test: &str, what: &str) -> Option<&'static Corpus> {
+    streamscope_testkit::corpus(&format!("capture::corpus::{test}"), what)
 }
 
 /// LINKTYPE numbers that libwiretap maps to a WTAP_ENCAP number (wiretap/pcap-common.c).
@@ -108,120 +110,161 @@ fn summarize(mut cap: Capture, batches: bool) -> Summary {
     s
 }
 
+/// The ways each capture is read.
+const WAYS: [(&str, Way, bool); 6] = [
+    ("mmap", Way::Mode(ReadMode::Mmap), false),
+    ("mmap in batches", Way::Mode(ReadMode::Mmap), true),
+    ("read", Way::Mode(ReadMode::Read), false),
+    ("read in batches", Way::Mode(ReadMode::Read), true),
+    ("gzip stream", Way::Gzip, false),
+    ("gzip stream in batches", Way::Gzip, true),
+];
+
+#[derive(Clone, Copy)]
+enum Way {
+    /// The file itself, opened in this mode.
+    Mode(ReadMode),
+    /// The file gzip-compressed, read from a stream named by the file's path.
+    Gzip,
+}
+
+/// Opens `path` (whose bytes, gzip-compressed, are `gz`) the way `way` says.
+fn open(path: &Path, gz: &[u8], way: Way) -> Capture {
+    match way {
+        Way::Mode(mode) => {
+            let cap = Capture::open_with(path, mode)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let fingerprint = cap.info().fingerprint.as_deref().unwrap_or_default();
+            assert!(fingerprint.starts_with("xxh3:"), "{fingerprint:?}");
+            cap
+        }
+        // Named by the full path, as the files are, so that error messages compare equal.
+        Way::Gzip => Capture::from_reader(
+            path.to_str().expect("corpus paths are UTF-8"),
+            Box::new(Cursor::new(gz.to_vec())),
+        )
+        .unwrap_or_else(|e| panic!("{} (gzip): {e}", path.display())),
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// Checks one reading of a file against tshark's facts `o` about it.
+fn check_against_tshark(ctx: &str, s: &Summary, o: &Value) {
+    assert_eq!(
+        s.records,
+        o["tshark_frames"].as_u64().unwrap(),
+        "{ctx}: records"
+    );
+    assert_eq!(
+        s.sum_orig,
+        o["sum_frame_len"].as_u64().unwrap(),
+        "{ctx}: Σ orig_len"
+    );
+    assert_eq!(
+        s.sum_cap,
+        o["sum_frame_cap_len"].as_u64().unwrap(),
+        "{ctx}: Σ captured"
+    );
+    assert_eq!(
+        s.first_ts,
+        o["first_frame_epoch"].as_str().map(epoch_ns),
+        "{ctx}: first ts"
+    );
+    assert_eq!(
+        s.last_ts,
+        o["last_frame_epoch"].as_str().map(epoch_ns),
+        "{ctx}: last ts"
+    );
+    let read_error = o["tshark_read_error"].as_str().unwrap_or("");
+    assert_eq!(
+        s.error.is_some(),
+        !read_error.is_empty(),
+        "{ctx}: error {:?} vs tshark {read_error:?}",
+        s.error
+    );
+    // link types: each record's LINKTYPE must be one tshark's encapsulation maps from
+    let encaps: Vec<&str> = o["frame_encap_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        s.link_types.len(),
+        encaps.len(),
+        "{ctx}: link types {:?} vs {encaps:?}",
+        s.link_types
+    );
+    for lt in &s.link_types {
+        assert!(
+            encaps.iter().any(|e| linktypes_for_wtap(e).contains(lt)),
+            "{ctx}: LINKTYPE {lt} not among tshark's {encaps:?}"
+        );
+    }
+    // per-interface counts where tshark gives interface ids (pcapng); classic pcap has
+    // one interface, and the equality of all readings below checks its count
+    let ifs = o["frame_interface_ids"].as_array().unwrap();
+    if ifs.iter().all(|p| p[0].as_str() != Some("")) {
+        let want: BTreeMap<u32, u64> = ifs
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().parse().unwrap(),
+                    p[1].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(s.per_interface, want, "{ctx}: records per interface");
+    }
+}
+
 #[test]
 fn corpus_matches_tshark() {
-    let dir = corpus_dir();
-    let oracle: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("oracle.json")).unwrap()).unwrap();
-    let files = oracle["files"]
-        .as_object()
-        .expect("oracle.json has a files object");
-    assert!(files.len() >= 40, "oracle lists {} files", files.len());
+    let Some(corpus) = corpus(
+        "corpus_matches_tshark",
+        "the corpus read memory-mapped, read and gzip-streamed, against tshark (records, \
+         sums, timestamps, link types, interfaces, read errors)",
+    ) else {
+        return;
+    };
+    let files = corpus.files().count();
+    assert!(files >= 40, "oracle lists {files} files");
     let mut checked = 0;
-    for (name, o) in files {
-        let path = dir.join(name);
-        let frames = o["tshark_frames"].as_u64().unwrap();
-        let read_error = o["tshark_read_error"].as_str().unwrap_or("");
-        let mut runs = Vec::new();
-        for mode in [ReadMode::Mmap, ReadMode::Read] {
-            let cap = Capture::open_with(&path, mode).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(cap
-                .info()
-                .fingerprint
-                .as_deref()
-                .unwrap()
-                .starts_with("xxh3:"));
-            runs.push((format!("{mode:?}"), summarize(cap, false)));
-            let cap = Capture::open_with(&path, mode).unwrap();
-            runs.push((format!("{mode:?} in batches"), summarize(cap, true)));
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&bytes).unwrap();
-        let gz = gz.finish().unwrap();
-        runs.push((
-            "gzip".into(),
-            summarize(
-                Capture::from_reader(name, Box::new(Cursor::new(gz))).unwrap(),
-                false,
-            ),
-        ));
-
+    for (name, o) in corpus.files() {
+        let path = corpus.path(name);
+        let gz = gzip(&std::fs::read(&path).unwrap());
+        let runs: Vec<(&str, Summary)> = WAYS
+            .iter()
+            .map(|&(how, way, batches)| (how, summarize(open(&path, &gz, way), batches)))
+            .collect();
         for (how, s) in &runs {
-            let ctx = format!("{name} ({how})");
-            assert_eq!(s.records, frames, "{ctx}: records");
-            assert_eq!(
-                s.sum_orig,
-                o["sum_frame_len"].as_u64().unwrap(),
-                "{ctx}: Σ orig_len"
-            );
-            assert_eq!(
-                s.sum_cap,
-                o["sum_frame_cap_len"].as_u64().unwrap(),
-                "{ctx}: Σ captured"
-            );
-            assert_eq!(
-                s.first_ts,
-                o["first_frame_epoch"].as_str().map(epoch_ns),
-                "{ctx}: first ts"
-            );
-            assert_eq!(
-                s.last_ts,
-                o["last_frame_epoch"].as_str().map(epoch_ns),
-                "{ctx}: last ts"
-            );
-            assert_eq!(
-                s.error.is_some(),
-                !read_error.is_empty(),
-                "{ctx}: error {:?} vs tshark {read_error:?}",
-                s.error
-            );
-            // link types: each record's LINKTYPE must be one tshark's encapsulation maps from
-            let encaps: Vec<&str> = o["frame_encap_types"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p[0].as_str().unwrap())
-                .collect();
-            assert_eq!(
-                s.link_types.len(),
-                encaps.len(),
-                "{ctx}: link types {:?} vs {encaps:?}",
-                s.link_types
-            );
-            for lt in &s.link_types {
-                assert!(
-                    encaps.iter().any(|e| linktypes_for_wtap(e).contains(lt)),
-                    "{ctx}: LINKTYPE {lt} not among tshark's {encaps:?}"
-                );
-            }
-            // per-interface counts where tshark gives interface ids (pcapng)
-            let ifs = o["frame_interface_ids"].as_array().unwrap();
-            if ifs.iter().all(|p| p[0].as_str() != Some("")) {
-                let want: BTreeMap<u32, u64> = ifs
-                    .iter()
-                    .map(|p| {
-                        (
-                            p[0].as_str().unwrap().parse().unwrap(),
-                            p[1].as_u64().unwrap(),
-                        )
-                    })
-                    .collect();
-                assert_eq!(s.per_interface, want, "{ctx}: records per interface");
-            }
+            check_against_tshark(&format!("{name} ({how})"), s, o);
         }
-        for (how, s) in &runs[1..4] {
-            assert_eq!(runs[0].1, *s, "{name}: {} and {how} differ", runs[0].0);
+        // Every reading gives the same summary, field by field.
+        let (first, want) = &runs[0];
+        for (how, s) in &runs[1..] {
+            assert_eq!(s, want, "{name}: {how} and {first} differ");
         }
         checked += 1;
     }
-    assert_eq!(checked, files.len());
+    assert_eq!(checked, files);
 }
 
 #[test]
 fn corpus_fuzz_file_has_swapped_lengths_then_truncation() {
+    let Some(corpus) = corpus(
+        "corpus_fuzz_file_has_swapped_lengths_then_truncation",
+        "swapped lengths and truncation in ndpi__fuzz-2021-10-13.pcap",
+    ) else {
+        return;
+    };
     // Format 2.0 stores orig_len before caplen: 197 captured of 524501, then 2 stray bytes.
-    let path = corpus_dir().join("ndpi__fuzz-2021-10-13.pcap");
+    let path = corpus.path("ndpi__fuzz-2021-10-13.pcap");
     let mut cap = Capture::open(&path).unwrap();
     let r = cap.next_record().unwrap().unwrap();
     assert_eq!((r.orig_len, r.data.len()), (524_501, 197));
@@ -239,7 +282,13 @@ fn corpus_fuzz_file_has_swapped_lengths_then_truncation() {
 
 #[test]
 fn corpus_empty_pcapng_ends_at_once() {
-    let mut cap = Capture::open(&corpus_dir().join("tcpdump__empty.pcapng")).unwrap();
+    let Some(corpus) = corpus(
+        "corpus_empty_pcapng_ends_at_once",
+        "reading tcpdump__empty.pcapng",
+    ) else {
+        return;
+    };
+    let mut cap = Capture::open(&corpus.path("tcpdump__empty.pcapng")).unwrap();
     assert!(cap.next_record().unwrap().is_none());
     assert_eq!(cap.records(), 0);
 }

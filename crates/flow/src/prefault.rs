@@ -245,6 +245,41 @@ mod tests {
         }
     }
 
+    /// Why a test could not run: this kernel refuses `MADV_POPULATE_WRITE`.
+    const NO_POPULATE: &str = "this kernel refuses MADV_POPULATE_WRITE (Linux 5.14 and later)";
+    /// Why a test could not run: no transparent huge pages.
+    const NO_THP: &str =
+        "no transparent huge pages on this kernel (no /sys/kernel/mm/transparent_hugepage)";
+    /// Why a test could not run: one CPU.
+    const ONE_CPU: &str = "one CPU only, and the populating thread needs a second";
+
+    /// Whether `test` can check `what` here: true when every one of `needs` holds
+    /// (`(holds, why not)`), otherwise false after saying, through
+    /// `streamscope_testkit::skip`, which ones did not.
+    fn can_check(test: &str, what: &str, needs: &[(bool, &str)]) -> bool {
+        let missing: Vec<&str> = needs
+            .iter()
+            .filter(|(holds, _)| !holds)
+            .map(|&(_, why)| why)
+            .collect();
+        if !missing.is_empty() {
+            streamscope_testkit::skip(
+                &format!("flow::prefault::tests::{test}"),
+                what,
+                &missing.join("; "),
+            );
+        }
+        missing.is_empty()
+    }
+
+    fn two_cpus() -> bool {
+        std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+    }
+
+    fn kernel_has_thp() -> bool {
+        std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists()
+    }
+
     /// Whether this kernel takes `MADV_POPULATE_WRITE` (Linux 5.14 and later).
     fn kernel_populates() -> bool {
         let mut v: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -267,8 +302,11 @@ mod tests {
 
     #[test]
     fn populates_ahead_of_the_used_part_and_leaves_contents_alone() {
-        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 || !kernel_populates() {
-            eprintln!("skipped: one CPU, or no MADV_POPULATE_WRITE on this kernel");
+        if !can_check(
+            "populates_ahead_of_the_used_part_and_leaves_contents_alone",
+            "populating a vector's capacity ahead of its use on another thread",
+            &[(two_cpus(), ONE_CPU), (kernel_populates(), NO_POPULATE)],
+        ) {
             return;
         }
         let cap = 4 * AHEAD;
@@ -318,10 +356,14 @@ mod tests {
 
     #[test]
     fn a_region_is_advised_for_huge_pages_and_then_populated_whole() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists()
-            || !kernel_populates()
-        {
-            eprintln!("skipped: no transparent huge pages or no MADV_POPULATE_WRITE");
+        if !can_check(
+            "a_region_is_advised_for_huge_pages_and_then_populated_whole",
+            "advising a region for huge pages and populating it whole",
+            &[
+                (kernel_has_thp(), NO_THP),
+                (kernel_populates(), NO_POPULATE),
+            ],
+        ) {
             return;
         }
         // As the flow index grows: a zeroed table, advised, populated, then filled.
@@ -347,8 +389,11 @@ mod tests {
 
     #[test]
     fn huge_pages_are_asked_for_past_the_used_part_only() {
-        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-            eprintln!("skipped: no transparent huge pages on this kernel");
+        if !can_check(
+            "huge_pages_are_asked_for_past_the_used_part_only",
+            "huge-page advice past a vector's used part",
+            &[(kernel_has_thp(), NO_THP)],
+        ) {
             return;
         }
         let cap = 4 * AHEAD;
@@ -376,8 +421,11 @@ mod tests {
 
     #[test]
     fn populate_maps_every_page_and_keeps_the_zeros() {
-        if !kernel_populates() {
-            eprintln!("skipped: no MADV_POPULATE_WRITE on this kernel");
+        if !can_check(
+            "populate_maps_every_page_and_keeps_the_zeros",
+            "populating fresh memory in one call",
+            &[(kernel_populates(), NO_POPULATE)],
+        ) {
             return;
         }
         // 16 MiB of fresh anonymous memory, nothing touched yet.

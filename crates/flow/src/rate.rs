@@ -143,7 +143,9 @@ impl RateSummary {
                 Values::One(v) => *v,
                 Values::Exact(v) => v[(r - 1) as usize],
                 Values::Hist(h) => {
-                    let q = r as f64 / h.len() as f64;
+                    // The histogram takes the value at rank ⌈q·len⌉; half a rank below
+                    // `r` keeps that `r` where r / len · len rounds up past it.
+                    let q = (r as f64 - 0.5) / h.len() as f64;
                     h.highest_equivalent(h.value_at_quantile(q.min(1.0)))
                 }
             }

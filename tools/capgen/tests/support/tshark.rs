@@ -1,11 +1,15 @@
 //! A small wrapper around `tshark` for cross-checking generated captures in tests.
 //!
+//! tshark is found through `streamscope_testkit::tshark` (the `TSHARK` environment
+//! variable, else `tshark` on `PATH`): [`Tshark::get`] gives `None` after printing one
+//! `SKIPPED` line when it is missing, so that a test without it says what it did not
+//! check and passes, and fails instead under `STREAMSCOPE_REQUIRE_ORACLES=1`.
+//!
 //! Every run is `tshark -n -r FILE OPTIONS...` (no name resolution) with `TZ=UTC`,
 //! `LC_ALL=C` and an empty configuration directory (`WIRESHARK_CONFIG_DIR`), so a
-//! developer's Wireshark profile cannot change what the tests see. The wrapper panics
-//! with a clear message when tshark is missing, exits non-zero or writes anything to
-//! stderr other than its "Running as user root" notice: a test that uses it fails
-//! instead of silently passing.
+//! developer's Wireshark profile cannot change what the tests see. A run panics with a
+//! clear message when tshark exits non-zero or writes anything to stderr other than its
+//! "Running as user root" notice: a test that uses it fails instead of silently passing.
 //!
 //! Parsers for three outputs:
 //! - `-T fields` ([`Tshark::fields`]): one [`Row`] per frame; fields with several
@@ -27,12 +31,9 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
-/// How to get tshark, printed when it cannot be run.
-pub const INSTALL_HINT: &str = "tshark is required by these tests and was not found. Install it \
-with `apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tshark` (Debian/Ubuntu; \
-answer \"no\" to the non-root capture question), or point the TSHARK environment variable at a \
-tshark binary";
+use streamscope_testkit::TSHARK_HINT;
 
 /// Joins several occurrences of one field in a frame (`-E aggregator=`): the ASCII unit
 /// separator, which no decoded value contains.
@@ -50,47 +51,23 @@ pub struct Tshark {
 }
 
 impl Tshark {
-    /// Finds tshark: the `TSHARK` environment variable if set, otherwise `tshark` on
-    /// `PATH`. Runs `tshark --version` to make sure it works.
-    pub fn find() -> Result<Tshark, String> {
-        let exe = std::env::var_os("TSHARK")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("tshark"));
-        let out = Command::new(&exe)
-            .arg("--version")
-            .env("LC_ALL", "C")
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}. {INSTALL_HINT}", exe.display()))?;
-        if !out.status.success() {
-            return Err(format!(
-                "{} --version failed ({}). {INSTALL_HINT}",
-                exe.display(),
-                out.status
-            ));
-        }
-        let version = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        // An empty configuration directory: default preferences only.
-        let config_dir = std::env::temp_dir().join("streamscope-tshark-empty-config");
-        std::fs::create_dir_all(&config_dir)
-            .map_err(|e| format!("cannot create {}: {e}", config_dir.display()))?;
-        Ok(Tshark {
-            exe,
-            version,
-            config_dir,
-        })
-    }
-
-    /// [`Tshark::find`], panicking with [`INSTALL_HINT`] when tshark is missing.
-    pub fn require() -> Tshark {
-        match Tshark::find() {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+    /// tshark for `test`, which checks `what` with it; `None` after saying (one
+    /// `SKIPPED` line) that `test` did not check `what` because tshark is missing.
+    /// Under `STREAMSCOPE_REQUIRE_ORACLES=1` a missing tshark panics instead.
+    pub fn get(test: &str, what: &str) -> Option<&'static Tshark> {
+        static T: OnceLock<Tshark> = OnceLock::new();
+        let found = streamscope_testkit::tshark(test, what)?;
+        Some(T.get_or_init(|| {
+            // An empty configuration directory: default preferences only.
+            let config_dir = std::env::temp_dir().join("streamscope-tshark-empty-config");
+            std::fs::create_dir_all(&config_dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", config_dir.display()));
+            Tshark {
+                exe: found.exe.clone(),
+                version: found.version.clone(),
+                config_dir,
+            }
+        }))
     }
 
     /// The first line of `tshark --version`, e.g. `TShark (Wireshark) 4.0.17 (...)`.
@@ -111,7 +88,7 @@ impl Tshark {
             .env("LC_ALL", "C")
             .env("WIRESHARK_CONFIG_DIR", &self.config_dir)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}. {INSTALL_HINT}", self.exe.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}; {TSHARK_HINT}", self.exe.display()));
         let stderr: Vec<String> = String::from_utf8_lossy(&out.stderr)
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.starts_with(ROOT_NOTICE))
