@@ -33,6 +33,11 @@ impl TableSink {
 }
 
 impl FlowSink<()> for TableSink {
+    fn out(&mut self) -> &mut () {
+        // A zero-sized box: no allocation.
+        Box::leak(Box::new(()))
+    }
+
     fn bin(&mut self, b: &BinRecord) {
         if self.error.is_some() {
             return;
@@ -50,7 +55,7 @@ impl FlowSink<()> for TableSink {
         self.keep(r);
     }
 
-    fn flow(&mut self, f: &FlowRecord, _state: &()) {
+    fn flow(&mut self, f: &FlowRecord, _state: Option<&()>) {
         if self.error.is_some() {
             return;
         }

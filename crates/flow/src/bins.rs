@@ -11,12 +11,14 @@
 use std::collections::BTreeMap;
 
 /// One closed time bin of one flow. Index 0 is upstream (client → server), 1 downstream.
+/// `counters` are what the flow's inspector added (`()` without one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BinRecord {
+pub struct BinRecord<C = ()> {
     pub flow_id: i64,
     pub bin_start_ns: i64,
     pub packets: [u32; 2],
     pub bytes: [u64; 2],
+    pub counters: C,
 }
 
 /// Most rows reserved for a new bucket (2.5 MiB).
@@ -24,13 +26,13 @@ const MAX_BUCKET_RESERVE: usize = 1 << 16;
 
 /// Time-ordering buffer for [`BinRecord`]s.
 #[derive(Debug)]
-pub struct BinOrderer {
-    buckets: BTreeMap<i64, Vec<BinRecord>>,
+pub struct BinOrderer<C = ()> {
+    buckets: BTreeMap<i64, Vec<BinRecord<C>>>,
     /// The bucket pushed to last, kept out of the map: consecutive rows mostly share a
     /// bin (flows ending together, flows crossing into the same second), and this saves
     /// a map lookup for each of them.
-    hot: Option<(i64, Vec<BinRecord>)>,
-    spare: Vec<Vec<BinRecord>>,
+    hot: Option<(i64, Vec<BinRecord<C>>)>,
+    spare: Vec<Vec<BinRecord<C>>>,
     /// Rows of the bucket that was hot last: a new bucket starts with room for as many
     /// (up to [`MAX_BUCKET_RESERVE`]), so that the bins of a million flows ending together
     /// do not grow by copying.
@@ -43,10 +45,10 @@ pub struct BinOrderer {
     released_early: u64,
 }
 
-impl BinOrderer {
+impl<C: Copy> BinOrderer<C> {
     /// `lateness_ns`: the longest delay between a bin's start and the moment its row can
     /// be emitted; `cap`: the most rows held before releasing early.
-    pub fn new(lateness_ns: i64, cap: usize) -> BinOrderer {
+    pub fn new(lateness_ns: i64, cap: usize) -> BinOrderer<C> {
         BinOrderer {
             buckets: BTreeMap::new(),
             hot: None,
@@ -61,7 +63,7 @@ impl BinOrderer {
         }
     }
 
-    pub fn push(&mut self, rec: BinRecord) {
+    pub fn push(&mut self, rec: BinRecord<C>) {
         if rec.bin_start_ns < self.released_up_to {
             self.out_of_order += 1;
         }
@@ -116,7 +118,7 @@ impl BinOrderer {
 
     /// Releases, in order, every row whose bin can no longer receive company, and more
     /// if the buffer is over its cap.
-    pub fn release(&mut self, clock_ns: i64, mut emit: impl FnMut(&BinRecord)) {
+    pub fn release(&mut self, clock_ns: i64, mut emit: impl FnMut(&BinRecord<C>)) {
         self.cool();
         let watermark = clock_ns.saturating_sub(self.lateness_ns);
         while let Some(entry) = self.buckets.first_entry() {
@@ -135,17 +137,17 @@ impl BinOrderer {
 
     /// Releases, in order, every row of a bin that starts before `start_ns`: the caller
     /// knows that no row of those bins can come any more.
-    pub fn release_before(&mut self, start_ns: i64, emit: impl FnMut(&BinRecord)) {
+    pub fn release_before(&mut self, start_ns: i64, emit: impl FnMut(&BinRecord<C>)) {
         self.release_below(Some(start_ns), emit);
     }
 
     /// Releases everything (end of capture).
-    pub fn release_all(&mut self, emit: impl FnMut(&BinRecord)) {
+    pub fn release_all(&mut self, emit: impl FnMut(&BinRecord<C>)) {
         self.release_below(None, emit);
     }
 
     /// Releases, in order, the buckets that start before `limit` (all of them if none).
-    fn release_below(&mut self, limit: Option<i64>, mut emit: impl FnMut(&BinRecord)) {
+    fn release_below(&mut self, limit: Option<i64>, mut emit: impl FnMut(&BinRecord<C>)) {
         self.cool();
         while let Some(entry) = self.buckets.first_entry() {
             let start = *entry.key();
@@ -160,8 +162,8 @@ impl BinOrderer {
     fn emit_bucket(
         &mut self,
         start: i64,
-        rows: &mut Vec<BinRecord>,
-        emit: &mut impl FnMut(&BinRecord),
+        rows: &mut Vec<BinRecord<C>>,
+        emit: &mut impl FnMut(&BinRecord<C>),
     ) {
         // A bucket is a few sorted runs (rows of flows that went on to a later bin, in
         // packet order, then rows of ending flows, in id order): the stable sort merges
@@ -204,6 +206,7 @@ mod tests {
             bin_start_ns: bin,
             packets: [1, 0],
             bytes: [10, 0],
+            counters: (),
         }
     }
 

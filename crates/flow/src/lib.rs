@@ -14,17 +14,21 @@
 
 mod bins;
 mod index;
+mod inspect;
 mod key;
 mod prefault;
 mod rate;
+mod stream;
 mod table;
 mod tcp;
 
 pub use bins::{BinOrderer, BinRecord};
+pub use inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
 pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
 pub use rate::{BinRate, Percentiles, RateSummary, EXACT_LIMIT};
+pub use stream::{Piece, Reassembler, StreamStats};
 pub use table::{
-    Ahead, Bitrate, EndReason, Faults, FlowConfig, FlowRecord, FlowSink, FlowState, FlowStats,
-    FlowTable, Keyer,
+    Ahead, Bitrate, EndReason, Faults, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable,
+    Keyer,
 };
 pub use tcp::{flags as tcp_flags, TcpState, TcpSummary};

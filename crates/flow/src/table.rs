@@ -9,9 +9,11 @@ use streamscope_wire::{Packet, Transport};
 
 use crate::bins::{BinOrderer, BinRecord};
 use crate::index::FlowIndex;
+use crate::inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey, PackedKey, V6Pairs};
 use crate::prefault::Prefault;
 use crate::rate::{BinRate, Percentiles, RateSummary};
+use crate::stream::{Piece, Reassembler, StreamStats};
 use crate::tcp::{flags, TcpState, TcpSummary};
 
 type FixedHasher = foldhash::fast::FixedState;
@@ -35,6 +37,10 @@ pub struct FlowConfig {
     pub other_idle_ns: i64,
     /// Most bin rows held for time ordering before they are released early.
     pub max_buffered_bins: usize,
+    /// Per TCP direction an inspector reads as a stream: most bytes, and most
+    /// segments, held ahead of a hole before the hole is given up.
+    pub stream_max_bytes: usize,
+    pub stream_max_segments: usize,
     /// Deliberate faults, all off by default: the conformance tests turn one on to show
     /// that they catch it. Not for use outside tests.
     #[doc(hidden)]
@@ -62,6 +68,8 @@ impl Default for FlowConfig {
             udp_idle_ns: 120 * NS_PER_S,
             other_idle_ns: 60 * NS_PER_S,
             max_buffered_bins: 4_000_000,
+            stream_max_bytes: 256 * 1024,
+            stream_max_segments: 256,
             faults: Faults::default(),
         }
     }
@@ -115,19 +123,16 @@ impl EndReason {
     }
 }
 
-/// Per-flow state carried by the table on behalf of the layers above (payload
-/// inspectors). The table calls it for every packet of the flow, in capture order.
-pub trait FlowState: Default {
-    /// One packet of the flow; `dir` 0 is client → server, 1 server → client.
-    fn on_packet(&mut self, _flow_id: i64, _dir: usize, _ts_ns: i64, _packet: &Packet<'_>) {}
-}
-
-impl FlowState for () {}
-
-/// Receives what the table produces: closed time bins (in time order) and ended flows.
-pub trait FlowSink<S> {
-    fn bin(&mut self, bin: &BinRecord);
-    fn flow(&mut self, flow: &FlowRecord, state: &S);
+/// Receives what the table produces: closed time bins (in time order), ended flows
+/// with their inspector, and (through [`FlowSink::out`]) the rows inspectors find
+/// mid-flow.
+pub trait FlowSink<S: Inspector> {
+    fn bin(&mut self, bin: &BinRecord<S::BinCounters>);
+    /// A flow ended; `inspector` is its inspector, if it had one, after
+    /// [`Inspector::end`].
+    fn flow(&mut self, flow: &FlowRecord, inspector: Option<&S>);
+    /// Where inspectors put the rows they find.
+    fn out(&mut self) -> &mut S::Out;
 }
 
 /// Downstream bitrate over a flow's bins, in bits per second.
@@ -179,6 +184,10 @@ pub struct FlowStats {
     pub fragments_matched: u64,
     /// TCP flows split because a new SYN arrived after the previous connection closed.
     pub tcp_port_reuse: u64,
+    /// Flows an inspector took on.
+    pub inspected_flows: u64,
+    /// The byte streams inspectors read, summed over the flows that ended.
+    pub streams: StreamStats,
     pub bins_emitted: u64,
     /// Bin rows written after a later bin (only when the ordering buffer overflowed).
     pub bins_out_of_order: u64,
@@ -208,23 +217,43 @@ struct Flow<S> {
     bytes: [u32; 2],
     payload: [u32; 2],
     /// TCP state and [`More`], for the flows that need them.
-    ext: Option<Box<Ext>>,
+    ext: Option<Box<Ext<S>>>,
     /// Start of the current bin. Its counts are the totals less the totals at its start
     /// ([`More::bin_base`], zero in a flow's first bin), so that a flow of one bin, most
     /// flows of a busy network, keeps no counts of its own for it.
     bin_start: i64,
-    state: S,
 }
 
-/// What a slot keeps out of line: a TCP flow's state (made with the flow) and [`More`]
-/// (made when a flow first needs it). One pointer in the slot for both: every slot
+/// What a slot keeps out of line: a TCP flow's state (made with the flow), [`More`]
+/// (made when a flow first needs it) and the flow's inspector with its byte streams
+/// (made when an inspector takes the flow on). One pointer in the slot for all: every slot
 /// would pay for a second one, where a TCP flow that needs [`More`] pays a pointer in
 /// this box and a UDP flow that needs it an empty TCP state (such flows span several
 /// bins or pass 4 Gi: few, and large anyway).
-#[derive(Debug, Default)]
-struct Ext {
+#[derive(Debug)]
+struct Ext<S> {
     tcp: Option<TcpState>,
     more: Option<Box<More>>,
+    inspected: Option<Box<Inspected<S>>>,
+}
+
+impl<S> Default for Ext<S> {
+    fn default() -> Ext<S> {
+        Ext {
+            tcp: None,
+            more: None,
+            inspected: None,
+        }
+    }
+}
+
+/// A flow's inspector, what it wants, and the byte streams it reads.
+#[derive(Debug)]
+struct Inspected<S> {
+    inspector: S,
+    wants: Wants,
+    streams: [Option<Reassembler>; 2],
+    stats: StreamStats,
 }
 
 /// What only some flows need.
@@ -358,7 +387,7 @@ const MAX_SLAB_RESERVE: usize = 1 << 22;
 /// needs anyway) only on a match, and growing the index moves 8 bytes per flow without
 /// rehashing any key. A million flows need a 16 MiB index, which stays in the
 /// last-level cache, instead of 96 MiB with the keys inside.
-pub struct FlowTable<S: FlowState = ()> {
+pub struct FlowTable<S: Inspector = ()> {
     cfg: FlowConfig,
     keyer: Keyer,
     index: FlowIndex,
@@ -368,7 +397,7 @@ pub struct FlowTable<S: FlowState = ()> {
     slab: Vec<Option<Flow<S>>>,
     free: Vec<u32>,
     fragments: HashMap<FragKey, FragPorts, FixedHasher>,
-    bins: BinOrderer,
+    bins: BinOrderer<S::BinCounters>,
     wheel: Wheel,
     next_id: i64,
     clock: i64,
@@ -385,7 +414,7 @@ pub struct FlowTable<S: FlowState = ()> {
     v6: V6Pairs,
 }
 
-impl<S: FlowState> FlowTable<S> {
+impl<S: Inspector> FlowTable<S> {
     pub fn new(mut cfg: FlowConfig) -> FlowTable<S> {
         // Slots are 32-bit (and the index stores them plus one).
         cfg.max_flows = cfg.max_flows.min(u32::MAX as usize - 1);
@@ -589,7 +618,7 @@ impl<S: FlowState> FlowTable<S> {
                     .and_then(Flow::tcp)
                     .is_some_and(|t| t.closed() || t.any_fin());
             if !reused {
-                return Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, tcp));
+                return Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, sink));
             }
             // A new SYN on a connection that has closed starts a new flow (port reuse).
             if let Some(old) = self.take(slot) {
@@ -625,12 +654,13 @@ impl<S: FlowState> FlowTable<S> {
             ext: tcp.map(|_| {
                 Box::new(Ext {
                     tcp: Some(TcpState::default()),
-                    more: None,
+                    ..Ext::default()
                 })
             }),
             bin_start: ts_ns.div_euclid(self.cfg.bin_ns) * self.cfg.bin_ns,
-            state: S::default(),
         };
+        let mut flow = flow;
+        self.start_inspector(&mut flow, &key, ts_ns, has_ports, sink);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots_reused = true;
@@ -649,7 +679,7 @@ impl<S: FlowState> FlowTable<S> {
         self.stats.peak_active_flows = self.stats.peak_active_flows.max(self.index.len() as u64);
         let deadline = ts_ns.saturating_add(self.cfg.timeout(key.protocol(), false));
         self.wheel.file(slot, id, deadline);
-        Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, tcp))
+        Some(self.account(slot, src_is_lo, ts_ns, orig_len, packet, sink))
     }
 
     /// Counts a packet to the flow in `slot`.
@@ -660,8 +690,12 @@ impl<S: FlowState> FlowTable<S> {
         ts_ns: i64,
         orig_len: u32,
         packet: &Packet<'_>,
-        tcp: Option<streamscope_wire::Tcp>,
+        sink: &mut impl FlowSink<S>,
     ) -> i64 {
+        let tcp = match packet.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
         let Some(Some(flow)) = self.slab.get_mut(slot as usize) else {
             return -1;
         };
@@ -673,7 +707,7 @@ impl<S: FlowState> FlowTable<S> {
         if ts_ns - flow.bin_start >= bin_ns {
             // The packet starts a new bin: the current one closes without it.
             let bin_start = ts_ns.div_euclid(bin_ns) * bin_ns;
-            let (rec, base) = close_bin(flow);
+            let (rec, base) = close_bin(flow, true);
             self.bins.push(rec);
             self.stats.bins_emitted += 1;
             let skipped = ((bin_start - flow.bin_start) / bin_ns - 1) as u64;
@@ -696,8 +730,54 @@ impl<S: FlowState> FlowTable<S> {
         }
 
         let id = flow.id;
-        flow.state.on_packet(id, dir, ts_ns, packet);
+        if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+            let d = Dir::from_index(dir);
+            let fragment = packet.ip.and_then(|ip| ip.fragment);
+            if i.wants.of(d) != Want::Nothing && fragment.is_none_or(|f| f.offset == 0) {
+                let limits = (self.cfg.stream_max_bytes, self.cfg.stream_max_segments);
+                inspect(i, d, ts_ns, packet, tcp, limits, sink.out());
+            }
+        }
         id
+    }
+
+    /// A flow starts: an inspector for it, if one wants it.
+    #[inline]
+    fn start_inspector(
+        &mut self,
+        flow: &mut Flow<S>,
+        key: &FlowKey,
+        ts_ns: i64,
+        has_ports: bool,
+        sink: &mut impl FlowSink<S>,
+    ) {
+        let (client, server) = if flow.lo_is_client {
+            (key.lo(), key.hi())
+        } else {
+            (key.hi(), key.lo())
+        };
+        let start = FlowStart {
+            id: flow.id,
+            ts_ns,
+            ip_version: key.ip_version(),
+            protocol: key.protocol(),
+            client,
+            server,
+            has_ports,
+            client_rule: flow.rule,
+            vlan: key.vlan(),
+        };
+        if let Some(inspector) = S::start(&start, sink.out()) {
+            self.stats.inspected_flows += 1;
+            let wants = inspector.wants();
+            let ext = flow.ext.get_or_insert_with(Box::default);
+            ext.inspected = Some(Box::new(Inspected {
+                inspector,
+                wants,
+                streams: [None, None],
+                stats: StreamStats::default(),
+            }));
+        }
     }
 
     fn remember_fragment(
@@ -813,7 +893,28 @@ impl<S: FlowState> FlowTable<S> {
         reason: Option<EndReason>,
         sink: &mut impl FlowSink<S>,
     ) {
-        let (rec, _) = close_bin(&flow);
+        let end_reason = match flow.tcp() {
+            Some(t) if t.rst => EndReason::Rst,
+            Some(t) if t.any_fin() && reason != Some(EndReason::Evicted) => EndReason::Fin,
+            _ => reason.unwrap_or(EndReason::Idle),
+        };
+        if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+            // Held stream bytes come out, then the inspector hears the end (before its
+            // last bin closes, so that what it finds now counts in that bin).
+            let out = sink.out();
+            for d in [Dir::Up, Dir::Down] {
+                if let Some(mut r) = i.streams[d.index()].take() {
+                    let inspector = &mut i.inspector;
+                    r.finish(|p| {
+                        let _ = feed(inspector, d, flow.last_ns, p, out);
+                    });
+                    i.stats.add(&r.stats());
+                }
+            }
+            i.inspector.end(end_reason, flow.last_ns, out);
+            self.stats.streams.add(&i.stats);
+        }
+        let (rec, _) = close_bin(&mut flow, true);
         self.bins.push(rec);
         self.stats.bins_emitted += 1;
         self.stats.flows_ended += 1;
@@ -821,11 +922,6 @@ impl<S: FlowState> FlowTable<S> {
         let key = flow.key.unpack(&self.v6);
         flow.key.release(&mut self.v6);
         let tcp = flow.tcp().map(TcpState::summary);
-        let end_reason = match flow.tcp() {
-            Some(t) if t.rst => EndReason::Rst,
-            Some(t) if t.any_fin() && reason != Some(EndReason::Evicted) => EndReason::Fin,
-            _ => reason.unwrap_or(EndReason::Idle),
-        };
         let (client, server) = if flow.lo_is_client {
             (key.lo(), key.hi())
         } else {
@@ -889,7 +985,12 @@ impl<S: FlowState> FlowTable<S> {
             bins,
             bitrate_down,
         };
-        sink.flow(&record, &flow.state);
+        let inspector = flow
+            .ext
+            .as_ref()
+            .and_then(|e| e.inspected.as_ref())
+            .map(|i| &i.inspector);
+        sink.flow(&record, inspector);
     }
 
     /// End of the capture: every flow still open ends (`capture_end`, or `fin`/`rst`
@@ -1160,17 +1261,92 @@ impl Wheel {
 
 /// The row of a flow's current bin: its counts since the bin started. Also the flow's
 /// totals (packets, bytes), the next bin's base when the flow goes on.
-fn close_bin<S>(flow: &Flow<S>) -> (BinRecord, [[u64; 2]; 2]) {
+/// `inspect`: ask the flow's inspector for its counters (the bin really closes).
+fn close_bin<S: Inspector>(
+    flow: &mut Flow<S>,
+    inspect: bool,
+) -> (BinRecord<S::BinCounters>, [[u64; 2]; 2]) {
     let [packets, bytes] = flow.more().map(|m| m.bin_base).unwrap_or_default();
     let totals = [flow.packets(), flow.bytes()];
     let [total_packets, total_bytes] = totals;
+    let counters = match flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+        Some(i) if inspect => i.inspector.close_bin(),
+        _ => S::BinCounters::default(),
+    };
     let rec = BinRecord {
         flow_id: flow.id,
         bin_start_ns: flow.bin_start,
         packets: [0, 1].map(|d| u32::try_from(total_packets[d] - packets[d]).unwrap_or(u32::MAX)),
         bytes: [0, 1].map(|d| total_bytes[d] - bytes[d]),
+        counters,
     };
     (rec, totals)
+}
+
+/// Hands one packet of direction `dir` to a flow's inspector, as it asked: the payload,
+/// or its direction's stream in order. Updates what it wants.
+#[inline(never)]
+fn inspect<S: Inspector>(
+    i: &mut Inspected<S>,
+    dir: Dir,
+    ts_ns: i64,
+    packet: &Packet<'_>,
+    tcp: Option<streamscope_wire::Tcp>,
+    (max_bytes, max_segments): (usize, usize),
+    out: &mut S::Out,
+) {
+    let want = i.wants.of(dir);
+    match (want, tcp) {
+        (Want::Stream, Some(t)) => {
+            let syn = t.flags & crate::tcp::flags::SYN != 0;
+            if packet.payload_len == 0 && !syn {
+                return;
+            }
+            let stream = i.streams[dir.index()]
+                .get_or_insert_with(|| Reassembler::new(max_bytes, max_segments));
+            let inspector = &mut i.inspector;
+            let mut wants = i.wants;
+            stream.segment(t.seq, syn, packet.payload, packet.payload_len, |p| {
+                if wants.of(dir) == Want::Stream {
+                    wants = feed(inspector, dir, ts_ns, p, out);
+                }
+            });
+            i.wants = wants;
+        }
+        _ => {
+            let segment = Segment {
+                dir,
+                ts_ns,
+                tcp: tcp.map(|t| (t.seq, t.flags)),
+                payload: packet.payload,
+                payload_len: packet.payload_len,
+                first_fragment: packet.ip.is_some_and(|ip| ip.fragment.is_some()),
+            };
+            i.wants = i.inspector.packet(&segment, out);
+        }
+    }
+    // A direction no longer read as a stream lets its held bytes go.
+    for d in [Dir::Up, Dir::Down] {
+        if i.wants.of(d) != Want::Stream {
+            if let Some(r) = i.streams[d.index()].take() {
+                i.stats.add(&r.stats());
+            }
+        }
+    }
+}
+
+/// One piece of a stream to its inspector.
+fn feed<S: Inspector>(
+    inspector: &mut S,
+    dir: Dir,
+    ts_ns: i64,
+    piece: Piece<'_>,
+    out: &mut S::Out,
+) -> Wants {
+    match piece {
+        Piece::Bytes(b) => inspector.stream(dir, ts_ns, b, out),
+        Piece::Gap(n) => inspector.gap(dir, ts_ns, n, out),
+    }
 }
 
 #[cfg(test)]
@@ -1183,8 +1359,13 @@ mod tests {
     struct Ended(Vec<FlowRecord>);
 
     impl FlowSink<()> for Ended {
+        fn out(&mut self) -> &mut () {
+            // A zero-sized box: no allocation.
+            Box::leak(Box::new(()))
+        }
+
         fn bin(&mut self, _: &BinRecord) {}
-        fn flow(&mut self, r: &FlowRecord, _: &()) {
+        fn flow(&mut self, r: &FlowRecord, _: Option<&()>) {
             self.0.push(r.clone());
         }
     }
@@ -1284,9 +1465,10 @@ mod tests {
     #[test]
     fn a_flow_slot_is_88_bytes() {
         assert_eq!(std::mem::size_of::<Option<Flow<()>>>(), 88);
-        // A TCP flow's box: its state and the pointer to `More`, no larger than the
-        // state alone was (72 bytes) before the two shared a box.
-        assert_eq!(std::mem::size_of::<Ext>(), 64);
+        // A TCP flow's box: its state and the pointers to `More` and the inspector,
+        // no larger than the state alone was (72 bytes) before the three shared a box
+        // (and in the same 80-byte chunk of glibc's allocator as at 64).
+        assert_eq!(std::mem::size_of::<Ext<()>>(), 72);
     }
 
     /// An IPv6 flow's address pair is held while the flow is and given back when it
