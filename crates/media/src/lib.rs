@@ -1,0 +1,18 @@
+//! Payload inspectors for streamscope: the per-flow state that reads what a flow carries
+//! and turns it into rows (one module per protocol).
+//!
+//! For now the crate holds [`dns`]: unicast DNS over UDP and TCP, with queries paired to
+//! their responses ([`dns::DnsFlow`]) and the address → name map their answers build
+//! ([`dns::NameMap`]). It does not depend on the flow table: the wiring into the flow
+//! table's inspector interface is a thin layer above both.
+//!
+//! # Contract
+//!
+//! No input makes this crate panic (property tests feed it arbitrary bytes). Malformed
+//! messages are counted by kind and skipped; memory per flow is bounded whatever the
+//! traffic (see each type's documentation for its bounds).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dns;
