@@ -7,7 +7,8 @@
 //!
 //! * `read`: [`Capture`] only, every record's bytes touched;
 //! * `read+dissect`: plus [`streamscope_wire::dissect`] on every record;
-//! * `read+dissect+flow`: plus [`FlowTable`] with a sink that drops what it gets;
+//! * `read+dissect+flow`: the pipeline library's loop (`streamscope_pipeline::run`, one
+//!   thread) with a [`FlowTable`] and a sink that drops what it gets;
 //! * `analyze`: the `streamscope analyze FILE -o OUT --quiet` binary, Parquet included
 //!   (skipped with a message when the binary is missing).
 //!
@@ -103,15 +104,21 @@ fn read_dissect(path: &Path) -> u64 {
     sum
 }
 
+/// The library's loop ([`streamscope_pipeline::run`]) on one thread, as the binary runs
+/// it less the tables.
 fn read_dissect_flow(path: &Path) -> (u64, u64) {
-    let mut cap = Capture::open(path).expect("open the capture");
+    let captures = vec![Capture::open(path).expect("open the capture")];
     let mut table = FlowTable::<()>::new(FlowConfig::default());
     let mut sink = CountSink::default();
-    while let Some(rec) = cap.next_record().expect("read a record") {
-        let p = streamscope_wire::dissect(rec.link_type, rec.data, rec.orig_len);
-        black_box(table.process(rec.ts_ns, rec.orig_len, &p, &mut sink));
-    }
-    table.finish(&mut sink);
+    let report = streamscope_pipeline::run(
+        captures,
+        &mut table,
+        &mut sink,
+        &streamscope_pipeline::Silent,
+        |_| true,
+        streamscope_pipeline::Options::default(),
+    );
+    black_box(report);
     (sink.flows, sink.bins)
 }
 

@@ -117,9 +117,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         error: None,
         rate: BinRate::new(args.bin),
     };
-    let report = pipeline::run(captures, &mut table, &mut sink, &progress, |s| {
-        s.error.is_none()
-    });
+    let report = pipeline::run(
+        &args.read,
+        captures,
+        &mut table,
+        &mut sink,
+        &progress,
+        |s| s.error.is_none(),
+    );
     progress.finish();
     let read_s = started.elapsed().as_secs_f64();
     // The table's memory (hundreds of MiB with a million flows) goes back to the kernel

@@ -61,9 +61,26 @@ pub struct ReadOpts {
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub other_timeout: i64,
 
+    /// Threads to keep busy (default: as many as the machine runs at once). The tables
+    /// are the same whatever the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+
+    /// When the flow table moves to a thread of its own (for tests of that path).
+    #[arg(long, value_enum, default_value_t = HandoffArg::Auto, hide = true)]
+    pub handoff: HandoffArg,
+
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+impl ReadOpts {
+    /// The run's thread budget: `--threads`, else what the machine runs at once.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .map_or_else(streamscope_pipeline::available_threads, usize::from)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +135,17 @@ pub enum ReadMode {
     Mmap,
     /// read(2) into a reusable buffer.
     Read,
+}
+
+/// `--handoff`: when the flow table moves to a thread of its own.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandoffArg {
+    /// Once it outgrows the caches, if `--threads` allows a second thread.
+    Auto,
+    /// Never.
+    Never,
+    /// From the first packet, whatever `--threads` says.
+    FromStart,
 }
 
 /// Parses `250ms`, `1s`, `1.5s`, `5m`, `1h`, `100us`, `10ns` into nanoseconds.

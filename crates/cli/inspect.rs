@@ -106,7 +106,14 @@ pub fn run(args: &InspectArgs) -> Result<(), Failure> {
         n: args.top,
         heap: BinaryHeap::new(),
     };
-    let report = pipeline::run(captures, &mut table, &mut top, &progress, |_| true);
+    let report = pipeline::run(
+        &args.read,
+        captures,
+        &mut table,
+        &mut top,
+        &progress,
+        |_| true,
+    );
     progress.finish();
     let mut top_flows: Vec<TopFlow> = top.heap.into_iter().map(|Reverse((_, _, t))| t).collect();
     top_flows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.flow_id.cmp(&b.flow_id)));

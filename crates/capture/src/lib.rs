@@ -399,8 +399,19 @@ impl Capture {
         Capture::open_with(path, ReadMode::default())
     }
 
-    /// Opens a path (`-` = stdin), reading a regular uncompressed file as `mode` says.
+    /// Opens a path (`-` = stdin), reading a regular uncompressed file as `mode` says,
+    /// on one thread.
     pub fn open_with(path: &Path, mode: ReadMode) -> Result<Capture, Error> {
+        Capture::open_with_threads(path, mode, 1)
+    }
+
+    /// [`Capture::open_with`] with a budget of `threads`: with two or more, a mapped
+    /// file's pages are populated ahead of the reader by a thread of its own.
+    pub fn open_with_threads(
+        path: &Path,
+        mode: ReadMode,
+        threads: usize,
+    ) -> Result<Capture, Error> {
         if path.as_os_str() == "-" {
             return Capture::from_reader("-", Box::new(io::stdin()));
         }
@@ -461,7 +472,7 @@ impl Capture {
                     // Advice is a hint: failing to give it changes nothing.
                     let _ = map.advise(memmap2::Advice::Sequential);
                 }
-                Input::map(map)
+                Input::map(map, threads)
             }
             (Compression::None, ReadMode::Read) => {
                 // The first MiB is already here: start the buffer with it.

@@ -44,13 +44,19 @@ pub(crate) struct Stream {
 }
 
 impl Input {
-    pub(crate) fn map(map: Mmap) -> Input {
+    /// A mapped file; with a budget of two threads or more its pages are populated
+    /// ahead of the reader by a thread of its own.
+    pub(crate) fn map(map: Mmap, threads: usize) -> Input {
         Input::Map {
             map: Arc::new(map),
             pos: 0,
             populated: 0,
             prefetched: 0,
-            ahead: Ahead::NotStarted,
+            ahead: if threads >= 2 {
+                Ahead::NotStarted
+            } else {
+                Ahead::Inline
+            },
         }
     }
 
@@ -227,9 +233,7 @@ pub(crate) struct Populator {
 
 impl Populator {
     fn start(map: &Arc<Mmap>) -> Ahead {
-        if !cfg!(target_os = "linux")
-            || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2
-        {
+        if !cfg!(target_os = "linux") {
             return Ahead::Inline;
         }
         let reader = Arc::new(AtomicUsize::new(0));

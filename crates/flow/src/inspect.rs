@@ -167,6 +167,10 @@ pub trait Inspector: Sized {
     /// say); `()` for none.
     type BinCounters: Copy + Default + Debug + PartialEq + Send;
 
+    /// Whether this inspector type ever reads payload. `false` lets the pipeline skip
+    /// copying payloads when it hands packets to the flow table's thread.
+    const INSPECTS: bool = true;
+
     /// A flow starts: an inspector for it, or `None` when nobody inspects it.
     fn start(flow: &FlowStart, out: &mut Self::Out) -> Option<Self>;
 
@@ -206,6 +210,7 @@ pub trait Inspector: Sized {
 impl Inspector for () {
     type Out = ();
     type BinCounters = ();
+    const INSPECTS: bool = false;
 
     #[inline]
     fn start(_: &FlowStart, _: &mut ()) -> Option<()> {

@@ -43,17 +43,17 @@ impl Prefault {
         }
     }
 
-    /// Starts populating the spare capacity of `v` (nothing if there is too little of it;
-    /// with only one CPU, advises it for huge pages instead). The caller must
+    /// Starts populating the spare capacity of `v` on a thread of its own (nothing if
+    /// there is too little of it; with a budget of one thread, advises it for huge pages
+    /// instead). The caller must
     /// [`stop`](Prefault::stop) it before `v` can reallocate or be freed.
-    pub(crate) fn start<T>(v: &Vec<T>) -> Prefault {
+    pub(crate) fn start<T>(v: &Vec<T>, threads: usize) -> Prefault {
         #[cfg(target_os = "linux")]
         {
             let size = std::mem::size_of::<T>();
             let bytes = v.capacity().saturating_mul(size);
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             let base = v.as_ptr() as usize;
-            if bytes >= 2 * AHEAD && cpus >= 2 {
+            if bytes >= 2 * AHEAD && threads >= 2 {
                 return Prefault {
                     inner: linux::Thread::start(base, base + bytes),
                 };
@@ -312,7 +312,7 @@ mod tests {
         let cap = 4 * AHEAD;
         let mut v = patterned(cap, (3 << 20) + 123);
         let base = v.as_ptr() as usize;
-        let mut p = Prefault::start(&v);
+        let mut p = Prefault::start(&v, 2);
         p.used(v.len());
         // The thread populates up to `AHEAD` bytes past the used part, and no further.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn small_vectors_get_no_thread() {
         let v: Vec<u64> = Vec::with_capacity(1024);
-        assert!(Prefault::start(&v).inner.is_none());
+        assert!(Prefault::start(&v, 2).inner.is_none());
     }
 
     #[test]

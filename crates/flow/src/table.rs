@@ -41,6 +41,9 @@ pub struct FlowConfig {
     /// segments, held ahead of a hole before the hole is given up.
     pub stream_max_bytes: usize,
     pub stream_max_segments: usize,
+    /// Threads the table may keep busy: with two or more, the slab's pages are
+    /// populated ahead of its use on a thread of its own.
+    pub threads: usize,
     /// Deliberate faults, all off by default: the conformance tests turn one on to show
     /// that they catch it. Not for use outside tests.
     #[doc(hidden)]
@@ -70,6 +73,7 @@ impl Default for FlowConfig {
             max_buffered_bins: 4_000_000,
             stream_max_bytes: 256 * 1024,
             stream_max_segments: 256,
+            threads: 1,
             faults: Faults::default(),
         }
     }
@@ -471,7 +475,7 @@ impl<S: Inspector> FlowTable<S> {
             self.prefault.stop();
         } else if len % PREFAULT_TELL_SLOTS == 0 {
             if len == PREFAULT_FROM_SLOTS {
-                self.prefault = Prefault::start(&self.slab);
+                self.prefault = Prefault::start(&self.slab, self.cfg.threads);
             }
             self.prefault
                 .used(len * std::mem::size_of::<Option<Flow<S>>>());
