@@ -275,7 +275,7 @@ pub(crate) fn looks_like_start(bytes: &[u8], response: Option<bool>) -> bool {
     if op != opcode::QUERY || h.counts[0] != 1 || response.is_some_and(|r| r != h.response) {
         return false;
     }
-    msg.len() < len || Packet::parse(msg).is_ok()
+    msg.len() < len || (counts_fit(msg.len(), h.counts) && Packet::parse(msg).is_ok())
 }
 
 /// The presentation bytes of a name (see the [module documentation](super#names)),

@@ -27,7 +27,8 @@ impl Answer {
     /// after `at_ns`, or its last TTL not yet run out.
     fn live_at(&self, at_ns: i64) -> bool {
         at_ns <= self.last_ts_ns
-            || at_ns - self.last_ts_ns <= i64::from(self.ttl_s).saturating_mul(NS_PER_S)
+            || at_ns.saturating_sub(self.last_ts_ns)
+                <= i64::from(self.ttl_s).saturating_mul(NS_PER_S)
     }
 }
 

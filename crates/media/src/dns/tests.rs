@@ -970,3 +970,26 @@ proptest! {
         prop_assert_eq!(flow.stats().malformed(), 0);
     }
 }
+
+proptest! {
+    #[test]
+    fn name_map_never_panics_and_stays_bounded(
+        ops in prop::collection::vec(
+            (any::<i64>(), 0u8..8, 0usize..3, any::<u32>(), any::<bool>()),
+            0..200,
+        ),
+    ) {
+        let names = ["a.example", "b.example", "c.example"];
+        let mut m = NameMap::new(4);
+        for (ts, last, n, ttl, look) in ops {
+            if look {
+                if let Some(found) = m.lookup(ip(last), ts) {
+                    prop_assert!(names.contains(&found));
+                }
+            } else {
+                m.insert(ts, ip(last), names[n], ttl);
+            }
+            prop_assert!(m.len() <= 4);
+        }
+    }
+}
