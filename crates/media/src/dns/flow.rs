@@ -235,6 +235,11 @@ impl DnsFlow {
     /// The flow ended at `end_ts_ns`: every query still in flight is emitted, as timed
     /// out if it waited longer than the timeout, else as [`Outcome::FlowEnd`]; partial TCP
     /// messages are dropped and counted.
+    ///
+    /// `end_ts_ns` is when the flow is known to have ended: for a flow ended by its idle
+    /// timeout, the time the timeout ran out (not its last packet's, or a query that was
+    /// its last packet would count as [`Outcome::FlowEnd`]); at the end of the capture,
+    /// the capture's last time.
     pub fn finish(&mut self, end_ts_ns: i64, out: &mut impl FnMut(DnsRow)) {
         self.core.expire(end_ts_ns, out);
         let core = &mut self.core;

@@ -118,6 +118,11 @@
 //! ([`DnsStats::tcp_resyncs`] counts the recoveries). A length prefix below 12 (no room
 //! for a header) loses the framing the same way ([`DnsStats::bad_length_prefix`]).
 //!
+//! A direction's first bytes are taken as a message start, as they are when the stream
+//! starts with the connection. For a connection picked up in the middle (its handshake
+//! not captured), the caller reports a gap before the first bytes, and the direction
+//! waits for a message start as after any gap.
+//!
 //! # Names
 //!
 //! Names are written as tshark writes them, lower-cased: labels joined by dots, no

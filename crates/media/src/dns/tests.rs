@@ -729,6 +729,26 @@ fn tcp_gap_drops_the_partial_message_and_resynchronises() {
 }
 
 #[test]
+fn tcp_picked_up_mid_connection() {
+    // The caller reports a gap before a direction's first bytes when the handshake was
+    // not captured: the tail of a message is skipped, the next message start is read.
+    let responses = framed(&[&RESPONSE]);
+    let (rows, stats) = tcp(&[
+        (S2C, 0, &[]),
+        (S2C, MS, &responses[30..]),
+        (S2C, 2 * MS, &responses),
+    ]);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].outcome, Outcome::ResponseOnly);
+    assert_eq!(rows[0].response_ts_ns, Some(2 * MS));
+    assert_eq!(
+        (stats.tcp_gaps, stats.tcp_incomplete, stats.tcp_resyncs),
+        (1, 0, 1)
+    );
+    assert_eq!(stats.malformed(), 0);
+}
+
+#[test]
 fn tcp_bad_length_prefix_loses_the_framing() {
     let mut bytes = vec![0, 5, 1, 2, 3, 4, 5];
     bytes.extend_from_slice(&framed(&[&QUERY])); // not read: same call
