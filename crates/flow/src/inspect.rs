@@ -26,6 +26,8 @@
 
 use std::fmt::Debug;
 
+use streamscope_wire::Packet;
+
 use crate::{ClientRule, EndReason, Endpoint};
 
 /// Which way a packet travels within its flow.
@@ -152,10 +154,9 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// The transport payload's length according to the headers.
     pub payload_len: u32,
-    /// The packet is the first fragment of a fragmented IP datagram: `payload` is only
-    /// the part of the datagram's payload this fragment carries. (Later fragments are
-    /// counted to the flow but not given to inspectors: they carry no transport header.)
-    pub first_fragment: bool,
+    /// The payload was put back together from the fragments of an IP datagram (UDP;
+    /// `ts_ns` is then the time of the fragment that completed it).
+    pub reassembled: bool,
 }
 
 /// Per-flow state of the layer above the flow table. See the module documentation.
@@ -167,9 +168,15 @@ pub trait Inspector: Sized {
     /// say); `()` for none.
     type BinCounters: Copy + Default + Debug + PartialEq + Send;
 
-    /// Whether this inspector type ever reads payload. `false` lets the pipeline skip
-    /// copying payloads when it hands packets to the flow table's thread.
-    const INSPECTS: bool = true;
+    /// Whether an inspector of this type might read this packet's payload: a cheap
+    /// test on its headers (ports, say) made on the reading thread, so that the pipeline
+    /// copies payloads to the flow table's thread only where they can be read. `false`
+    /// must mean never.
+    #[inline]
+    fn may_read(packet: &Packet<'_>) -> bool {
+        let _ = packet;
+        true
+    }
 
     /// A flow starts: an inspector for it, or `None` when nobody inspects it.
     fn start(flow: &FlowStart, out: &mut Self::Out) -> Option<Self>;
@@ -199,10 +206,13 @@ pub trait Inspector: Sized {
         Self::BinCounters::default()
     }
 
-    /// The flow ends, at `last_ns`, for `reason`. Anything still pending is emitted
-    /// now; the sink then reads the inspector's per-flow columns.
-    fn end(&mut self, reason: EndReason, last_ns: i64, out: &mut Self::Out) {
-        let _ = (reason, last_ns, out);
+    /// The flow ends for `reason`: its last packet was at `last_ns`, and it is known
+    /// to have ended by `ended_ns` (the capture time at which the table ended it: past
+    /// the idle timeout for `Idle`, the capture's last packet for `CaptureEnd`).
+    /// Anything still pending is emitted now; the sink then reads the inspector's
+    /// per-flow columns.
+    fn end(&mut self, reason: EndReason, last_ns: i64, ended_ns: i64, out: &mut Self::Out) {
+        let _ = (reason, last_ns, ended_ns, out);
     }
 }
 
@@ -210,7 +220,11 @@ pub trait Inspector: Sized {
 impl Inspector for () {
     type Out = ();
     type BinCounters = ();
-    const INSPECTS: bool = false;
+
+    #[inline]
+    fn may_read(_: &Packet<'_>) -> bool {
+        false
+    }
 
     #[inline]
     fn start(_: &FlowStart, _: &mut ()) -> Option<()> {

@@ -13,6 +13,7 @@
 //! growth) and per bin bucket.
 
 mod bins;
+mod datagram;
 mod index;
 mod inspect;
 mod key;
@@ -23,6 +24,7 @@ mod table;
 mod tcp;
 
 pub use bins::{BinOrderer, BinRecord};
+pub use datagram::{DatagramStats, Datagrams};
 pub use inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
 pub use key::{choose_client, ClientRule, Endpoint, FlowKey};
 pub use rate::{BinRate, Percentiles, RateSummary, EXACT_LIMIT};

@@ -8,6 +8,7 @@ use hashbrown::HashMap;
 use streamscope_wire::{Packet, Transport};
 
 use crate::bins::{BinOrderer, BinRecord};
+use crate::datagram::{DatagramStats, Datagrams};
 use crate::index::FlowIndex;
 use crate::inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey, PackedKey, V6Pairs};
@@ -192,6 +193,8 @@ pub struct FlowStats {
     pub inspected_flows: u64,
     /// The byte streams inspectors read, summed over the flows that ended.
     pub streams: StreamStats,
+    /// Fragmented UDP datagrams put back together for inspectors, or given up.
+    pub datagrams: DatagramStats,
     pub bins_emitted: u64,
     /// Bin rows written after a later bin (only when the ordering buffer overflowed).
     pub bins_out_of_order: u64,
@@ -258,6 +261,8 @@ struct Inspected<S> {
     wants: Wants,
     streams: [Option<Reassembler>; 2],
     stats: StreamStats,
+    /// Fragmented UDP datagrams being put back together for it.
+    datagrams: Option<Box<Datagrams>>,
 }
 
 /// What only some flows need.
@@ -736,8 +741,7 @@ impl<S: Inspector> FlowTable<S> {
         let id = flow.id;
         if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
             let d = Dir::from_index(dir);
-            let fragment = packet.ip.and_then(|ip| ip.fragment);
-            if i.wants.of(d) != Want::Nothing && fragment.is_none_or(|f| f.offset == 0) {
+            if i.wants.of(d) != Want::Nothing {
                 let limits = (self.cfg.stream_max_bytes, self.cfg.stream_max_segments);
                 inspect(i, d, ts_ns, packet, tcp, limits, sink.out());
             }
@@ -780,6 +784,7 @@ impl<S: Inspector> FlowTable<S> {
                 wants,
                 streams: [None, None],
                 stats: StreamStats::default(),
+                datagrams: None,
             }));
         }
     }
@@ -915,7 +920,12 @@ impl<S: Inspector> FlowTable<S> {
                     i.stats.add(&r.stats());
                 }
             }
-            i.inspector.end(end_reason, flow.last_ns, out);
+            if let Some(mut d) = i.datagrams.take() {
+                d.finish();
+                self.stats.datagrams.add(&d.stats());
+            }
+            i.inspector
+                .end(end_reason, flow.last_ns, self.clock.max(flow.last_ns), out);
             self.stats.streams.add(&i.stats);
         }
         let (rec, _) = close_bin(&mut flow, true);
@@ -1317,16 +1327,38 @@ fn inspect<S: Inspector>(
             });
             i.wants = wants;
         }
-        _ => {
-            let segment = Segment {
+        (_, None) => match packet.ip.and_then(|ip| ip.fragment) {
+            None => {
+                let seg = segment(dir, ts_ns, None, packet.payload, packet.payload_len, false);
+                i.wants = i.inspector.packet(&seg, out);
+            }
+            // UDP in fragments: the datagram is given whole once every fragment is in.
+            // A later fragment's data sits after the 8-byte UDP header in the datagram.
+            Some(f) if matches!(packet.transport, Transport::Udp { .. } | Transport::None) => {
+                let at = match f.offset {
+                    0 => Some(0),
+                    o => usize::from(o).checked_sub(8),
+                };
+                let d = i.datagrams.get_or_insert_with(Box::default);
+                if let Some(whole) = at.and_then(|at| d.push(f.id, at, packet.payload, !f.more)) {
+                    let seg = segment(dir, ts_ns, None, &whole, whole.len() as u32, true);
+                    i.wants = i.inspector.packet(&seg, out);
+                }
+            }
+            Some(_) => {}
+        },
+        // TCP in IP fragments is too rare to put back together: not inspected.
+        (_, Some(_)) if packet.ip.is_some_and(|ip| ip.fragment.is_some()) => {}
+        (_, Some(t)) => {
+            let seg = segment(
                 dir,
                 ts_ns,
-                tcp: tcp.map(|t| (t.seq, t.flags)),
-                payload: packet.payload,
-                payload_len: packet.payload_len,
-                first_fragment: packet.ip.is_some_and(|ip| ip.fragment.is_some()),
-            };
-            i.wants = i.inspector.packet(&segment, out);
+                Some((t.seq, t.flags)),
+                packet.payload,
+                packet.payload_len,
+                false,
+            );
+            i.wants = i.inspector.packet(&seg, out);
         }
     }
     // A direction no longer read as a stream lets its held bytes go.
@@ -1336,6 +1368,24 @@ fn inspect<S: Inspector>(
                 i.stats.add(&r.stats());
             }
         }
+    }
+}
+
+fn segment<'a>(
+    dir: Dir,
+    ts_ns: i64,
+    tcp: Option<(u32, u8)>,
+    payload: &'a [u8],
+    payload_len: u32,
+    reassembled: bool,
+) -> Segment<'a> {
+    Segment {
+        dir,
+        ts_ns,
+        tcp,
+        payload,
+        payload_len,
+        reassembled,
     }
 }
 

@@ -104,7 +104,7 @@ impl Inspector for Recorder {
         std::mem::take(&mut self.in_bin)
     }
 
-    fn end(&mut self, reason: EndReason, last_ns: i64, out: &mut Log) {
+    fn end(&mut self, reason: EndReason, last_ns: i64, _: i64, out: &mut Log) {
         out.events
             .push(format!("end {} {reason:?} {}", self.flow.id, last_ns / S));
     }
@@ -253,4 +253,44 @@ fn a_tcp_direction_comes_in_order_with_its_gaps_and_held_bytes_at_the_end() {
         (s.bytes, s.gaps, s.gap_bytes, s.overlap_bytes),
         (26, 1, 8, 4)
     );
+}
+
+#[test]
+fn a_fragmented_udp_datagram_comes_whole() {
+    use streamscope_wire::Fragment;
+    let mut t = FlowTable::<Recorder>::new(FlowConfig::default());
+    let mut log = Log::default();
+    let frag = |offset: u16, more: bool, payload: &'static [u8], ports: bool| {
+        let mut ip = ip(SV, C, 17);
+        ip.fragment = Some(Fragment {
+            id: 9,
+            offset,
+            more,
+            len: payload.len() as u16 + if ports { 8 } else { 0 },
+        });
+        Packet {
+            ip: Some(ip),
+            transport: if ports {
+                Transport::Udp {
+                    src_port: 53,
+                    dst_port: 50000,
+                }
+            } else {
+                Transport::None
+            },
+            payload,
+            payload_len: payload.len() as u32,
+            ..Packet::default()
+        }
+    };
+    t.process(S, 60, &udp(C, 50000, SV, 53, b"q"), &mut log);
+    // 8 bytes of UDP header and "answer, " in the first fragment; the rest after it.
+    t.process(S + 1, 60, &frag(0, true, b"answer, ", true), &mut log);
+    t.process(S + 2, 60, &frag(16, false, b"whole", false), &mut log);
+    t.finish(&mut log);
+    assert_eq!(
+        log.events[1..3],
+        ["packet Up 1 \"q\"", "packet Down 1 \"answer, whole\""]
+    );
+    assert_eq!(t.stats().datagrams.reassembled, 1);
 }

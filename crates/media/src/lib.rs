@@ -3,8 +3,8 @@
 //!
 //! For now the crate holds [`dns`]: unicast DNS over UDP and TCP, with queries paired to
 //! their responses ([`dns::DnsFlow`]) and the address → name map their answers build
-//! ([`dns::NameMap`]). It does not depend on the flow table: the wiring into the flow
-//! table's inspector interface is a thin layer above both.
+//! ([`dns::NameMap`]). [`MediaInspector`] is the flow table's inspector for these
+//! protocols (`streamscope_flow::Inspector`); the rows it finds go to a [`MediaOut`].
 //!
 //! # Contract
 //!
@@ -16,3 +16,6 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+mod inspector;
+
+pub use inspector::{FlowRef, MediaInspector, MediaOut};

@@ -196,7 +196,8 @@ pub fn compression_name(c: Compression) -> &'static str {
 /// budget has a second thread ([`Options`]), the table moves to a thread of its own
 /// ("flows"): this thread reads and dissects the records and works out each packet's
 /// flow key, and hands the packets over in order, [`HANDOFF`] at a time, with their
-/// payloads copied alongside when the table has inspectors ([`Inspector::INSPECTS`]).
+/// payloads copied alongside where the table's inspectors may read them
+/// ([`Inspector::may_read`]).
 /// On a million new flows the table's work (memory misses, mostly) and the reading and
 /// dissecting are each about half of the loop, and the second CPU was mostly idle. A
 /// small table stays on this thread: handing packets over costs more than tracking a
@@ -334,8 +335,8 @@ struct Handed {
     payload: (u32, u32),
 }
 
-/// One hand-over: packets in order, and their payloads one after another (only when
-/// the table has inspectors, [`Inspector::INSPECTS`]: otherwise nobody reads them).
+/// One hand-over: packets in order, and their payloads one after another (only those an
+/// inspector may read, [`Inspector::may_read`]: nobody reads the others).
 #[derive(Default)]
 struct Batch {
     items: Vec<Handed>,
@@ -391,8 +392,8 @@ struct Hand<'s> {
     tx: Option<SyncSender<Batch>>,
     spare: Receiver<Batch>,
     batch: Batch,
-    /// Whether payloads go over too (the table has inspectors).
-    payloads: bool,
+    /// Whether a packet's payload goes over too: an inspector may read it.
+    may_read: fn(&Packet<'_>) -> bool,
     /// Set by the flow table's thread when the sink cannot take more rows.
     stop: &'s AtomicBool,
 }
@@ -404,7 +405,7 @@ impl Hand<'_> {
         if packet.ip.is_none() {
             return;
         }
-        let payload = if self.payloads {
+        let payload = if (self.may_read)(packet) {
             let at = self.batch.bytes.len();
             self.batch.bytes.extend_from_slice(packet.payload);
             (at as u32, packet.payload.len() as u32)
@@ -544,7 +545,7 @@ where
                             tx: Some(tx),
                             spare,
                             batch: Batch::with_capacity(HANDOFF),
-                            payloads: S::INSPECTS,
+                            may_read: S::may_read,
                             stop: self.stop,
                         }));
                         return;
