@@ -7,11 +7,10 @@
 //! slice handed out for a record stays valid until the next call to `fill`.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use memmap2::Mmap;
+use streamscope_memory::{self as memory, AheadThread};
 
 /// Size of one read(2) on the streaming path, and the buffer's initial size.
 pub(crate) const CHUNK: usize = 4 << 20;
@@ -221,46 +220,35 @@ pub(crate) enum Ahead {
 
 /// A thread that maps the file's pages into the page tables (`MADV_POPULATE_READ`)
 /// up to [`THREAD_AHEAD`] bytes ahead of the reader, on another CPU: on a fast capture
-/// this kernel work is a tenth of the read loop's time.
+/// this kernel work is a tenth of the read loop's time. (The thread is
+/// `streamscope_memory`'s; this tells it where the reader is, once per step.)
 pub(crate) struct Populator {
-    /// The reader's position, as last told.
-    reader: Arc<AtomicUsize>,
+    thread: AheadThread,
     /// Where the reader's position was last told, to tell it once per step only.
     told: usize,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
 }
 
 impl Populator {
     fn start(map: &Arc<Mmap>) -> Ahead {
-        if !cfg!(target_os = "linux") {
-            return Ahead::Inline;
-        }
-        let reader = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (map, at, quit) = (Arc::clone(map), Arc::clone(&reader), Arc::clone(&stop));
-        let spawned = std::thread::Builder::new()
-            .name("populate".into())
-            .spawn(move || {
-                let mut done = 0;
-                while done < map.len() && !quit.load(Ordering::Relaxed) {
-                    if done >= at.load(Ordering::Relaxed).saturating_add(THREAD_AHEAD) {
-                        std::thread::park();
-                        continue;
-                    }
-                    // Past the end (usize::MAX) if the kernel refused: the loop ends
-                    // and pages fault in one by one.
-                    populate(&map, &mut done);
-                }
-            });
-        match spawned {
-            Ok(handle) => Ahead::Running(Populator {
-                reader,
-                told: 0,
-                stop,
-                handle: Some(handle),
-            }),
-            Err(_) => Ahead::Inline,
+        let ahead = memory::Ahead {
+            name: "populate",
+            distance: THREAD_AHEAD,
+            step: POPULATE_STEP,
+            how: memory::Populate::Read,
+        };
+        // SAFETY: the range is the map's, and the thread holds a reference to the map
+        // (`keep`) until it ends.
+        let thread = unsafe {
+            AheadThread::start(
+                map.as_ptr() as usize,
+                map.len(),
+                ahead,
+                Some(Box::new(Arc::clone(map))),
+            )
+        };
+        match thread {
+            Some(thread) => Ahead::Running(Populator { thread, told: 0 }),
+            None => Ahead::Inline,
         }
     }
 
@@ -268,20 +256,7 @@ impl Populator {
     fn reader_at(&mut self, pos: usize) {
         if pos >= self.told + POPULATE_STEP {
             self.told = pos;
-            self.reader.store(pos, Ordering::Relaxed);
-            if let Some(h) = &self.handle {
-                h.thread().unpark();
-            }
-        }
-    }
-}
-
-impl Drop for Populator {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            h.thread().unpark();
-            let _ = h.join();
+            self.thread.at(pos);
         }
     }
 }
@@ -291,17 +266,12 @@ impl Drop for Populator {
 /// reader then finds them mapped. Only a hint: where the kernel refuses, it stops trying.
 #[cold]
 fn populate(map: &Mmap, populated: &mut usize) {
-    #[cfg(target_os = "linux")]
-    {
-        let len = POPULATE_STEP.min(map.len() - *populated);
-        match map.advise_range(memmap2::Advice::PopulateRead, *populated, len) {
-            Ok(()) => *populated += len,
-            Err(_) => *populated = usize::MAX,
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = map;
+    let len = POPULATE_STEP.min(map.len() - *populated);
+    let start = map.as_ptr() as usize + *populated;
+    // SAFETY: the range lies inside the map, alive for the call.
+    if unsafe { memory::populate_range(start, len, memory::Populate::Read) } {
+        *populated += len;
+    } else {
         *populated = usize::MAX;
     }
 }

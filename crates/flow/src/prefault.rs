@@ -19,197 +19,71 @@
 //!
 //! [`populate`] does the same at once, on the calling thread, for memory about to be
 //! filled whole (the flow index when it grows, advised for huge pages first with
-//! [`huge_pages`]).
+//! [`huge_pages`]). The system calls and the thread are `streamscope_memory`'s.
+
+pub(crate) use streamscope_memory::{huge_pages, populate};
+use streamscope_memory::{Ahead, AheadThread, Populate};
 
 /// How far past the vector's length pages are populated.
-#[cfg(target_os = "linux")]
 const AHEAD: usize = 32 << 20;
 /// Bytes populated per call.
-#[cfg(target_os = "linux")]
 const STEP: usize = 2 << 20;
 
 /// The populating thread of one vector's spare capacity; stopped and joined on drop.
 pub(crate) struct Prefault {
-    #[cfg(target_os = "linux")]
-    inner: Option<linux::Thread>,
+    inner: Option<AheadThread>,
 }
 
 impl Prefault {
     /// No thread.
     pub(crate) fn none() -> Prefault {
-        Prefault {
-            #[cfg(target_os = "linux")]
-            inner: None,
-        }
+        Prefault { inner: None }
     }
 
     /// Starts populating the spare capacity of `v` on a thread of its own (nothing if
     /// there is too little of it; with a budget of one thread, advises it for huge pages
-    /// instead). The caller must
-    /// [`stop`](Prefault::stop) it before `v` can reallocate or be freed.
+    /// instead). The caller must [`stop`](Prefault::stop) it before `v` can reallocate
+    /// or be freed.
     pub(crate) fn start<T>(v: &Vec<T>, threads: usize) -> Prefault {
-        #[cfg(target_os = "linux")]
-        {
-            let size = std::mem::size_of::<T>();
-            let bytes = v.capacity().saturating_mul(size);
-            let base = v.as_ptr() as usize;
-            if bytes >= 2 * AHEAD && threads >= 2 {
-                return Prefault {
-                    inner: linux::Thread::start(base, base + bytes),
-                };
-            }
-            if bytes >= 2 * AHEAD {
-                linux::huge_pages(base + v.len() * size, base + bytes);
+        let size = std::mem::size_of::<T>();
+        let bytes = v.capacity().saturating_mul(size);
+        let base = v.as_ptr() as usize;
+        if bytes < 2 * AHEAD {
+            return Prefault::none();
+        }
+        if threads >= 2 {
+            let ahead = Ahead {
+                name: "prefault",
+                distance: AHEAD,
+                step: STEP,
+                how: Populate::Write,
+            };
+            // SAFETY: the range is `v`'s allocation, which the owner keeps alive and in
+            // place until it has stopped (joined) the thread: `stop` before anything
+            // that can reallocate or free `v`, or dropping the `Prefault`.
+            let inner = unsafe { AheadThread::start(base, bytes, ahead, None) };
+            if inner.is_some() {
+                return Prefault { inner };
             }
         }
-        let _ = v;
+        let used = v.len() * size;
+        // SAFETY: `[base + used, base + bytes)` is `v`'s unused capacity, alive for the
+        // call; the advice never changes what the memory holds.
+        unsafe { streamscope_memory::huge_pages_range(base + used, bytes - used) };
         Prefault::none()
     }
 
     /// Tells the thread how many bytes of the vector are in use.
     #[inline]
     pub(crate) fn used(&self, bytes: usize) {
-        #[cfg(target_os = "linux")]
         if let Some(t) = &self.inner {
-            t.used(bytes);
+            t.at(bytes);
         }
-        let _ = bytes;
     }
 
     /// Stops and joins the thread.
     pub(crate) fn stop(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            self.inner = None;
-        }
-    }
-}
-
-/// Advises the whole 2 MiB pages inside `region` for transparent huge pages, before it
-/// is first touched (a hint, as [`populate`] is).
-pub(crate) fn huge_pages<T>(region: &mut [T]) {
-    #[cfg(target_os = "linux")]
-    {
-        let start = region.as_mut_ptr() as usize;
-        linux::huge_pages(start, start + std::mem::size_of_val(region));
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = region;
-}
-
-/// Maps every page of `region` for writing now, in one call (a hint: where the kernel
-/// refuses, pages fault in one at a time as they are first touched). For memory the
-/// caller is about to fill: touched entry by entry, each of its pages costs a fault, two
-/// where a read comes first (the shared zero page, then a copy on write).
-pub(crate) fn populate<T>(region: &mut [T]) {
-    #[cfg(target_os = "linux")]
-    {
-        let page = 4096;
-        let start = region.as_mut_ptr() as usize;
-        let lo = (start + page - 1) & !(page - 1);
-        let hi = (start + std::mem::size_of_val(region)) & !(page - 1);
-        if hi > lo {
-            // SAFETY: [lo, hi) lies inside `region`, which the caller holds mutably;
-            // MADV_POPULATE_WRITE only maps pages and never changes what they hold.
-            unsafe {
-                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_POPULATE_WRITE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = region;
-}
-
-#[cfg(target_os = "linux")]
-mod linux {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::thread::JoinHandle;
-
-    use super::{AHEAD, STEP};
-
-    /// Advises the whole 2 MiB pages inside `[start, end)`, a vector's unused capacity,
-    /// for transparent huge pages.
-    pub(super) fn huge_pages(start: usize, end: usize) {
-        let huge = 2 << 20;
-        let lo = (start + huge - 1) & !(huge - 1);
-        let hi = end & !(huge - 1);
-        if hi > lo {
-            // SAFETY: [lo, hi) lies inside the vector's allocation, past its used part;
-            // MADV_HUGEPAGE only changes how its pages will be mapped when first touched,
-            // never what the memory holds.
-            unsafe {
-                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-
-    pub(super) struct Thread {
-        used: Arc<AtomicUsize>,
-        stop: Arc<AtomicBool>,
-        handle: Option<JoinHandle<()>>,
-    }
-
-    impl Thread {
-        /// Populates `[base, end)` (a vector's allocation) ahead of its used part.
-        pub(super) fn start(base: usize, end: usize) -> Option<Thread> {
-            let used = Arc::new(AtomicUsize::new(0));
-            let stop = Arc::new(AtomicBool::new(false));
-            let (at, quit) = (Arc::clone(&used), Arc::clone(&stop));
-            let page = 4096;
-            let end = end & !(page - 1);
-            let handle = std::thread::Builder::new()
-                .name("prefault".into())
-                .spawn(move || {
-                    let mut done = (base + page - 1) & !(page - 1);
-                    while done < end && !quit.load(Ordering::Relaxed) {
-                        // Page-aligned, as madvise wants its start.
-                        let want =
-                            (base + at.load(Ordering::Relaxed) + AHEAD).min(end) & !(page - 1);
-                        if done >= want {
-                            std::thread::park();
-                            continue;
-                        }
-                        let len = (want - done).min(STEP);
-                        // SAFETY: [done, done + len) lies inside the vector's allocation,
-                        // which the owner keeps alive until it has joined this thread
-                        // (`Prefault::stop`, or dropping it). MADV_POPULATE_WRITE only maps
-                        // pages; it never changes what the memory holds, so the owner's
-                        // concurrent writes below `done` are unaffected.
-                        let r = unsafe {
-                            libc::madvise(done as *mut libc::c_void, len, libc::MADV_POPULATE_WRITE)
-                        };
-                        if r != 0 {
-                            return;
-                        }
-                        done += len;
-                    }
-                })
-                .ok()?;
-            Some(Thread {
-                used,
-                stop,
-                handle: Some(handle),
-            })
-        }
-
-        #[inline]
-        pub(super) fn used(&self, bytes: usize) {
-            self.used.store(bytes, Ordering::Relaxed);
-            if let Some(h) = &self.handle {
-                h.thread().unpark();
-            }
-        }
-    }
-
-    impl Drop for Thread {
-        fn drop(&mut self) {
-            self.stop.store(true, Ordering::Relaxed);
-            if let Some(h) = self.handle.take() {
-                h.thread().unpark();
-                let _ = h.join();
-            }
-        }
+        self.inner = None;
     }
 }
 
@@ -399,7 +273,8 @@ mod tests {
         let cap = 4 * AHEAD;
         let mut v = patterned(cap, (5 << 20) + 77);
         let base = v.as_ptr() as usize;
-        linux::huge_pages(base + v.len(), base + cap);
+        // SAFETY: the range is `v`'s unused capacity, alive for the call.
+        unsafe { streamscope_memory::huge_pages_range(base + v.len(), cap - v.len()) };
         // The advice splits the mapping: the used part keeps its flags, the rest from
         // the next 2 MiB boundary on is marked `hg`.
         let first = (base + v.len() + (2 << 20) - 1) & !((2 << 20) - 1);
