@@ -7,8 +7,8 @@ use anyhow::Context;
 use serde_json::json;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowTable};
 use streamscope_store::{
-    rfc3339_ns, write_json_atomic, BinRow, Counts, FlowRow, InputEntry, Output, RunManifest,
-    TableEntry, TcpFacts, Timings, SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
+    rfc3339_ns, write_json_atomic, BinRow, Counts, FlowRow, InputEntry, Output, RunManifest, Table,
+    TableEntry, TcpFacts, Timings, FLOWS, SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
 };
 
 use crate::args::AnalyzeArgs;
@@ -51,7 +51,7 @@ impl FlowSink<()> for TableSink {
             bytes_down: b.bytes[1],
             bitrate_down_bps: self.rate.bps(b.bytes[1]),
         };
-        let r = self.output.push_bin(&row);
+        let r = self.output.push(row);
         self.keep(r);
     }
 
@@ -59,8 +59,7 @@ impl FlowSink<()> for TableSink {
         if self.error.is_some() {
             return;
         }
-        let row = flow_row(f);
-        let r = self.output.push_flow(&row);
+        let r = self.output.push(flow_row(f));
         self.keep(r);
     }
 }
@@ -108,7 +107,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let captures = pipeline::open_all(&args.read)?;
-    let output = Output::create(&args.out, args.bin)
+    let output = Table::flow_bins(args.bin)
+        .and_then(|bins| {
+            let tables = [Table::new(&FLOWS), bins];
+            Output::create_with_threads(&args.out, tables, args.read.threads())
+        })
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
     let progress = Progress::new(args.read.quiet, pipeline::total_size(&captures));
     let mut table = FlowTable::<()>::new(pipeline::flow_config(&args.read, args.bin));

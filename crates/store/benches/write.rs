@@ -1,6 +1,6 @@
 //! Write throughput of the two tables: rows pushed per second through `Output`,
-//! including Arrow building, encoding on the writer threads, and the final fsync and
-//! rename. `flow_bins` is the largest table of a streaming run; `flows` is what a capture
+//! including building the Arrow arrays and encoding them on the writer threads, and the
+//! final fsync and rename. `flow_bins` is the largest table of a streaming run; `flows` is what a capture
 //! with a million short flows (benches/compare.sh) ends with.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use streamscope_store::{BinRow, FlowRow, Output, TcpFacts};
+use streamscope_store::{BinRow, FlowRow, Output, Table, TcpFacts, FLOWS};
 
 /// Rows per iteration: several batches and row groups.
 const ROWS: u64 = 1_000_000;
@@ -122,7 +122,11 @@ fn write_rows(c: &mut Criterion, name: &str, push: impl Fn(&mut Output, u64)) {
                 dir
             },
             |dir| {
-                let mut out = Output::create(&dir, BIN_NS).expect("create output");
+                let tables = [
+                    Table::new(&FLOWS),
+                    Table::flow_bins(BIN_NS).expect("bin width"),
+                ];
+                let mut out = Output::create(&dir, tables).expect("create output");
                 for i in 0..ROWS {
                     push(&mut out, i);
                 }
@@ -137,14 +141,12 @@ fn write_rows(c: &mut Criterion, name: &str, push: impl Fn(&mut Output, u64)) {
 
 fn write_flow_bins(c: &mut Criterion) {
     write_rows(c, "flow_bins_rows", |out, i| {
-        out.push_bin(&row(i)).expect("push")
+        out.push(row(i)).expect("push")
     });
 }
 
 fn write_flows(c: &mut Criterion) {
-    write_rows(c, "flows_rows", |out, i| {
-        out.push_flow(&flow(i)).expect("push")
-    });
+    write_rows(c, "flows_rows", |out, i| out.push(flow(i)).expect("push"));
 }
 
 criterion_group!(benches, write_flow_bins, write_flows);

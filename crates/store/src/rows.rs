@@ -1,11 +1,14 @@
-//! Rows as the pipeline hands them to [`crate::Output`].
+//! The rows of the flow tables, as the pipeline hands them to [`crate::Output`].
 //!
 //! Rows carry the pipeline's own units (nanosecond timestamps, unsigned counters, typed
-//! addresses); the writer converts them to the Parquet contract (microsecond timestamps,
-//! signed 64-bit counters, text addresses). See [`crate::schema`] for the meaning of
-//! every column.
+//! addresses); their [`Row`] impls convert them to the Parquet contract (microsecond
+//! timestamps, signed 64-bit counters, text addresses) through [`RowWriter`]. See
+//! [`crate::schema`] for the meaning of every column.
 
 use std::net::IpAddr;
+
+use crate::row::{ns_to_us, Row, RowWriter};
+use crate::schema::{TableSpec, FLOWS, FLOW_BINS};
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
 ///
@@ -100,4 +103,62 @@ pub struct BinRow {
     pub bytes_down: u64,
     /// `bytes_down` as bit/s over the bin width, floored (the flow crate's `BinRate`).
     pub bitrate_down_bps: i64,
+}
+
+impl Row for FlowRow {
+    const TABLE: &'static TableSpec = &FLOWS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        let tcp = self.tcp.as_ref();
+        let (first_us, last_us) = (ns_to_us(self.first_ts_ns), ns_to_us(self.last_ts_ns));
+        w.i64("flow_id", self.flow_id);
+        w.ts_ns("first_ts", self.first_ts_ns);
+        w.ts_ns("last_ts", self.last_ts_ns);
+        w.i64("duration_us", last_us.saturating_sub(first_us));
+        w.i32("ip_version", self.ip_version);
+        w.i32("protocol", self.protocol);
+        w.addr("client_addr", self.client_addr);
+        w.opt_i32("client_port", self.client_port);
+        w.addr("server_addr", self.server_addr);
+        w.opt_i32("server_port", self.server_port);
+        w.opt_i32("vlan", self.vlan);
+        w.opt_i32("vlan_inner", self.vlan_inner);
+        w.str("client_rule", self.client_rule);
+        w.count("packets_up", self.packets_up);
+        w.count("packets_down", self.packets_down);
+        w.count("bytes_up", self.bytes_up);
+        w.count("bytes_down", self.bytes_down);
+        w.count("payload_bytes_up", self.payload_bytes_up);
+        w.count("payload_bytes_down", self.payload_bytes_down);
+        w.opt_bool("syn_seen", tcp.map(|t| t.syn_seen));
+        w.opt_bool("handshake_seen", tcp.map(|t| t.handshake_seen));
+        let rtt_us = tcp.and_then(|t| t.handshake_rtt_ns).map(ns_to_us);
+        w.opt_i64("handshake_rtt_us", rtt_us);
+        let retransmitted_up = tcp.map(|t| t.retransmitted_packets_up);
+        w.opt_count("retransmitted_packets_up", retransmitted_up);
+        let retransmitted_down = tcp.map(|t| t.retransmitted_packets_down);
+        w.opt_count("retransmitted_packets_down", retransmitted_down);
+        w.opt_bool("fin_up", tcp.map(|t| t.fin_up));
+        w.opt_bool("fin_down", tcp.map(|t| t.fin_down));
+        w.opt_bool("rst_seen", tcp.map(|t| t.rst_seen));
+        w.str("end_reason", self.end_reason);
+        w.count("bins", self.bins);
+        w.opt_i64("bitrate_down_p50_bps", self.bitrate_down_p50_bps);
+        w.opt_i64("bitrate_down_p95_bps", self.bitrate_down_p95_bps);
+        w.opt_i64("bitrate_down_max_bps", self.bitrate_down_max_bps);
+    }
+}
+
+impl Row for BinRow {
+    const TABLE: &'static TableSpec = &FLOW_BINS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.i64("flow_id", self.flow_id);
+        w.ts_ns("bin_start", self.bin_start_ns);
+        w.count("packets_up", self.packets_up);
+        w.count("packets_down", self.packets_down);
+        w.count("bytes_up", self.bytes_up);
+        w.count("bytes_down", self.bytes_down);
+        w.i64("bitrate_down_bps", self.bitrate_down_bps);
+    }
 }

@@ -21,6 +21,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// The time zone of every timestamp column.
 pub const TIMEZONE: &str = "UTC";
 
+/// The name of the item field of a list column (Arrow's default; Parquet's three-level
+/// `LIST` structure is written as `<column>.list.item`).
+pub const LIST_ITEM: &str = "item";
+
 /// The type of a column, as every engine sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
@@ -36,8 +40,11 @@ pub enum ColType {
     TimestampUs,
     /// Low-cardinality text, dictionary-encoded with `int32` keys.
     DictUtf8,
-    /// Text.
+    /// Text of any length and cardinality: addresses, names, paths.
     Utf8,
+    /// A list of text (items never null; the list itself is null where the column is
+    /// nullable and the value does not apply): answered addresses, CNAME chains.
+    ListUtf8,
 }
 
 impl ColType {
@@ -55,6 +62,9 @@ impl ColType {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
             ColType::Utf8 => DataType::Utf8,
+            ColType::ListUtf8 => {
+                DataType::List(Arc::new(Field::new(LIST_ITEM, DataType::Utf8, false)))
+            }
         }
     }
 
@@ -68,6 +78,7 @@ impl ColType {
             ColType::TimestampUs => "timestamp[us, UTC]",
             ColType::DictUtf8 => "dictionary<int32, string>",
             ColType::Utf8 => "string",
+            ColType::ListUtf8 => "list<string>",
         }
     }
 
@@ -82,6 +93,7 @@ impl ColType {
             ColType::TimestampUs => "timestamp[us, tz=UTC]",
             ColType::DictUtf8 => "dictionary<values=string, indices=int32, ordered=0>",
             ColType::Utf8 => "string",
+            ColType::ListUtf8 => "list<item: string not null>",
         }
     }
 }
@@ -534,8 +546,9 @@ pub fn schema_markdown() -> String {
     out.push_str(
         "Conventions: timestamps are `timestamp[us, UTC]`; ids and counters are signed \
          `int64`; ports, VLAN IDs and protocol numbers are `int32`; low-cardinality strings \
-         are dictionary-encoded; addresses are text (dotted quad, RFC 5952 for IPv6); a value \
-         that does not apply is null. \"Up\" is client to server, \"down\" server to client. \
+         are dictionary-encoded; addresses are text (dotted quad, RFC 5952 for IPv6); lists \
+         are `list<string>` whose items are never null; a value that does not apply is null \
+         (an empty list is a list of nothing seen). \"Up\" is client to server, \"down\" server to client. \
          Files are zstd-compressed; integer and timestamp columns use Parquet's \
          `DELTA_BINARY_PACKED` encoding (Spark reads it with its vectorized reader from 3.3 \
          on). The columns a table's rows are ordered by carry min/max statistics, per row \
@@ -614,6 +627,10 @@ mod tests {
                         assert_eq!(**k, DataType::Int32, "{what}: dictionary keys are int32");
                         assert_eq!(**v, DataType::Utf8, "{what}: dictionary values are utf8");
                     }
+                    DataType::List(item) => {
+                        assert_eq!(item.data_type(), &DataType::Utf8, "{what}: lists of text");
+                        assert!(!item.is_nullable(), "{what}: list items are never null");
+                    }
                     other => panic!("{what}: type {other} is outside the contract"),
                 }
                 // Units in the name match the type.
@@ -634,6 +651,12 @@ mod tests {
                 }
                 if c.name.ends_with("_addr") {
                     assert_eq!(c.ty, Utf8, "{what}: addresses are text");
+                }
+                if c.name.ends_with("_addrs") {
+                    assert_eq!(
+                        c.ty, ListUtf8,
+                        "{what}: lists of addresses are lists of text"
+                    );
                 }
                 // The meaning states the nullability rule.
                 assert!(c.meaning.ends_with('.'), "{what}: meaning is a sentence");

@@ -1,204 +1,96 @@
 //! Parquet writers for one run: one thread per table (and a helper where there is a
-//! second CPU) turns rows into columns and encodes them.
+//! second CPU) turns rows into Arrow arrays and encodes them through parquet-rs's
+//! public API.
 //!
-//! The caller's thread only copies each row into a plain vector; every [`BATCH_ROWS`]
-//! rows (fewer on one CPU: [`SHARED_CPU_BATCH_ROWS`]) the vector is sent over a bounded
-//! channel to the table's writer thread, which builds the columns (plain slices for
-//! numbers, dictionaries for strings: see [`ColWriter`]), encodes them (zstd) into
-//! `OUT/.<table>.parquet.tmp` and hands the emptied vector back for reuse. The caller
-//! only waits when a writer thread is more than [`QUEUE_BATCHES`] batches behind.
-//! Building the columns there rather than on the caller's thread matters when a capture
-//! ends with a million flows open: they are all written at once, and the read loop's
-//! thread is the one that ends them.
+//! The caller's thread only moves each row into a plain vector ([`Output::push`]); every
+//! [`BATCH_ROWS`] rows (fewer on one CPU: [`SHARED_CPU_BATCH_ROWS`]) the vector is sent
+//! over a bounded channel to the table's writer thread, which appends the rows to the
+//! table's Arrow builders ([`Builders`], made from the table's declaration), and every
+//! [`BATCH_ROWS`] rows makes a record batch of them and encodes it, then hands the
+//! emptied vector back for reuse. The caller only waits when a writer thread is more
+//! than [`QUEUE_BATCHES`] batches behind. Building the arrays there rather than on the
+//! caller's thread matters when a capture ends with a million flows open: they are all
+//! written at once, and the read loop's thread is the one that ends them. Rows that
+//! borrow their text ([`Output::push_ref`]) are appended to builders on the caller's
+//! thread instead, and their batches go to the writer thread whole.
+//!
+//! Batches are encoded with parquet-rs's [`ArrowColumnWriter`]s, one per column, into
+//! row groups of [`ROW_GROUP_ROWS`] rows, whatever the batch sizes, so that the file
+//! does not depend on the number of CPUs. Where there is a second CPU, a table that
+//! fills a batch gets a helper thread that encodes part of the columns of every batch
+//! while the table's thread builds the next one and encodes the rest ([`balance`]).
+//! The encodings, dictionary limits and statistics of each column come from the
+//! writer properties ([`writer_properties`]): nothing of the Parquet format is written
+//! here.
 //!
 //! [`Output::finish`] flushes, closes and fsyncs every file, and renames the temporary
-//! files to `OUT/<table>.parquet` only once all tables are complete. On any error, on
-//! [`Output::abort`] and when an `Output` is dropped unfinished, the temporary files are
-//! removed, so no reader ever sees a half-written table from this run.
+//! files `OUT/.<table>.parquet.tmp` to `OUT/<table>.parquet` only once all tables are
+//! complete. On any error, on [`Output::abort`] and when an `Output` is dropped
+//! unfinished, the temporary files are removed, so no reader ever sees a half-written
+//! table from this run.
 //!
-//! A writer thread's error is reported by the next `push_*` call on its table (or by
-//! `finish`).
+//! A writer thread's error is reported by the next push to its table (or by `finish`).
 
+use std::any::Any;
 use std::fs::{self, File};
-use std::io::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use arrow_schema::{Field, Fields};
-use bytes::Bytes;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::column::page::{CompressedPage, PageWriteSpec, PageWriter};
-use parquet::column::writer::{get_column_writer, ColumnCloseResult, ColumnWriter};
-use parquet::data_type::{
-    BoolType, DataType, DoubleType, Int32Type as PqInt32, Int64Type as PqInt64,
+use arrow_array::RecordBatch;
+use arrow_schema::{Fields, SchemaRef};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
 };
-use parquet::errors::{ParquetError, Result as PqResult};
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
-use parquet::schema::types::{ColumnDescPtr, ColumnPath};
-
-mod delta;
-mod dict;
-mod pages;
+use parquet::file::writer::SerializedFileWriter;
 
 use crate::error::Error;
-use crate::rows::{BinRow, FlowRow, TcpFacts};
-use crate::schema::{arrow_schema, ColType, TableSpec, FLOWS, FLOW_BINS, SCHEMA_VERSION};
-use delta::DeltaColumn;
-use dict::DictColumn;
-use pages::Zstd;
+use crate::row::{Builders, Row};
+use crate::schema::{arrow_schema, ColType, TableSpec, FLOW_BINS, SCHEMA_VERSION};
 
-/// Rows per batch handed to a writer thread where there is a CPU besides the caller's
-/// (small enough that a batch of flow rows stays in the writer's cache while its columns
-/// are built); 2,048 where there is not.
+/// Rows per batch handed to a writer thread where there is a CPU besides the caller's.
 pub const BATCH_ROWS: usize = 8 * 1024;
 
-/// Rows per batch when the writer threads share the caller's only CPU: the writer
-/// then runs on the same core right after the caller filled the batch, so a batch that
-/// fits the core's level-2 cache with room to spare (2,048 flow rows are ~0.5 MiB) is
-/// read back from there instead of from memory (one CPU, a million flows: wall −1.5 %
-/// to −4 % against 8,192 in three series of alternating runs; with two CPUs 2,048 is
-/// 3.5 % slower).
+/// Rows built into Arrow arrays and encoded at a time, whatever the batches handed
+/// over: a row writes to every column, and the columns of 1,024 rows (8 KiB each for
+/// integers, 256 KiB for the 32 columns of `flows`) stay in the core's level-2 cache
+/// while they are built, where those of a batch of 8,192 rows did not (building a
+/// million flow rows took 145 ms in batches of 8,192, ... in tiles of 1,024).
+pub const TILE_ROWS: usize = 1024;
+
+/// Rows per batch handed to a writer thread when the writer threads share the caller's
+/// only CPU: the writer then runs on the same core right after the caller filled the
+/// batch, so a batch that fits the core's level-2 cache with room to spare (2,048 flow
+/// rows are ~0.5 MiB) is read back from there instead of from memory.
 const SHARED_CPU_BATCH_ROWS: usize = 2 * 1024;
 
 /// Rows per Parquet row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Batches that may wait in a table's queue before `push_*` blocks.
+/// Batches that may wait in a table's queue before a push blocks.
 const QUEUE_BATCHES: usize = 4;
 
-/// Largest dictionary page of an address column, in bytes (about 4,000 distinct IPv4
-/// addresses as text). Servers usually repeat within a row group, so their column stays
-/// dictionary-encoded: smaller, and cheaper than compressing the text again with zstd
-/// every time. A column chunk of more distinct addresses (clients of a large network, a
-/// scan) is written as plain text: its dictionary indices would be nearly as many bits
-/// as rows, which zstd cannot shrink, where the repeated prefixes of plain text
-/// compress well. Million flows (250 servers, 82,000 client addresses) on one CPU,
-/// against a 1 MiB limit that kept the clients' dictionary: `flows` 5 % smaller, wall
-/// time the same (8 alternating pairs).
-const ADDRESS_DICTIONARY_BYTES: usize = 64 << 10;
+/// Largest dictionary page of a text column (`Utf8`, `ListUtf8`), in bytes (about 4,000
+/// distinct IPv4 addresses as text). Servers and names usually repeat within a row
+/// group, so their column stays dictionary-encoded: smaller, and cheaper than
+/// compressing the text again with zstd every time. Past it, parquet-rs writes the rest
+/// of the column chunk as plain text: the dictionary indices of nearly distinct values
+/// (clients of a large network, a scan) would be nearly as many bits as rows, which
+/// zstd cannot shrink, where the repeated prefixes of plain text compress well.
+const TEXT_DICTIONARY_BYTES: usize = 64 << 10;
 
 /// zstd level. On delta-encoded integers level 1 makes files as small as zstd's default
 /// level 3 (within 1 % on a million flows) with a quarter less work for the writer.
 const ZSTD_LEVEL: i32 = 1;
-
-/// Nanoseconds per microsecond.
-const NS_PER_US: i64 = 1_000;
-
-/// The decimal digits of every octet value, and how many there are.
-const OCTETS: [([u8; 3], u8); 256] = {
-    let mut t = [([0u8; 3], 0u8); 256];
-    let mut v = 0;
-    while v < 256 {
-        let (h, d, u) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
-        t[v] = if v >= 100 {
-            ([b'0' + h, b'0' + d, b'0' + u], 3)
-        } else if v >= 10 {
-            ([b'0' + d, b'0' + u, 0], 2)
-        } else {
-            ([b'0' + u, 0, 0], 1)
-        };
-        v += 1;
-    }
-    t
-};
-
-/// Appends an address as text to `out`: the dotted quad for IPv4, RFC 5952 for IPv6,
-/// byte for byte what `IpAddr`'s `Display` writes (a test compares them). Formatted
-/// here because this runs twice per flow: `Display` went through the formatting
-/// machinery, over a thousand instructions for an IPv6 address.
-fn push_addr(out: &mut Vec<u8>, addr: IpAddr) {
-    match addr {
-        IpAddr::V4(a) => push_v4(out, a),
-        IpAddr::V6(a) => push_v6(out, a),
-    }
-}
-
-/// The dotted quad, from a digit table.
-fn push_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    let mut buf = [0u8; 16];
-    let mut n = 0;
-    for octet in a.octets() {
-        let (digits, len) = OCTETS[usize::from(octet)];
-        buf[n..n + 3].copy_from_slice(&digits);
-        n += usize::from(len);
-        buf[n] = b'.';
-        n += 1;
-    }
-    // All 16 bytes, then the extra ones cut: a copy of fixed size is two moves, where
-    // one of the address's own length was a call to memcpy.
-    let end = out.len() + n - 1;
-    out.extend_from_slice(&buf);
-    out.truncate(end);
-}
-
-/// RFC 5952 as `Ipv6Addr`'s `Display` writes it: an IPv4-mapped address as
-/// `::ffff:` and a dotted quad; otherwise eight groups in lowercase hexadecimal without
-/// leading zeros, the first longest run of two or more zero groups written `::`.
-fn push_v6(out: &mut Vec<u8>, a: Ipv6Addr) {
-    let groups = a.segments();
-    if let [0, 0, 0, 0, 0, 0xffff, hi, lo] = groups {
-        out.extend_from_slice(b"::ffff:");
-        push_v4(out, Ipv4Addr::from(u32::from(hi) << 16 | u32::from(lo)));
-        return;
-    }
-    let (mut zeros_at, mut zeros) = (0, 0);
-    let (mut run_at, mut run) = (0, 0);
-    for (i, &g) in groups.iter().enumerate() {
-        if g == 0 {
-            if run == 0 {
-                run_at = i;
-            }
-            run += 1;
-            if run > zeros {
-                (zeros_at, zeros) = (run_at, run);
-            }
-        } else {
-            run = 0;
-        }
-    }
-    let hex = |out: &mut Vec<u8>, g: u16| {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digits = (16 - g.leading_zeros()).div_ceil(4).max(1);
-        for k in (0..digits).rev() {
-            out.push(DIGITS[usize::from((g >> (4 * k)) & 0xf)]);
-        }
-    };
-    let join = |out: &mut Vec<u8>, groups: &[u16]| {
-        for (i, &g) in groups.iter().enumerate() {
-            if i > 0 {
-                out.push(b':');
-            }
-            hex(out, g);
-        }
-    };
-    if zeros > 1 {
-        join(out, &groups[..zeros_at]);
-        out.extend_from_slice(b"::");
-        join(out, &groups[zeros_at + zeros..]);
-    } else {
-        join(out, &groups);
-    }
-}
-
-/// Converts capture nanoseconds to the contract's microseconds, flooring (so that a time
-/// before the epoch stays in the microsecond that contains it).
-pub(crate) fn ns_to_us(ns: i64) -> i64 {
-    ns.div_euclid(NS_PER_US)
-}
-
-/// Converts a counter to the contract's signed 64 bits, saturating at `i64::MAX`.
-fn count(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 /// The text written as each file's `created_by`.
 ///
@@ -209,33 +101,35 @@ pub(crate) fn created_by() -> String {
     format!("{} version {}", crate::TOOL_NAME, crate::TOOL_VERSION)
 }
 
-/// Writer properties of the contract: zstd, dictionary encoding of the low-cardinality
-/// string columns, page statistics on the columns of [`TableSpec::statistics`] (and
-/// none on the others), pages cut by size only, [`ROW_GROUP_ROWS`]-row groups,
-/// `created_by`, and the schema version and table in the file's key-value metadata.
+/// Writer properties of the contract for a table: zstd, page statistics on the columns
+/// of [`TableSpec::statistics`] (and none on the others), pages cut by size only,
+/// [`ROW_GROUP_ROWS`]-row groups, `created_by`, and the schema version, the table and
+/// `extra` in the file's key-value metadata. Per column type:
 ///
-/// Integer and timestamp columns are `DELTA_BINARY_PACKED`: ids and times grow
-/// steadily and counters are small, so the deltas pack into a few bits each before zstd
-/// sees them. That halves what zstd has to compress and makes `flow_bins` an order of
-/// magnitude smaller than plain encoding. (Readers: every version of DuckDB, pyarrow and
-/// Polars of the last years, parquet-java, and Spark's vectorized reader from 3.3 on.)
+/// - integers and timestamps: `DELTA_BINARY_PACKED`, no dictionary. Ids and times grow
+///   steadily and counters are small, so the deltas pack into a few bits each before
+///   zstd sees them; that halves what zstd has to compress and makes `flow_bins` an
+///   order of magnitude smaller than plain encoding. (Readers: every version of DuckDB,
+///   pyarrow and Polars of the last years, parquet-java, and Spark's vectorized reader
+///   from 3.3 on.)
+/// - `DictUtf8`: a dictionary (parquet-rs's default page limit of 1 MiB).
+/// - `Utf8` and `ListUtf8`: a dictionary while it stays within
+///   [`TEXT_DICTIONARY_BYTES`], plain text past it.
+/// - booleans and doubles: plain.
 ///
 /// Data pages are cut by size only (parquet's 1 MiB default), not also every 20 000
-/// rows as parquet-rs does by default: delta-packed columns of a whole row group fit in one
-/// small page, and each extra page costs a page header, statistics, an encoder flush and
-/// a fresh zstd context (a fifth of the writer's CPU in the `flows_rows` benchmark, whose
-/// flows mix TCP and UDP); readers still prune by row group and by the page index.
-///
-/// Address columns get a dictionary while it stays small ([`ADDRESS_DICTIONARY_BYTES`]);
-/// a column chunk whose dictionary outgrows that is plain text. (The string columns'
-/// pages are written by [`DictColumn`], which reads these settings.)
+/// rows as parquet-rs does by default: delta-packed columns of a whole row group fit in
+/// one small page, and each extra page costs a page header, statistics, an encoder
+/// flush and a fresh zstd context; readers still prune by row group and by the page
+/// index.
 fn writer_properties(
     spec: &TableSpec,
-    extra: &[(&str, String)],
+    schema: &SchemaRef,
+    extra: &[(String, String)],
 ) -> Result<WriterProperties, Error> {
     let table = spec.name;
-    let level =
-        ZstdLevel::try_new(ZSTD_LEVEL).map_err(|source| Error::Parquet { table, source })?;
+    let parquet = |source| Error::Parquet { table, source };
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(parquet)?;
     let mut kv = vec![
         KeyValue::new("streamscope.table".to_string(), table.to_string()),
         KeyValue::new(
@@ -246,7 +140,7 @@ fn writer_properties(
     kv.extend(
         extra
             .iter()
-            .map(|(k, v)| KeyValue::new((*k).to_string(), v.clone())),
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
     );
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -256,24 +150,71 @@ fn writer_properties(
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(created_by())
         .set_key_value_metadata(Some(kv));
-    for column in spec.columns {
-        let path = ColumnPath::from(column.name);
+    // Settings go to the Parquet leaf columns: a list column's leaf is
+    // `<column>.list.item`.
+    let leaves = ArrowSchemaConverter::new()
+        .convert(schema)
+        .map_err(parquet)?;
+    for leaf in leaves.columns() {
+        let path = leaf.path().clone();
+        let root = path.parts().first().map(String::as_str).unwrap_or_default();
+        let Some(column) = spec.column(root) else {
+            continue;
+        };
         builder = match column.ty {
-            ColType::DictUtf8 => builder.set_column_dictionary_enabled(path, true),
-            ColType::Utf8 => builder
+            ColType::DictUtf8 => builder.set_column_dictionary_enabled(path.clone(), true),
+            ColType::Utf8 | ColType::ListUtf8 => builder
                 .set_column_dictionary_enabled(path.clone(), true)
-                .set_column_dictionary_page_size_limit(path, ADDRESS_DICTIONARY_BYTES),
+                .set_column_dictionary_page_size_limit(path.clone(), TEXT_DICTIONARY_BYTES),
             ColType::Int64 | ColType::Int32 | ColType::TimestampUs => {
-                builder.set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
+                builder.set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
             }
-            _ => builder,
+            ColType::Bool | ColType::Float64 => builder,
         };
         if !spec.statistics.contains(&column.name) {
-            let path = ColumnPath::from(column.name);
             builder = builder.set_column_statistics_enabled(path, EnabledStatistics::None);
         }
     }
     Ok(builder.build())
+}
+
+/// A table a run writes, and what its file's key-value metadata adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    spec: &'static TableSpec,
+    metadata: Vec<(String, String)>,
+}
+
+impl Table {
+    /// The table `spec`, with the standard key-value metadata only
+    /// (`streamscope.table`, `streamscope.schema_version`).
+    pub fn new(spec: &'static TableSpec) -> Table {
+        Table {
+            spec,
+            metadata: Vec::new(),
+        }
+    }
+
+    /// Adds `key` = `value` to the file's key-value metadata.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Table {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+
+    /// The `flow_bins` table of bins `bin_ns` nanoseconds wide (recorded in the file's
+    /// metadata as `streamscope.bin_ns`; each row carries its own bitrate). Fails with
+    /// [`Error::InvalidBinWidth`] unless `bin_ns` is positive.
+    pub fn flow_bins(bin_ns: i64) -> Result<Table, Error> {
+        if bin_ns <= 0 {
+            return Err(Error::InvalidBinWidth(bin_ns));
+        }
+        Ok(Table::new(&FLOW_BINS).with_metadata("streamscope.bin_ns", bin_ns.to_string()))
+    }
+
+    /// The table's declaration.
+    pub fn spec(&self) -> &'static TableSpec {
+        self.spec
+    }
 }
 
 /// What one finished table holds.
@@ -292,7 +233,7 @@ pub struct TableSummary {
 /// What [`Output::finish`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputSummary {
-    /// One entry per table, in [`crate::tables()`] order.
+    /// One entry per table, in the order given to [`Output::create`].
     pub tables: Vec<TableSummary>,
 }
 
@@ -318,51 +259,82 @@ impl OutputSummary {
 /// Result of a writer thread: rows and bytes written.
 type Written = Result<(u64, u64), Error>;
 
-/// A table's row type: how rows become the table's columns, one column at a time (so
-/// that two threads can build and encode different columns of the same rows).
-trait TableRows: Copy + Send + Sync + 'static {
-    /// Writes column `index` (schema order) of `rows` to `out`.
-    fn column(rows: &[Self], index: usize, out: Out<'_>) -> PqResult<()>;
+/// Rows of one type waiting for a table's writer thread, whatever their type.
+trait Queue: Send {
+    fn len(&self) -> usize;
+    /// Appends rows `range` to the table's builders.
+    fn append_to(&self, range: Range<usize>, builders: &mut Builders) -> Result<(), Error>;
+    fn clear(&mut self);
+    /// A new, empty vector for rows of the same type.
+    fn empty(&self, capacity: usize) -> Box<dyn Queue>;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<R: Row + Send + 'static> Queue for Vec<R> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn append_to(&self, range: Range<usize>, builders: &mut Builders) -> Result<(), Error> {
+        for row in self.get(range).unwrap_or_default() {
+            builders.append(row)?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+
+    fn empty(&self, capacity: usize) -> Box<dyn Queue> {
+        Box::new(Vec::<R>::with_capacity(capacity))
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 /// What a writer thread receives.
-enum Message<R> {
-    Rows(Vec<R>),
+enum Message {
+    /// Rows to append to the table's builders.
+    Rows(Box<dyn Queue>),
+    /// Rows already built into arrays ([`Output::push_ref`]).
+    Batch(RecordBatch),
     /// Makes the writer fail as an encoder error would (for the tests).
     #[cfg(test)]
     Fail,
 }
 
 /// One table's file and writer thread, and the rows not yet handed to it.
-struct Sink<R: TableRows> {
-    table: &'static str,
+struct Sink {
+    spec: &'static TableSpec,
     tmp: PathBuf,
     path: PathBuf,
-    rows: Vec<R>,
+    /// Rows of [`Output::push`], not yet handed over.
+    queue: Option<Box<dyn Queue>>,
+    /// Rows of [`Output::push_ref`], not yet handed over.
+    direct: Option<Builders>,
     /// Rows handed over at a time ([`BATCH_ROWS`] or [`SHARED_CPU_BATCH_ROWS`]).
     batch_rows: usize,
-    tx: Option<SyncSender<Message<R>>>,
+    tx: Option<SyncSender<Message>>,
     /// Emptied row vectors coming back from the writer thread.
-    spare: Receiver<Vec<R>>,
+    spare: Receiver<Box<dyn Queue>>,
     handle: Option<JoinHandle<Written>>,
     cancel: Arc<AtomicBool>,
 }
 
-impl<R: TableRows> Sink<R> {
-    /// Starts the writer thread of table `spec` into `dir`. `two_lanes`: there is a CPU
-    /// besides the caller's, so the table gets a helper encoding thread and the larger
-    /// batches; without one, the smaller batches of [`SHARED_CPU_BATCH_ROWS`].
-    fn create(
-        dir: &Path,
-        spec: &TableSpec,
-        extra_kv: &[(&str, String)],
-        two_lanes: bool,
-    ) -> Result<Sink<R>, Error> {
-        let table = spec.name;
+impl Sink {
+    /// Starts the writer thread of `table` into `dir`. `two_lanes`: there is a CPU
+    /// besides the caller's, so the table may get a helper encoding thread, and the
+    /// larger batches; without one, the smaller batches of [`SHARED_CPU_BATCH_ROWS`].
+    fn create(dir: &Path, table: &Table, two_lanes: bool) -> Result<Sink, Error> {
+        let spec = table.spec;
+        let name = spec.name;
         let schema = arrow_schema(spec);
-        let tmp = dir.join(format!(".{table}.parquet.tmp"));
-        let path = dir.join(format!("{table}.parquet"));
-        let props = writer_properties(spec, extra_kv)?;
+        let tmp = dir.join(format!(".{name}.parquet.tmp"));
+        let path = dir.join(format!("{name}.parquet"));
+        let props = writer_properties(spec, &schema, &table.metadata)?;
         let file = File::create(&tmp).map_err(|source| Error::Io {
             op: "create",
             path: tmp.clone(),
@@ -372,16 +344,18 @@ impl<R: TableRows> Sink<R> {
             Ok(w) => w,
             Err(source) => {
                 let _ = fs::remove_file(&tmp);
-                return Err(Error::Parquet { table, source });
+                return Err(Error::Parquet {
+                    table: name,
+                    source,
+                });
             }
         };
         let (tx, rx) = sync_channel(QUEUE_BATCHES);
         let (spare_tx, spare) = sync_channel(QUEUE_BATCHES + 1);
         let cancel = Arc::new(AtomicBool::new(false));
         let thread = WriterThread {
-            table,
+            spec,
             fields: schema.fields().clone(),
-            lanes: lanes(spec),
             two_lanes,
             writer,
             rx,
@@ -390,7 +364,7 @@ impl<R: TableRows> Sink<R> {
             tmp: tmp.clone(),
         };
         let spawned = std::thread::Builder::new()
-            .name(format!("parquet-{table}"))
+            .name(format!("parquet-{name}"))
             .spawn(move || thread.run());
         let handle = match spawned {
             Ok(h) => h,
@@ -409,10 +383,11 @@ impl<R: TableRows> Sink<R> {
             SHARED_CPU_BATCH_ROWS
         };
         Ok(Sink {
-            table,
+            spec,
             tmp,
             path,
-            rows: Vec::with_capacity(batch_rows),
+            queue: None,
+            direct: None,
             batch_rows,
             tx: Some(tx),
             spare,
@@ -421,32 +396,113 @@ impl<R: TableRows> Sink<R> {
         })
     }
 
-    /// Appends one row; hands a full batch to the writer thread. Fails if the writer
-    /// thread has stopped (it only stops early on an error).
+    /// Fails if the writer thread has stopped (it only stops early on an error).
     #[inline]
-    fn push(&mut self, row: &R) -> Result<(), Error> {
+    fn check_running(&mut self) -> Result<(), Error> {
         match &self.handle {
-            Some(h) if !h.is_finished() => {}
-            _ => return Err(self.stopped()),
+            Some(h) if !h.is_finished() => Ok(()),
+            _ => Err(self.stopped()),
         }
-        self.rows.push(*row);
-        if self.rows.len() >= self.batch_rows {
-            self.flush()?;
+    }
+
+    /// Queues one row; hands a full batch to the writer thread.
+    #[inline]
+    fn push<R: Row + Send + 'static>(&mut self, row: R) -> Result<(), Error> {
+        self.check_running()?;
+        if self.direct.is_some() {
+            return self.push_first(row);
+        }
+        let queue = self
+            .queue
+            .as_mut()
+            .and_then(|q| q.as_any_mut().downcast_mut::<Vec<R>>());
+        let full = match queue {
+            Some(q) => {
+                q.push(row);
+                q.len() >= self.batch_rows
+            }
+            None => return self.push_first(row),
+        };
+        if full {
+            self.flush_queue()?;
         }
         Ok(())
     }
 
-    /// Hands the buffered rows to the writer thread, taking an emptied vector back.
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.rows.is_empty() {
+    /// [`Sink::push`] of a row when no vector of its type is waiting, or rows of
+    /// [`Sink::push_ref`] are: hands over what waits, then starts a vector of rows of
+    /// this type.
+    #[cold]
+    fn push_first<R: Row + Send + 'static>(&mut self, row: R) -> Result<(), Error> {
+        self.flush_queue()?;
+        self.flush_direct(false)?;
+        let mut queue = self.spare_queue::<R>();
+        if let Some(q) = queue.as_any_mut().downcast_mut::<Vec<R>>() {
+            q.push(row);
+        }
+        self.queue = Some(queue);
+        Ok(())
+    }
+
+    /// An emptied vector for rows of type `R`: one back from the writer thread if it
+    /// is of that type, else a new one.
+    fn spare_queue<R: Row + Send + 'static>(&mut self) -> Box<dyn Queue> {
+        if let Ok(mut q) = self.spare.try_recv() {
+            if q.as_any_mut().is::<Vec<R>>() {
+                return q;
+            }
+        }
+        Box::new(Vec::<R>::with_capacity(self.batch_rows))
+    }
+
+    /// Appends one row to builders on this thread; hands a full batch to the writer
+    /// thread. A row that does not match its declaration stops the table.
+    fn push_ref<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
+        self.check_running()?;
+        if self.queue.as_ref().is_some_and(|q| q.len() > 0) {
+            self.flush_queue()?;
+        }
+        let spec = self.spec;
+        let direct = self
+            .direct
+            .get_or_insert_with(|| Builders::new(spec, TILE_ROWS));
+        if let Err(e) = direct.append(row) {
+            self.abort();
+            return Err(e);
+        }
+        if direct.rows() >= TILE_ROWS {
+            self.flush_direct(true)?;
+        }
+        Ok(())
+    }
+
+    /// Hands the queued rows to the writer thread, taking an emptied vector back.
+    fn flush_queue(&mut self) -> Result<(), Error> {
+        let Some(queue) = self.queue.take_if(|q| q.len() > 0) else {
+            return Ok(());
+        };
+        let next = match self.spare.try_recv() {
+            Ok(q) => q,
+            Err(_) => queue.empty(self.batch_rows),
+        };
+        self.queue = Some(next);
+        self.send(Message::Rows(queue))
+    }
+
+    /// Hands the rows built on this thread to the writer thread. `full`: more rows of
+    /// [`Sink::push_ref`] are likely to follow, so the builders are kept.
+    fn flush_direct(&mut self, full: bool) -> Result<(), Error> {
+        let Some(mut direct) = self.direct.take() else {
+            return Ok(());
+        };
+        if direct.rows() == 0 {
             return Ok(());
         }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(self.batch_rows));
-        let rows = std::mem::replace(&mut self.rows, next);
-        self.send(Message::Rows(rows))
+        let batch = direct.finish()?;
+        if full {
+            self.direct = Some(direct);
+        }
+        self.send(Message::Batch(batch))
     }
 
     /// The error that stopped the writer thread; joins it.
@@ -455,11 +511,13 @@ impl<R: TableRows> Sink<R> {
         self.tx = None;
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => e,
-            _ => Error::WriterStopped { table: self.table },
+            _ => Error::WriterStopped {
+                table: self.spec.name,
+            },
         }
     }
 
-    fn send(&mut self, message: Message<R>) -> Result<(), Error> {
+    fn send(&mut self, message: Message) -> Result<(), Error> {
         let sent = match &self.tx {
             Some(tx) => tx.send(message).is_ok(),
             None => false,
@@ -474,11 +532,15 @@ impl<R: TableRows> Sink<R> {
     /// Hands over the last rows, closes the queue and waits for the writer thread to
     /// finish the file.
     fn close(&mut self) -> Written {
-        self.flush()?;
+        self.check_running()?;
+        self.flush_queue()?;
+        self.flush_direct(false)?;
         self.tx = None;
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
-            _ => Err(Error::WriterStopped { table: self.table }),
+            _ => Err(Error::WriterStopped {
+                table: self.spec.name,
+            }),
         }
     }
 
@@ -490,7 +552,7 @@ impl<R: TableRows> Sink<R> {
             source,
         })?;
         Ok(TableSummary {
-            name: self.table,
+            name: self.spec.name,
             path: self.path.clone(),
             rows,
             bytes,
@@ -508,33 +570,32 @@ impl<R: TableRows> Sink<R> {
     }
 }
 
+/// The relative cost of building and encoding a column of type `ty`, by the times
+/// measured on the `flows` table of the million-flow benchmark capture: a column of
+/// mostly distinct text, formatted and compressed as plain text, costs as much as
+/// several integer columns; a dictionary of a handful of names, less than one.
+fn weight(ty: ColType) -> u64 {
+    match ty {
+        ColType::Utf8 | ColType::ListUtf8 => 10,
+        ColType::TimestampUs => 3,
+        ColType::Int64 | ColType::Int32 | ColType::Float64 => 2,
+        ColType::DictUtf8 | ColType::Bool => 1,
+    }
+}
+
 /// Which encoding lane (0: the table's thread, 1: its helper) each column of the first
-/// row group goes to, split by [`balance`] from estimated weights: the columns' encoding
-/// times in the `flows` table of the million-flow benchmark capture on one machine, in
-/// units of ~3 ms per million rows (a column of mostly distinct addresses, written and
-/// compressed as plain text, costs as much as five to eight integer columns; the name
-/// columns, a handful of values in long runs, less than one). Later row groups are split
-/// by the times measured on the run.
+/// row group goes to, split by [`balance`] from the weights of their types ([`weight`]).
+/// Later row groups are split by the times measured on the run.
 fn lanes(spec: &TableSpec) -> Vec<u8> {
-    let weights: Vec<u64> = spec
-        .columns
-        .iter()
-        .map(|c| match c.ty {
-            ColType::Utf8 => 10,
-            ColType::TimestampUs => 3,
-            ColType::Int64 | ColType::Int32 | ColType::Float64 => 2,
-            ColType::DictUtf8 | ColType::Bool => 1,
-        })
-        .collect();
+    let weights: Vec<u64> = spec.columns.iter().map(|c| weight(c.ty)).collect();
     balance(&weights, 0)
 }
 
 /// The lanes of the next row group from the measured encoding time of every column so
-/// far (`costs`, ns) and the table thread's own work between row groups (`overhead`,
-/// ns): the longest column first, each to the lane with less work (LPT). The relative
-/// costs of columns differ between machines (one measured a zstd-heavy address column
-/// at 4.5 integer columns, another at 3); a lane that waits for the other at every row
-/// group is a CPU left idle while a million flows are written.
+/// far (`costs`, ns) and the table thread's own work (building the batches, appending
+/// chunks to the file: `overhead`, ns): the longest column first, each to the lane with
+/// less work (LPT). The relative costs of columns differ between machines; a lane that waits for
+/// the other at every row group is a CPU left idle while a million flows are written.
 fn balance(costs: &[u64], overhead: u64) -> Vec<u8> {
     let mut order: Vec<usize> = (0..costs.len()).collect();
     order.sort_by_key(|&i| (std::cmp::Reverse(costs[i]), i));
@@ -548,325 +609,10 @@ fn balance(costs: &[u64], overhead: u64) -> Vec<u8> {
     lanes
 }
 
-/// The encoded pages of one column chunk, in memory until the row group is complete.
-///
-/// Shared between the column writer, which owns its page writer, and the lane, which
-/// takes the bytes back once the writer is closed.
-#[derive(Clone)]
-struct PageBuf(Arc<Mutex<TrackedWrite<Vec<u8>>>>);
-
-impl PageBuf {
-    fn new() -> PageBuf {
-        PageBuf(Arc::new(Mutex::new(TrackedWrite::new(Vec::new()))))
-    }
-
-    /// The bytes written so far (all of them, once the column writer is closed).
-    fn take(&self) -> PqResult<Bytes> {
-        let mut sink = self.0.lock().map_err(|_| poisoned())?;
-        sink.flush()?;
-        Ok(Bytes::from(std::mem::take(sink.inner_mut())))
-    }
-}
-
-#[cold]
-fn poisoned() -> ParquetError {
-    ParquetError::General("a page buffer's lock was poisoned".into())
-}
-
-impl PageWriter for PageBuf {
-    fn write_page(&mut self, page: CompressedPage) -> PqResult<PageWriteSpec> {
-        let mut sink = self.0.lock().map_err(|_| poisoned())?;
-        // Page header and data, the way the file writer itself lays them out.
-        SerializedPageWriter::new(&mut sink).write_page(page)
-    }
-
-    fn close(&mut self) -> PqResult<()> {
-        Ok(())
-    }
-}
-
-/// The writer of one column chunk of the row group being written.
-///
-/// Integer and timestamp columns without statistics, most of them, are delta-encoded
-/// by [`DeltaColumn`] as their values come (see the `delta` module); string columns are
-/// dictionary-encoded by [`DictColumn`], keyed by the address or the static name rather
-/// than by the text (see the `dict` module). The rest (the columns with min/max
-/// statistics, booleans, floating point) go to parquet's typed column writer as plain
-/// slices, with definition levels where a column is nullable: going through Arrow
-/// arrays instead costs each value two more copies (parquet's Arrow writer lists the
-/// non-null positions of every array and gathers the values by them again).
-enum ColWriter {
-    Typed(Box<ColumnWriter<'static>>, PageBuf),
-    Delta(DeltaColumn),
-    Dict(DictColumn),
-}
-
-/// An encoded column chunk, ready to be appended to its row group: its pages and what
-/// the row group records of them.
-type Chunk = (Bytes, ColumnCloseResult);
-
-impl ColWriter {
-    fn close(self, zstd: &mut Zstd) -> PqResult<Chunk> {
-        match self {
-            ColWriter::Typed(w, pages) => {
-                let closed = (*w).close()?;
-                Ok((pages.take()?, closed))
-            }
-            ColWriter::Delta(d) => d.close(zstd),
-            ColWriter::Dict(d) => d.close(zstd),
-        }
-    }
-}
-
-/// The column writers of a row group ([`ColWriter`]): [`DictColumn`]s for the strings,
-/// [`DeltaColumn`]s for the integers without statistics, parquet's typed writers for the
-/// rest.
-fn column_writers<W: std::io::Write + Send>(
-    file: &SerializedFileWriter<W>,
-    fields: &Fields,
-) -> PqResult<Vec<ColWriter>> {
-    let descr = file.schema_descr();
-    let props = file.properties();
-    if descr.num_columns() != fields.len() {
-        return Err(ParquetError::General(format!(
-            "{} columns in the schema, {} Parquet columns",
-            fields.len(),
-            descr.num_columns()
-        )));
-    }
-    fields
-        .iter()
-        .enumerate()
-        .map(|(i, field)| match field.data_type() {
-            arrow_schema::DataType::Utf8 | arrow_schema::DataType::Dictionary(..) => {
-                DictColumn::new(descr.column(i), props.clone()).map(ColWriter::Dict)
-            }
-            _ if delta_encoded(&descr.column(i), props) => {
-                DeltaColumn::new(descr.column(i), props.clone()).map(ColWriter::Delta)
-            }
-            _ => {
-                let pages = PageBuf::new();
-                let typed =
-                    get_column_writer(descr.column(i), props.clone(), Box::new(pages.clone()));
-                Ok(ColWriter::Typed(Box::new(typed), pages))
-            }
-        })
-        .collect()
-}
-
-/// Whether a column is written by [`DeltaColumn`]: integers delta-encoded without
-/// statistics (those with statistics stay with parquet-rs's writer, which keeps them).
-fn delta_encoded(descr: &ColumnDescPtr, props: &WriterProperties) -> bool {
-    let path = descr.path();
-    matches!(
-        descr.physical_type(),
-        parquet::basic::Type::INT32 | parquet::basic::Type::INT64
-    ) && props.encoding(path) == Some(Encoding::DELTA_BINARY_PACKED)
-        && props.statistics_enabled(path) == EnabledStatistics::None
-}
-
 /// Column writers of one lane for the row group being written, with their column index.
-type LaneWriters = Vec<(usize, ColWriter)>;
+type LaneWriters = Vec<(usize, ArrowColumnWriter)>;
 /// Encoded column chunks of one lane, with their column index.
-type LaneChunks = Vec<(usize, Chunk)>;
-
-/// Rows per slice in [`encode`]: a slice of rows stays in the core's cache while each of
-/// its columns is built from it.
-const TILE_ROWS: usize = 1024;
-
-/// Reused buffers for the values and definition levels of one column of a tile.
-#[derive(Default)]
-struct Scratch {
-    /// The zstd context of the pages of the [`DeltaColumn`]s and [`DictColumn`]s.
-    zstd: Zstd,
-    i64s: Vec<i64>,
-    i32s: Vec<i32>,
-    f64s: Vec<f64>,
-    bools: Vec<bool>,
-    defs: Vec<i16>,
-}
-
-/// A plain value type of a typed column, and its scratch buffer.
-trait Leaf: Copy {
-    type Pq: DataType<T = Self>;
-    /// The value buffer and the definition levels.
-    fn bufs(s: &mut Scratch) -> (&mut Vec<Self>, &mut Vec<i16>);
-    /// For an integer type, whether it is 64-bit (what a [`DeltaColumn`] checks); `None`
-    /// for the others.
-    const INT_WIDE: Option<bool>;
-    /// The value widened to 64 bits (for a [`DeltaColumn`], which takes integers only).
-    fn widen(self) -> i64;
-}
-
-/// `Leaf` for a value type, its parquet type and its scratch buffer.
-macro_rules! leaf {
-    ($($t:ty => $pq:ty, $buf:ident, $wide:expr;)*) => {$(
-        impl Leaf for $t {
-            type Pq = $pq;
-            fn bufs(s: &mut Scratch) -> (&mut Vec<$t>, &mut Vec<i16>) {
-                (&mut s.$buf, &mut s.defs)
-            }
-            const INT_WIDE: Option<bool> = $wide;
-            #[inline]
-            fn widen(self) -> i64 {
-                self as i64
-            }
-        }
-    )*};
-}
-
-leaf! {
-    i64 => PqInt64, i64s, Some(true);
-    i32 => PqInt32, i32s, Some(false);
-    f64 => DoubleType, f64s, None;
-    bool => BoolType, bools, None;
-}
-
-/// Where one column of a tile goes: its writer, its field and the lane's scratch
-/// buffers. The column builders of each table call one of its methods.
-struct Out<'a> {
-    writer: &'a mut ColWriter,
-    field: &'a Field,
-    scratch: &'a mut Scratch,
-}
-
-impl Out<'_> {
-    /// A column with a value in every row.
-    fn values<T: Leaf>(self, values: impl Iterator<Item = T>) -> PqResult<()> {
-        if let ColWriter::Delta(d) = self.writer {
-            if T::INT_WIDE != Some(d.wide()) || d.nullable() {
-                return Err(mismatch(self.field, std::any::type_name::<T>(), false));
-            }
-            let buf = &mut self.scratch.i64s;
-            buf.clear();
-            buf.extend(values.map(Leaf::widen));
-            d.extend(buf);
-            return Ok(());
-        }
-        let (buf, _) = T::bufs(self.scratch);
-        buf.clear();
-        buf.extend(values);
-        self.write::<T>(false)
-    }
-
-    /// A nullable column: the values present and a definition level per row.
-    ///
-    /// A tile without a single value (the TCP columns of UDP flows, the inner VLAN of
-    /// untagged ones) is found by a first look that stops at the first value, and is
-    /// written as null levels only.
-    fn options<T: Leaf>(
-        self,
-        values: impl ExactSizeIterator<Item = Option<T>> + Clone,
-    ) -> PqResult<()> {
-        if let ColWriter::Delta(d) = self.writer {
-            if T::INT_WIDE != Some(d.wide()) || !d.nullable() {
-                return Err(mismatch(self.field, std::any::type_name::<T>(), true));
-            }
-            let ints = values.map(|v| v.map(Leaf::widen));
-            d.extend_options(ints, &mut self.scratch.i64s);
-            return Ok(());
-        }
-        let (buf, defs) = T::bufs(self.scratch);
-        buf.clear();
-        defs.clear();
-        if values.clone().all(|v| v.is_none()) {
-            defs.resize(values.len(), 0);
-        } else {
-            for v in values {
-                defs.push(i16::from(v.is_some()));
-                if let Some(v) = v {
-                    buf.push(v);
-                }
-            }
-        }
-        self.write::<T>(true)
-    }
-
-    /// Writes the values in `T`'s scratch buffer, with the definition levels if the
-    /// column is `nullable`.
-    fn write<T: Leaf>(self, nullable: bool) -> PqResult<()> {
-        let Out {
-            writer,
-            field,
-            scratch,
-        } = self;
-        let typed = match writer {
-            ColWriter::Typed(w, _) if nullable == field.is_nullable() => {
-                T::Pq::get_column_writer_mut(w)
-            }
-            _ => None,
-        };
-        let Some(typed) = typed else {
-            return Err(mismatch(field, std::any::type_name::<T>(), nullable));
-        };
-        let (buf, defs) = T::bufs(scratch);
-        typed.write_batch(buf, nullable.then_some(defs.as_slice()), None)?;
-        Ok(())
-    }
-
-    /// A string column of addresses, as text (see [`push_addr`]).
-    fn addresses(self, values: impl Iterator<Item = IpAddr>) -> PqResult<()> {
-        match self.writer {
-            ColWriter::Dict(d) => {
-                values.for_each(|v| d.push_addr(v));
-                Ok(())
-            }
-            _ => Err(mismatch(self.field, "address", false)),
-        }
-    }
-
-    /// A string column of names from a handful of static ones.
-    fn names(self, values: impl Iterator<Item = &'static str>) -> PqResult<()> {
-        match self.writer {
-            ColWriter::Dict(d) => {
-                values.for_each(|v| d.push_name(v));
-                Ok(())
-            }
-            _ => Err(mismatch(self.field, "name", false)),
-        }
-    }
-}
-
-/// A column builder and the schema disagree (a bug).
-#[cold]
-fn mismatch(field: &Field, given: &str, nullable: bool) -> ParquetError {
-    ParquetError::General(format!(
-        "column {} was given {}{} values, the schema says {}{}",
-        field.name(),
-        if nullable { "nullable " } else { "" },
-        given,
-        if field.is_nullable() { "nullable " } else { "" },
-        field.data_type()
-    ))
-}
-
-/// Builds the columns of `writers` from `rows` and encodes them, [`TILE_ROWS`] rows at a
-/// time: gathering one column from a whole batch of wide rows (8 192 rows of a few
-/// hundred bytes) would read the batch from memory once per column.
-///
-/// Adds each column's time to `costs` (ns, by column index).
-fn encode<R: TableRows>(
-    table: &'static str,
-    writers: &mut LaneWriters,
-    fields: &Fields,
-    rows: &[R],
-    scratch: &mut Scratch,
-    costs: &mut [u64],
-) -> Result<(), Error> {
-    for tile in rows.chunks(TILE_ROWS) {
-        let mut clock = Instant::now();
-        for (index, writer) in writers.iter_mut() {
-            let out = Out {
-                writer,
-                field: &fields[*index],
-                scratch,
-            };
-            R::column(tile, *index, out).map_err(|source| Error::Parquet { table, source })?;
-            clock = charge(costs, *index, clock);
-        }
-    }
-    Ok(())
-}
+type LaneChunks = Vec<(usize, ArrowColumnChunk)>;
 
 /// Adds the time since `since` to column `index`'s cost; returns now.
 #[inline]
@@ -878,43 +624,79 @@ fn charge(costs: &mut [u64], index: usize, since: Instant) -> Instant {
     now
 }
 
-/// Closes a lane's writers into encoded chunks (the last pages are encoded and
-/// compressed here: that time goes to `costs` too).
-fn close_lane(
+/// One encoding lane: the columns it encodes in the row group being written, and the
+/// time each column took so far.
+struct Lane {
     table: &'static str,
+    fields: Fields,
     writers: LaneWriters,
-    scratch: &mut Scratch,
-    costs: &mut [u64],
-) -> Result<LaneChunks, Error> {
-    let mut clock = Instant::now();
-    writers
-        .into_iter()
-        .map(|(i, w)| {
-            let chunk = w
-                .close(&mut scratch.zstd)
-                .map(|chunk| (i, chunk))
-                .map_err(|source| Error::Parquet { table, source });
-            clock = charge(costs, i, clock);
-            chunk
-        })
-        .collect()
+    /// Encoding time of each column, ns (by column index).
+    costs: Vec<u64>,
 }
 
-/// Hands an emptied row vector back to the caller once no lane uses it any more.
-fn recycle<R>(rows: Arc<Vec<R>>, spare: &SyncSender<Vec<R>>) {
-    if let Ok(mut v) = Arc::try_unwrap(rows) {
-        v.clear();
-        // The caller makes a new vector if none comes back.
-        let _ = spare.try_send(v);
+impl Lane {
+    fn new(table: &'static str, fields: Fields) -> Lane {
+        Lane {
+            table,
+            costs: vec![0; fields.len()],
+            fields,
+            writers: LaneWriters::new(),
+        }
+    }
+
+    /// Encodes the lane's columns of `batches`.
+    fn encode(&mut self, batches: &[RecordBatch]) -> Result<(), Error> {
+        let table = self.table;
+        let parquet = |source| Error::Parquet { table, source };
+        for batch in batches {
+            let mut clock = Instant::now();
+            for (index, writer) in self.writers.iter_mut() {
+                let (Some(field), Some(column)) =
+                    (self.fields.get(*index), batch.columns().get(*index))
+                else {
+                    return Err(parquet(ParquetError::General(format!(
+                        "no column {index} in a batch of {table}"
+                    ))));
+                };
+                for leaf in compute_leaves(field, column).map_err(parquet)? {
+                    writer.write(&leaf).map_err(parquet)?;
+                }
+                clock = charge(&mut self.costs, *index, clock);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the lane's writers into encoded chunks (the last pages are encoded and
+    /// compressed here: that time goes to the costs too).
+    fn close(&mut self) -> Result<LaneChunks, Error> {
+        let table = self.table;
+        let mut clock = Instant::now();
+        std::mem::take(&mut self.writers)
+            .into_iter()
+            .map(|(i, w)| {
+                let chunk = w
+                    .close()
+                    .map(|chunk| (i, chunk))
+                    .map_err(|source| Error::Parquet { table, source });
+                clock = charge(&mut self.costs, i, clock);
+                chunk
+            })
+            .collect()
+    }
+
+    /// The costs so far, and zero from now on.
+    fn take_costs(&mut self) -> Vec<u64> {
+        std::mem::replace(&mut self.costs, vec![0; self.fields.len()])
     }
 }
 
 /// Work for a table's helper lane.
-enum LaneJob<R> {
+enum LaneJob {
     /// Column writers of a new row group, for the helper's columns.
     Start(LaneWriters),
-    /// Encode these rows of a batch.
-    Write(Arc<Vec<R>>, Range<usize>),
+    /// Encode the helper's columns of these batches.
+    Encode(Arc<[RecordBatch]>),
     /// The row group is complete: send the encoded chunks back, with the time spent on
     /// each column.
     Close,
@@ -924,55 +706,36 @@ enum LaneJob<R> {
 /// column index).
 type LaneDone = Result<(LaneChunks, Vec<u64>), Error>;
 
-/// A table's second encoding thread: it builds and encodes its share of the columns of
-/// every batch while the table's thread does the rest.
-struct Helper<R> {
-    jobs: Option<SyncSender<LaneJob<R>>>,
+/// A table's second encoding thread: it encodes its share of the columns of every
+/// batch while the table's thread builds the next ones and encodes the rest.
+struct Helper {
+    jobs: Option<SyncSender<LaneJob>>,
     done: Receiver<LaneDone>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl<R: TableRows> Helper<R> {
-    fn spawn(
-        table: &'static str,
-        fields: Fields,
-        spare: SyncSender<Vec<R>>,
-    ) -> std::io::Result<Helper<R>> {
-        let (jobs_tx, jobs) = sync_channel::<LaneJob<R>>(QUEUE_BATCHES);
+impl Helper {
+    fn spawn(table: &'static str, fields: Fields) -> std::io::Result<Helper> {
+        let (jobs_tx, jobs) = sync_channel::<LaneJob>(QUEUE_BATCHES);
         let (done_tx, done) = sync_channel(1);
         let handle = std::thread::Builder::new()
             .name(format!("parquet-{table}-2"))
             .spawn(move || {
-                let mut writers = LaneWriters::new();
+                let mut lane = Lane::new(table, fields);
                 let mut failed = None;
-                let mut costs = vec![0u64; fields.len()];
-                let mut scratch = Scratch::default();
                 for job in jobs {
                     match job {
-                        LaneJob::Start(w) => writers = w,
-                        LaneJob::Write(rows, range) => {
+                        LaneJob::Start(w) => lane.writers = w,
+                        LaneJob::Encode(batches) => {
                             if failed.is_none() {
-                                let rows = &rows[range];
-                                let scratch = &mut scratch;
-                                if let Err(e) =
-                                    encode(table, &mut writers, &fields, rows, scratch, &mut costs)
-                                {
-                                    failed = Some(e);
-                                }
+                                failed = lane.encode(&batches).err();
                             }
-                            recycle(rows, &spare);
                         }
                         LaneJob::Close => {
-                            let w = std::mem::take(&mut writers);
+                            let closed = lane.close();
                             let result = match failed.take() {
                                 Some(e) => Err(e),
-                                None => {
-                                    close_lane(table, w, &mut scratch, &mut costs).map(|chunks| {
-                                        let costs =
-                                            std::mem::replace(&mut costs, vec![0u64; fields.len()]);
-                                        (chunks, costs)
-                                    })
-                                }
+                                None => closed.map(|chunks| (chunks, lane.take_costs())),
                             };
                             if done_tx.send(result).is_err() {
                                 return;
@@ -988,7 +751,7 @@ impl<R: TableRows> Helper<R> {
         })
     }
 
-    fn send(&self, table: &'static str, job: LaneJob<R>) -> Result<(), Error> {
+    fn send(&self, table: &'static str, job: LaneJob) -> Result<(), Error> {
         match &self.jobs {
             Some(tx) if tx.send(job).is_ok() => Ok(()),
             _ => Err(Error::WriterStopped { table }),
@@ -996,7 +759,7 @@ impl<R: TableRows> Helper<R> {
     }
 }
 
-impl<R> Drop for Helper<R> {
+impl Drop for Helper {
     fn drop(&mut self) {
         self.jobs = None;
         if let Some(h) = self.handle.take() {
@@ -1005,30 +768,248 @@ impl<R> Drop for Helper<R> {
     }
 }
 
-/// What a table's writer thread owns.
-struct WriterThread<R: TableRows> {
-    table: &'static str,
+/// The row group being written: whether the helper has part of its columns, and its
+/// rows so far.
+struct Group {
+    helped: bool,
+    rows: usize,
+}
+
+/// Rows and batches in, row groups of [`ROW_GROUP_ROWS`] rows out.
+struct Encoder {
+    spec: &'static TableSpec,
     fields: Fields,
-    /// Encoding lane of each column ([`lanes`]).
+    file: SerializedFileWriter<File>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The columns of the tile being built from rows handed over.
+    builders: Builders,
+    /// This thread's lane (lane 0).
+    lane: Lane,
+    /// Whether a helper may be started.
+    two_lanes: bool,
+    /// Whether the caller has handed over a full batch ([`BATCH_ROWS`]).
+    large: bool,
+    helper: Option<Helper>,
+    tmp: PathBuf,
+    /// Lane of each column ([`lanes`], then [`balance`]).
     lanes: Vec<u8>,
-    /// Whether lane 1 has a thread; without one, lane 0 encodes every column.
+    /// Encoding time of every column so far (both lanes), ns.
+    costs: Vec<u64>,
+    /// This thread's time spent building batches and appending chunks to the file, ns.
+    overhead: u64,
+    group: Option<Group>,
+    groups: usize,
+    rows: u64,
+}
+
+impl Encoder {
+    /// Writes rows handed over by the caller: builds them into batches of
+    /// [`TILE_ROWS`] rows (fewer where a row group ends or the rows do), then encodes
+    /// the batches' columns on both lanes.
+    fn rows(&mut self, rows: &dyn Queue) -> Result<(), Error> {
+        let n = rows.len();
+        self.large |= n >= BATCH_ROWS;
+        let mut at = 0;
+        while at < n {
+            let end = at + self.room()?.min(n - at);
+            let clock = Instant::now();
+            let mut batches = Vec::with_capacity((end - at).div_ceil(TILE_ROWS));
+            while at < end {
+                let tile = at..end.min(at + TILE_ROWS);
+                at = tile.end;
+                rows.append_to(tile, &mut self.builders)?;
+                batches.push(self.builders.finish()?);
+            }
+            self.overhead += clock.elapsed().as_nanos() as u64;
+            self.encode(batches.into())?;
+        }
+        Ok(())
+    }
+
+    /// Writes a batch built on the caller's thread, cutting it where a row group ends.
+    fn batch(&mut self, batch: &RecordBatch) -> Result<(), Error> {
+        let n = batch.num_rows();
+        let mut at = 0;
+        while at < n {
+            let take = self.room()?.min(n - at);
+            self.encode(Arc::new([batch.slice(at, take)]))?;
+            at += take;
+        }
+        Ok(())
+    }
+
+    /// Encodes `batches`, which fit in the row group being written: the helper's
+    /// columns there, the others here.
+    fn encode(&mut self, batches: Arc<[RecordBatch]>) -> Result<(), Error> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        if self.helped() {
+            if let Some(h) = &self.helper {
+                h.send(self.spec.name, LaneJob::Encode(Arc::clone(&batches)))?;
+            }
+        }
+        self.lane.encode(&batches)?;
+        self.wrote(rows)
+    }
+
+    fn helped(&self) -> bool {
+        self.group.as_ref().is_some_and(|g| g.helped)
+    }
+
+    /// Rows the row group being written has room for, starting one if needed.
+    fn room(&mut self) -> Result<usize, Error> {
+        let rows = match &self.group {
+            Some(g) => g.rows,
+            None => {
+                self.start_group()?;
+                0
+            }
+        };
+        Ok(ROW_GROUP_ROWS - rows)
+    }
+
+    /// Counts `n` rows written to the row group; closes it when full.
+    fn wrote(&mut self, n: usize) -> Result<(), Error> {
+        self.rows += n as u64;
+        let full = match &mut self.group {
+            Some(g) => {
+                g.rows += n;
+                g.rows >= ROW_GROUP_ROWS
+            }
+            None => false,
+        };
+        if full {
+            self.close_group()?;
+        }
+        Ok(())
+    }
+
+    /// Column writers for the next row group, split between the lanes when the helper
+    /// takes part: where there is a second CPU and the table is large (the caller has
+    /// handed over a full batch, or a row group was already written).
+    fn start_group(&mut self) -> Result<(), Error> {
+        let table = self.spec.name;
+        let parquet = |source| Error::Parquet { table, source };
+        let helped = self.two_lanes && (self.large || self.groups > 0);
+        if helped && self.helper.is_none() {
+            let spawned = Helper::spawn(table, self.fields.clone());
+            let helper = spawned.map_err(|source| Error::Io {
+                op: "start the encoding thread of",
+                path: self.tmp.clone(),
+                source,
+            })?;
+            self.helper = Some(helper);
+        }
+        let all = self
+            .factory
+            .create_column_writers(self.groups)
+            .map_err(parquet)?;
+        if all.len() != self.fields.len() {
+            return Err(parquet(ParquetError::General(format!(
+                "{} columns in the schema, {} Parquet columns",
+                self.fields.len(),
+                all.len()
+            ))));
+        }
+        let lanes = &self.lanes;
+        let (mine, theirs): (LaneWriters, LaneWriters) = all
+            .into_iter()
+            .enumerate()
+            .partition(|(i, _)| !helped || lanes[*i] == 0);
+        if helped {
+            if let Some(h) = &self.helper {
+                h.send(table, LaneJob::Start(theirs))?;
+            }
+        }
+        self.lane.writers = mine;
+        self.group = Some(Group { helped, rows: 0 });
+        Ok(())
+    }
+
+    /// Completes the row group: closes both lanes' writers (the helper's in parallel),
+    /// appends the chunks in column order and rebalances the lanes.
+    fn close_group(&mut self) -> Result<(), Error> {
+        let table = self.spec.name;
+        let parquet = |source| Error::Parquet { table, source };
+        let Some(group) = self.group.take() else {
+            return Ok(());
+        };
+        let helper = self.helper.as_ref().filter(|_| group.helped);
+        if let Some(h) = helper {
+            h.send(table, LaneJob::Close)?;
+        }
+        let mut chunks = self.lane.close()?;
+        for (c, t) in self.costs.iter_mut().zip(self.lane.take_costs()) {
+            *c += t;
+        }
+        if let Some(h) = helper {
+            match h.done.recv() {
+                Ok(theirs) => {
+                    let (theirs, their_costs) = theirs?;
+                    chunks.extend(theirs);
+                    for (c, t) in self.costs.iter_mut().zip(their_costs) {
+                        *c += t;
+                    }
+                }
+                Err(_) => return Err(Error::WriterStopped { table }),
+            }
+        }
+        let start = Instant::now();
+        chunks.sort_unstable_by_key(|(i, _)| *i);
+        let mut group = self.file.next_row_group().map_err(parquet)?;
+        for (_, chunk) in chunks {
+            chunk.append_to_row_group(&mut group).map_err(parquet)?;
+        }
+        group.close().map_err(parquet)?;
+        self.groups += 1;
+        self.overhead += start.elapsed().as_nanos() as u64;
+        self.lanes = balance(&self.costs, self.overhead);
+        Ok(())
+    }
+
+    /// Completes the last row group and the file, and fsyncs it.
+    fn finish(mut self) -> Written {
+        let table = self.spec.name;
+        if self.group.as_ref().is_some_and(|g| g.rows > 0) {
+            self.close_group()?;
+        }
+        drop(self.helper.take());
+        self.file
+            .finish()
+            .map_err(|source| Error::Parquet { table, source })?;
+        let io = |op: &'static str| {
+            let path = self.tmp.clone();
+            move |source| Error::Io { op, path, source }
+        };
+        let f = self.file.inner();
+        f.sync_all().map_err(io("sync"))?;
+        let bytes = f.metadata().map_err(io("stat"))?.len();
+        Ok((self.rows, bytes))
+    }
+}
+
+/// What a table's writer thread owns.
+struct WriterThread {
+    spec: &'static TableSpec,
+    fields: Fields,
+    /// Whether a helper thread may encode part of the columns.
     two_lanes: bool,
     writer: ArrowWriter<File>,
-    rx: Receiver<Message<R>>,
-    spare: SyncSender<Vec<R>>,
+    rx: Receiver<Message>,
+    spare: SyncSender<Box<dyn Queue>>,
     cancel: Arc<AtomicBool>,
     tmp: PathBuf,
 }
 
-impl<R: TableRows> WriterThread<R> {
-    /// Builds and encodes batches until the queue closes, then completes and fsyncs the
-    /// file. Row groups hold [`ROW_GROUP_ROWS`] rows (the last one fewer), whatever the
-    /// batch sizes and the number of lanes, so the file is the same either way.
+impl WriterThread {
+    /// Builds and encodes what the caller hands over until the queue closes, then
+    /// completes and fsyncs the file. Columns are built and encoded [`TILE_ROWS`] rows
+    /// at a time from where each vector of rows starts (the vectors handed over hold a
+    /// multiple of it, but the last), and cut into row groups of [`ROW_GROUP_ROWS`], so
+    /// the file is the same however many CPUs there are.
     fn run(self) -> Written {
         let WriterThread {
-            table,
+            spec,
             fields,
-            lanes,
             two_lanes,
             writer,
             rx,
@@ -1036,275 +1017,136 @@ impl<R: TableRows> WriterThread<R> {
             cancel,
             tmp,
         } = self;
-        let parquet = |source| Error::Parquet { table, source };
-        let (mut file, _) = writer.into_serialized_writer().map_err(parquet)?;
-        let helper = match two_lanes {
-            false => None,
-            true => Some(Helper::spawn(table, fields.clone(), spare.clone()).map_err(
-                |source| Error::Io {
-                    op: "start the encoding thread of",
-                    path: tmp.clone(),
-                    source,
-                },
-            )?),
+        let table = spec.name;
+        let (file, factory) = writer
+            .into_serialized_writer()
+            .map_err(|source| Error::Parquet { table, source })?;
+        let mut enc = Encoder {
+            spec,
+            builders: Builders::new(spec, TILE_ROWS),
+            lane: Lane::new(table, fields.clone()),
+            costs: vec![0; fields.len()],
+            fields,
+            file,
+            factory,
+            two_lanes,
+            large: false,
+            helper: None,
+            tmp,
+            lanes: lanes(spec),
+            overhead: 0,
+            group: None,
+            groups: 0,
+            rows: 0,
         };
-        let mut lanes = lanes;
-        // Encoding time of every column so far (both lanes), and this thread's own time
-        // spent between row groups.
-        let mut costs = vec![0u64; fields.len()];
-        let mut overhead = 0u64;
-
-        let mut scratch = Scratch::default();
-        let mut mine: Option<LaneWriters> = None;
-        let mut group_rows = 0usize;
-        let mut rows_written = 0u64;
         while let Ok(message) = rx.recv() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Aborted { table });
             }
-            let rows = match message {
-                Message::Rows(v) => Arc::new(v),
+            match message {
+                Message::Rows(mut queue) => {
+                    enc.rows(&*queue)?;
+                    queue.clear();
+                    // The caller makes a new vector if none comes back.
+                    let _ = spare.try_send(queue);
+                }
+                Message::Batch(batch) => enc.batch(&batch)?,
                 #[cfg(test)]
                 Message::Fail => {
-                    return Err(parquet(parquet::errors::ParquetError::General(
-                        "injected encoder failure".into(),
-                    )))
-                }
-            };
-            let mut at = 0;
-            while at < rows.len() {
-                let writers = match &mut mine {
-                    Some(w) => w,
-                    None => {
-                        let all = column_writers(&file, &fields).map_err(parquet)?;
-                        let two = helper.is_some();
-                        let (ours, theirs): (LaneWriters, LaneWriters) = all
-                            .into_iter()
-                            .enumerate()
-                            .partition(|(i, _)| !two || lanes[*i] == 0);
-                        if let Some(h) = &helper {
-                            h.send(table, LaneJob::Start(theirs))?;
-                        }
-                        mine.insert(ours)
-                    }
-                };
-                let n = (rows.len() - at).min(ROW_GROUP_ROWS - group_rows);
-                let range = at..at + n;
-                if let Some(h) = &helper {
-                    h.send(table, LaneJob::Write(Arc::clone(&rows), range.clone()))?;
-                }
-                let part = &rows[range];
-                encode(table, writers, &fields, part, &mut scratch, &mut costs)?;
-                at += n;
-                group_rows += n;
-                rows_written += n as u64;
-                if group_rows == ROW_GROUP_ROWS {
-                    if let Some(w) = mine.take() {
-                        let h = helper.as_ref();
-                        let s = &mut scratch;
-                        overhead += close_row_group(table, &mut file, w, h, s, &mut costs)?;
-                        lanes = balance(&costs, overhead);
-                    }
-                    group_rows = 0;
+                    return Err(Error::Parquet {
+                        table,
+                        source: ParquetError::General("injected encoder failure".into()),
+                    })
                 }
             }
-            recycle(rows, &spare);
         }
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Aborted { table });
         }
-        if let Some(w) = mine.take() {
-            let h = helper.as_ref();
-            close_row_group(table, &mut file, w, h, &mut scratch, &mut costs)?;
-        }
-        drop(helper);
-        file.finish().map_err(parquet)?;
-        let io = |op: &'static str| {
-            let path = tmp.clone();
-            move |source| Error::Io { op, path, source }
-        };
-        let f = file.inner();
-        f.sync_all().map_err(io("sync"))?;
-        let bytes = f.metadata().map_err(io("stat"))?.len();
-        Ok((rows_written, bytes))
-    }
-}
-
-/// Completes a row group: closes both lanes' writers (the helper's in parallel) and
-/// appends the chunks in column order. Adds both lanes' time per column to `costs`;
-/// returns the time spent appending (ns), which only this thread does.
-fn close_row_group<R: TableRows>(
-    table: &'static str,
-    file: &mut SerializedFileWriter<File>,
-    mine: LaneWriters,
-    helper: Option<&Helper<R>>,
-    scratch: &mut Scratch,
-    costs: &mut [u64],
-) -> Result<u64, Error> {
-    let parquet = |source| Error::Parquet { table, source };
-    if let Some(h) = helper {
-        h.send(table, LaneJob::Close)?;
-    }
-    let mut chunks = close_lane(table, mine, scratch, costs)?;
-    if let Some(h) = helper {
-        match h.done.recv() {
-            Ok(theirs) => {
-                let (theirs, their_costs) = theirs?;
-                chunks.extend(theirs);
-                for (c, t) in costs.iter_mut().zip(their_costs) {
-                    *c += t;
-                }
-            }
-            Err(_) => return Err(Error::WriterStopped { table }),
-        }
-    }
-    let start = Instant::now();
-    chunks.sort_unstable_by_key(|(i, _)| *i);
-    let mut group = file.next_row_group().map_err(parquet)?;
-    for (_, (bytes, closed)) in chunks {
-        group.append_column(&bytes, closed).map_err(parquet)?;
-    }
-    group.close().map_err(parquet)?;
-    Ok(start.elapsed().as_nanos() as u64)
-}
-
-impl TableRows for FlowRow {
-    fn column(rows: &[FlowRow], index: usize, out: Out<'_>) -> PqResult<()> {
-        flow_column(rows, index, out)
-    }
-}
-
-impl TableRows for BinRow {
-    fn column(rows: &[BinRow], index: usize, out: Out<'_>) -> PqResult<()> {
-        bin_column(rows, index, out)
-    }
-}
-
-/// A column a table's code does not know (the schema and the builders disagree: a bug).
-fn unknown_column(table: &str, index: usize) -> ParquetError {
-    ParquetError::General(format!("{table} has no builder for column {index}"))
-}
-
-/// Column `index` of the `flows` table, found by its name in [`FLOWS`].
-fn flow_column(rows: &[FlowRow], index: usize, out: Out<'_>) -> PqResult<()> {
-    let rows = rows.iter();
-    let tcp_count =
-        |f: fn(&TcpFacts) -> u64| move |r: &FlowRow| r.tcp.as_ref().map(|t| count(f(t)));
-    let tcp_flag = |f: fn(&TcpFacts) -> bool| move |r: &FlowRow| r.tcp.as_ref().map(f);
-    let name = FLOWS.columns.get(index).map(|c| c.name);
-    match name.unwrap_or_default() {
-        "flow_id" => out.values(rows.map(|r| r.flow_id)),
-        "first_ts" => out.values(rows.map(|r| ns_to_us(r.first_ts_ns))),
-        "last_ts" => out.values(rows.map(|r| ns_to_us(r.last_ts_ns))),
-        "duration_us" => {
-            out.values(rows.map(|r| ns_to_us(r.last_ts_ns).saturating_sub(ns_to_us(r.first_ts_ns))))
-        }
-        "ip_version" => out.values(rows.map(|r| i32::from(r.ip_version))),
-        "protocol" => out.values(rows.map(|r| i32::from(r.protocol))),
-        "client_addr" => out.addresses(rows.map(|r| r.client_addr)),
-        "client_port" => out.options(rows.map(|r| r.client_port.map(i32::from))),
-        "server_addr" => out.addresses(rows.map(|r| r.server_addr)),
-        "server_port" => out.options(rows.map(|r| r.server_port.map(i32::from))),
-        "vlan" => out.options(rows.map(|r| r.vlan.map(i32::from))),
-        "vlan_inner" => out.options(rows.map(|r| r.vlan_inner.map(i32::from))),
-        "client_rule" => out.names(rows.map(|r| r.client_rule)),
-        "packets_up" => out.values(rows.map(|r| count(r.packets_up))),
-        "packets_down" => out.values(rows.map(|r| count(r.packets_down))),
-        "bytes_up" => out.values(rows.map(|r| count(r.bytes_up))),
-        "bytes_down" => out.values(rows.map(|r| count(r.bytes_down))),
-        "payload_bytes_up" => out.values(rows.map(|r| count(r.payload_bytes_up))),
-        "payload_bytes_down" => out.values(rows.map(|r| count(r.payload_bytes_down))),
-        "syn_seen" => out.options(rows.map(tcp_flag(|t| t.syn_seen))),
-        "handshake_seen" => out.options(rows.map(tcp_flag(|t| t.handshake_seen))),
-        "handshake_rtt_us" => out.options(rows.map(|r| {
-            r.tcp
-                .as_ref()
-                .and_then(|t| t.handshake_rtt_ns)
-                .map(ns_to_us)
-        })),
-        "retransmitted_packets_up" => {
-            out.options(rows.map(tcp_count(|t| t.retransmitted_packets_up)))
-        }
-        "retransmitted_packets_down" => {
-            out.options(rows.map(tcp_count(|t| t.retransmitted_packets_down)))
-        }
-        "fin_up" => out.options(rows.map(tcp_flag(|t| t.fin_up))),
-        "fin_down" => out.options(rows.map(tcp_flag(|t| t.fin_down))),
-        "rst_seen" => out.options(rows.map(tcp_flag(|t| t.rst_seen))),
-        "end_reason" => out.names(rows.map(|r| r.end_reason)),
-        "bins" => out.values(rows.map(|r| count(r.bins))),
-        "bitrate_down_p50_bps" => out.options(rows.map(|r| r.bitrate_down_p50_bps)),
-        "bitrate_down_p95_bps" => out.options(rows.map(|r| r.bitrate_down_p95_bps)),
-        "bitrate_down_max_bps" => out.options(rows.map(|r| r.bitrate_down_max_bps)),
-        _ => Err(unknown_column(FLOWS.name, index)),
-    }
-}
-
-/// Column `index` of the `flow_bins` table, found by its name in [`FLOW_BINS`].
-fn bin_column(rows: &[BinRow], index: usize, out: Out<'_>) -> PqResult<()> {
-    let rows = rows.iter();
-    let name = FLOW_BINS.columns.get(index).map(|c| c.name);
-    match name.unwrap_or_default() {
-        "flow_id" => out.values(rows.map(|r| r.flow_id)),
-        "bin_start" => out.values(rows.map(|r| ns_to_us(r.bin_start_ns))),
-        "packets_up" => out.values(rows.map(|r| count(r.packets_up))),
-        "packets_down" => out.values(rows.map(|r| count(r.packets_down))),
-        "bytes_up" => out.values(rows.map(|r| count(r.bytes_up))),
-        "bytes_down" => out.values(rows.map(|r| count(r.bytes_down))),
-        "bitrate_down_bps" => out.values(rows.map(|r| r.bitrate_down_bps)),
-        _ => Err(unknown_column(FLOW_BINS.name, index)),
+        enc.finish()
     }
 }
 
 /// The table writers of one run.
 ///
+/// ```no_run
+/// use streamscope_store::{BinRow, Output, Table, FLOWS};
+///
+/// let mut out = Output::create(
+///     "out".as_ref(),
+///     [Table::new(&FLOWS), Table::flow_bins(1_000_000_000)?],
+/// )?;
+/// out.push(BinRow {
+///     flow_id: 1,
+///     bin_start_ns: 1_700_000_000_000_000_000,
+///     packets_up: 1,
+///     packets_down: 2,
+///     bytes_up: 60,
+///     bytes_down: 1_500,
+///     bitrate_down_bps: 12_000,
+/// })?;
+/// let summary = out.finish()?;
+/// # Ok::<(), streamscope_store::Error>(())
+/// ```
+///
 /// Dropping an `Output` without calling [`Output::finish`] behaves like
 /// [`Output::abort`]: no `<table>.parquet` is written and the temporary files are removed.
 pub struct Output {
     dir: PathBuf,
-    flows_sink: Sink<FlowRow>,
-    bins_sink: Sink<BinRow>,
+    sinks: Vec<Sink>,
     done: bool,
 }
 
 impl Output {
-    /// Creates the output folder `dir` if needed and starts one writer per table, each
-    /// writing to `dir/.<table>.parquet.tmp`.
+    /// Creates the output folder `dir` if needed and starts one writer per table of
+    /// `tables`, each writing to `dir/.<table>.parquet.tmp`.
     ///
-    /// `bin_ns` is the width of the time bins of `flow_bins`, in nanoseconds (recorded in
-    /// the file's metadata; each row carries its own bitrate); it must be positive. Fails with [`Error::CreateDir`] or [`Error::Io`] (naming the path) if the
-    /// folder cannot be created or written to.
-    pub fn create(dir: &Path, bin_ns: i64) -> Result<Output, Error> {
-        // A second encoding thread per table only where there is a second CPU to run it.
+    /// Fails with [`Error::DuplicateTable`] if a table is given twice (before anything
+    /// is created), and with [`Error::CreateDir`] or [`Error::Io`] (naming the path) if
+    /// the folder cannot be created or written to.
+    pub fn create(dir: &Path, tables: impl IntoIterator<Item = Table>) -> Result<Output, Error> {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Output::create_with_lanes(dir, bin_ns, cpus > 1)
+        Output::create_with_threads(dir, tables, cpus)
+    }
+
+    /// [`Output::create`] within a run's thread budget: with `threads` of 2 or more, a
+    /// large table gets a second encoding thread and the caller hands its rows over in
+    /// larger batches; with 1, the writers share the caller's CPU. The files are the
+    /// same either way.
+    pub fn create_with_threads(
+        dir: &Path,
+        tables: impl IntoIterator<Item = Table>,
+        threads: usize,
+    ) -> Result<Output, Error> {
+        Output::create_with_lanes(dir, tables, threads > 1)
     }
 
     /// [`Output::create`] with or without each table's second encoding thread.
-    fn create_with_lanes(dir: &Path, bin_ns: i64, two_lanes: bool) -> Result<Output, Error> {
-        if bin_ns <= 0 {
-            return Err(Error::InvalidBinWidth(bin_ns));
+    fn create_with_lanes(
+        dir: &Path,
+        tables: impl IntoIterator<Item = Table>,
+        two_lanes: bool,
+    ) -> Result<Output, Error> {
+        let tables: Vec<Table> = tables.into_iter().collect();
+        for (i, t) in tables.iter().enumerate() {
+            if tables[..i].iter().any(|u| u.spec.name == t.spec.name) {
+                return Err(Error::DuplicateTable { table: t.spec.name });
+            }
         }
         fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
-        let flows_sink = Sink::create(dir, &FLOWS, &[], two_lanes)?;
-        let bins_kv = [("streamscope.bin_ns", bin_ns.to_string())];
-        let bins_sink = match Sink::create(dir, &FLOW_BINS, &bins_kv, two_lanes) {
-            Ok(s) => s,
-            Err(e) => {
-                let mut flows_sink = flows_sink;
-                flows_sink.abort();
-                return Err(e);
-            }
-        };
-        Ok(Output {
+        let mut out = Output {
             dir: dir.to_path_buf(),
-            flows_sink,
-            bins_sink,
+            sinks: Vec::with_capacity(tables.len()),
             done: false,
-        })
+        };
+        for t in &tables {
+            // On error, dropping `out` removes the files already created.
+            out.sinks.push(Sink::create(dir, t, two_lanes)?);
+        }
+        Ok(out)
     }
 
     /// The output folder.
@@ -1312,16 +1154,36 @@ impl Output {
         &self.dir
     }
 
-    /// Appends one row to `flows`. Fails if the table's writer has failed.
-    #[inline]
-    pub fn push_flow(&mut self, row: &FlowRow) -> Result<(), Error> {
-        self.flows_sink.push(row)
+    /// Whether this run writes table `spec`.
+    pub fn writes(&self, spec: &TableSpec) -> bool {
+        self.sinks.iter().any(|s| s.spec.name == spec.name)
     }
 
-    /// Appends one row to `flow_bins`. Fails if the table's writer has failed.
     #[inline]
-    pub fn push_bin(&mut self, row: &BinRow) -> Result<(), Error> {
-        self.bins_sink.push(row)
+    fn sink(&mut self, table: &'static TableSpec) -> Result<&mut Sink, Error> {
+        self.sinks
+            .iter_mut()
+            .find(|s| s.spec.name == table.name)
+            .ok_or(Error::NotWritten { table: table.name })
+    }
+
+    /// Appends one row to its table ([`Row::TABLE`]). The row is moved into a batch
+    /// and its values are written into Arrow arrays on the table's writer thread.
+    ///
+    /// Fails with [`Error::NotWritten`] if the run does not write the table, or with the
+    /// error that stopped the table's writer (a failed encoder, a row that did not
+    /// match its declaration: [`Error::Row`]).
+    #[inline]
+    pub fn push<R: Row + Send + 'static>(&mut self, row: R) -> Result<(), Error> {
+        self.sink(R::TABLE)?.push(row)
+    }
+
+    /// Appends one row that borrows its text: its values are written into the table's
+    /// Arrow builders now, on the caller's thread, and the built batches go to the
+    /// writer thread. Slower for the caller than [`Output::push`]; for rows that
+    /// cannot be moved to another thread.
+    pub fn push_ref<R: Row + ?Sized>(&mut self, row: &R) -> Result<(), Error> {
+        self.sink(R::TABLE)?.push_ref(row)
     }
 
     /// Writes the remaining rows, completes and fsyncs every file, then renames each
@@ -1331,25 +1193,33 @@ impl Output {
     /// are removed and the first error is returned.
     pub fn finish(mut self) -> Result<OutputSummary, Error> {
         self.done = true;
-        let flows = self.flows_sink.close();
-        let bins = self.bins_sink.close();
-        let (flows, bins) = match (flows, bins) {
-            (Ok(f), Ok(b)) => (f, b),
-            (Err(e), _) | (_, Err(e)) => {
-                self.flows_sink.abort();
-                self.bins_sink.abort();
-                return Err(e);
+        let closed: Vec<Written> = self.sinks.iter_mut().map(Sink::close).collect();
+        let mut written = Vec::with_capacity(closed.len());
+        let mut first_error = None;
+        for c in closed {
+            match c {
+                Ok(w) => written.push(w),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
-        };
-        let published = self
-            .flows_sink
-            .publish(flows)
-            .and_then(|f| Ok(vec![f, self.bins_sink.publish(bins)?]));
+        }
+        if let Some(e) = first_error {
+            self.sinks.iter_mut().for_each(Sink::abort);
+            return Err(e);
+        }
+        let published: Result<Vec<TableSummary>, Error> = self
+            .sinks
+            .iter()
+            .zip(written)
+            .map(|(s, w)| s.publish(w))
+            .collect();
         let tables = match published {
             Ok(tables) => tables,
             Err(e) => {
-                let _ = fs::remove_file(&self.flows_sink.tmp);
-                let _ = fs::remove_file(&self.bins_sink.tmp);
+                for s in &self.sinks {
+                    let _ = fs::remove_file(&s.tmp);
+                }
                 return Err(e);
             }
         };
@@ -1365,8 +1235,7 @@ impl Output {
 
     fn abort_all(&mut self) {
         self.done = true;
-        self.flows_sink.abort();
-        self.bins_sink.abort();
+        self.sinks.iter_mut().for_each(Sink::abort);
     }
 }
 
@@ -1389,73 +1258,6 @@ fn sync_dir(dir: &Path) {
 }
 
 #[cfg(test)]
-mod tests;
-
+mod table_tests;
 #[cfg(test)]
-mod addr_tests {
-    use super::push_addr;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    fn addresses_print_as_their_display_does() {
-        let mut addrs: Vec<IpAddr> = [
-            "0.0.0.0",
-            "10.0.0.1",
-            "192.168.100.9",
-            "255.255.255.255",
-            "100.64.10.200",
-            "2001:db8::1",
-            "::ffff:192.0.2.1",
-            "fe80::1:2:3:4",
-            "::",
-            "::1",
-            "1::",
-            "1:0:0:1::",
-            "1::1:0:0:1",
-            "1:0:1:0:1:0:1:0",
-            "0:1:0:1:0:1:0:1",
-            "1:0:0:2:0:0:0:3",
-            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-            "::1.2.3.4",
-            "::ffff:0.0.0.0",
-            "::fffe:1.2.3.4",
-            "0:0:0:0:1:ffff:1.2.3.4",
-            "64:ff9b::192.0.2.33",
-            "2001:db8:0:0:1:0:0:1",
-            "abcd:ef01:2345:6789:a:bc:def:f00",
-        ]
-        .iter()
-        .map(|a| a.parse().unwrap())
-        .collect();
-        // IPv6 addresses of random groups, each zero with probability 1/2 (runs of zeros
-        // of every length and place) and of every width (1 to 4 hex digits).
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..20_000 {
-            let mut groups = [0u16; 8];
-            for g in &mut groups {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                if x & 1 == 1 {
-                    *g = (x >> 8) as u16 >> ((x >> 4) % 16);
-                }
-            }
-            addrs.push(IpAddr::V6(Ipv6Addr::from(groups)));
-        }
-        // Every octet value in every position.
-        for v in 0..=255u8 {
-            addrs.push(IpAddr::V4(Ipv4Addr::new(
-                v,
-                255 - v,
-                v / 3,
-                v.wrapping_mul(7),
-            )));
-        }
-        let mut text = Vec::new();
-        for a in &addrs {
-            text.clear();
-            push_addr(&mut text, *a);
-            assert_eq!(std::str::from_utf8(&text), Ok(a.to_string().as_str()));
-        }
-    }
-}
+mod tests;

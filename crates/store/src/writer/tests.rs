@@ -12,7 +12,17 @@ use parquet::basic::{Encoding, LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::statistics::Statistics;
 
-use crate::schema::tables;
+use crate::row::{count, ns_to_us};
+use crate::rows::{BinRow, FlowRow, TcpFacts};
+use crate::schema::{tables, FLOWS, FLOW_BINS};
+
+/// The two flow tables, as `streamscope analyze` writes them.
+fn flow_tables(bin_ns: i64) -> [Table; 2] {
+    [
+        Table::new(&FLOWS),
+        Table::flow_bins(bin_ns).expect("positive bin width"),
+    ]
+}
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("streamscope-store-{}-{name}", std::process::id()));
@@ -164,12 +174,12 @@ fn bins() -> [BinRow; 2] {
 #[test]
 fn round_trip_keeps_values_types_and_contract() {
     let dir = temp_dir("roundtrip");
-    let mut out = Output::create(&dir, BIN_NS).expect("create");
+    let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
     for f in [tcp_flow(), icmp6_flow(), udp_flow()] {
-        out.push_flow(&f).expect("push flow");
+        out.push(f).expect("push flow");
     }
     for b in bins() {
-        out.push_bin(&b).expect("push bin");
+        out.push(b).expect("push bin");
     }
     let summary = out.finish().expect("finish");
 
@@ -355,11 +365,11 @@ fn arrow_cast_to_strings(col: &dyn Array) -> Vec<String> {
 #[test]
 fn files_carry_zstd_created_by_statistics_and_parquet_types() {
     let dir = temp_dir("metadata");
-    let mut out = Output::create(&dir, BIN_NS).expect("create");
-    out.push_flow(&tcp_flow()).expect("push");
-    out.push_flow(&icmp6_flow()).expect("push");
+    let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
+    out.push(tcp_flow()).expect("push");
+    out.push(icmp6_flow()).expect("push");
     for b in bins() {
-        out.push_bin(&b).expect("push");
+        out.push(b).expect("push");
     }
     out.finish().expect("finish");
 
@@ -480,10 +490,10 @@ fn files_carry_zstd_created_by_statistics_and_parquet_types() {
 #[test]
 fn many_rows_span_batches_and_row_groups() {
     let dir = temp_dir("many");
-    let mut out = Output::create(&dir, 1_000_000_000).expect("create");
+    let mut out = Output::create(&dir, flow_tables(1_000_000_000)).expect("create");
     let n = ROW_GROUP_ROWS + BATCH_ROWS / 2 + 7;
     for i in 0..n as i64 {
-        out.push_bin(&BinRow {
+        out.push(BinRow {
             flow_id: i,
             bin_start_ns: i * 1_000_000_000,
             packets_up: 1,
@@ -504,6 +514,22 @@ fn many_rows_span_batches_and_row_groups() {
     assert_eq!(meta.num_row_groups(), 2);
     assert_eq!(meta.row_group(0).num_rows(), ROW_GROUP_ROWS as i64);
     assert_eq!(meta.row_group(1).num_rows(), (n - ROW_GROUP_ROWS) as i64);
+    // Row groups follow each other in time: the statistics of the ordering columns let
+    // a reader skip the first one for a time after its maximum.
+    let range = |rg: usize, col: usize| match meta.row_group(rg).column(col).statistics() {
+        Some(Statistics::Int64(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+        other => panic!("row group {rg}, column {col}: {other:?}"),
+    };
+    let last = ROW_GROUP_ROWS as i64 - 1;
+    assert_eq!(range(0, 1), (Some(0), Some(last * 1_000_000)));
+    assert_eq!(
+        range(1, 1),
+        (
+            Some((last + 1) * 1_000_000),
+            Some((n as i64 - 1) * 1_000_000)
+        )
+    );
+    assert_eq!(range(0, 0), (Some(0), Some(last)));
     // Rows keep their push order and values across batch boundaries.
     let mut next = 0i64;
     for batch in read_batches(&path).1 {
@@ -526,14 +552,14 @@ fn many_rows_span_batches_and_row_groups() {
 fn abort_and_drop_leave_no_table() {
     for how in ["abort", "drop"] {
         let dir = temp_dir(how);
-        let mut out = Output::create(&dir, BIN_NS).expect("create");
+        let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
         assert_eq!(
             file_names(&dir),
             [".flow_bins.parquet.tmp", ".flows.parquet.tmp"]
         );
-        out.push_flow(&tcp_flow()).expect("push");
+        out.push(tcp_flow()).expect("push");
         for i in 0..(BATCH_ROWS as i64 + 10) {
-            out.push_bin(&BinRow {
+            out.push(BinRow {
                 flow_id: i,
                 ..bins()[0]
             })
@@ -555,7 +581,7 @@ fn create_fails_clearly_when_the_folder_cannot_be_made() {
     fs::create_dir_all(&dir).expect("mkdir");
     let file = dir.join("plain-file");
     fs::write(&file, b"x").expect("write");
-    let err = Output::create(&file.join("out"), BIN_NS)
+    let err = Output::create(&file.join("out"), flow_tables(BIN_NS))
         .err()
         .expect("a file cannot hold a folder");
     assert!(matches!(err, Error::CreateDir { .. }), "{err:?}");
@@ -564,26 +590,58 @@ fn create_fails_clearly_when_the_folder_cannot_be_made() {
 }
 
 #[test]
-fn create_rejects_a_non_positive_bin_width() {
-    let dir = temp_dir("binwidth");
+fn flow_bins_reject_a_non_positive_bin_width() {
     for w in [0, -1] {
         assert!(matches!(
-            Output::create(&dir, w),
+            Table::flow_bins(w),
             Err(Error::InvalidBinWidth(x)) if x == w
         ));
     }
+}
+
+#[test]
+fn a_table_given_twice_is_refused_before_anything_is_created() {
+    let dir = temp_dir("twice");
+    let err = Output::create(&dir, [Table::new(&FLOWS), Table::new(&FLOWS)])
+        .err()
+        .expect("flows twice");
+    assert!(
+        matches!(err, Error::DuplicateTable { table: "flows" }),
+        "{err:?}"
+    );
     assert!(!dir.exists(), "nothing is created for invalid options");
+}
+
+#[test]
+fn a_run_writes_the_tables_it_chose_and_refuses_rows_of_others() {
+    let dir = temp_dir("choose");
+    let mut out = Output::create(&dir, [Table::new(&FLOWS)]).expect("create");
+    assert!(out.writes(&FLOWS));
+    assert!(!out.writes(&FLOW_BINS));
+    assert_eq!(file_names(&dir), [".flows.parquet.tmp"]);
+    out.push(tcp_flow()).expect("push");
+    let err = out.push(bins()[0]).expect_err("flow_bins is not written");
+    assert!(
+        matches!(err, Error::NotWritten { table: "flow_bins" }),
+        "{err:?}"
+    );
+    // The refusal does not stop the tables that are written.
+    out.push(udp_flow()).expect("push");
+    let summary = out.finish().expect("finish");
+    assert_eq!(summary.tables.len(), 1);
+    assert_eq!(summary.tables[0].rows, 2);
+    assert_eq!(file_names(&dir), ["flows.parquet"]);
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn writer_thread_error_surfaces_on_next_push_and_finish_cleans_up() {
     let dir = temp_dir("thread-error");
-    let mut out = Output::create(&dir, BIN_NS).expect("create");
+    let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
     // The writer thread fails as an encoder error would make it.
-    out.bins_sink.send(Message::Fail).expect("queued");
+    out.sinks[1].send(Message::Fail).expect("queued");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !out
-        .bins_sink
+    while !out.sinks[1]
         .handle
         .as_ref()
         .is_some_and(|h| h.is_finished())
@@ -591,7 +649,7 @@ fn writer_thread_error_surfaces_on_next_push_and_finish_cleans_up() {
         assert!(Instant::now() < deadline, "writer thread did not stop");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let err = out.push_bin(&bins()[0]).expect_err("the writer failed");
+    let err = out.push(bins()[0]).expect_err("the writer failed");
     assert!(
         matches!(
             err,
@@ -602,13 +660,13 @@ fn writer_thread_error_surfaces_on_next_push_and_finish_cleans_up() {
         ),
         "{err:?}"
     );
-    let again = out.push_bin(&bins()[0]).expect_err("still failed");
+    let again = out.push(bins()[0]).expect_err("still failed");
     assert!(
         matches!(again, Error::WriterStopped { table: "flow_bins" }),
         "{again:?}"
     );
     // The other table still accepts rows, but finish fails and leaves nothing.
-    out.push_flow(&tcp_flow()).expect("flows unaffected");
+    out.push(tcp_flow()).expect("flows unaffected");
     assert!(out.finish().is_err());
     assert_eq!(file_names(&dir), Vec::<String>::new());
     let _ = fs::remove_dir_all(&dir);
@@ -631,11 +689,11 @@ fn conversions_floor_and_saturate() {
 fn output_can_move_to_another_thread() {
     fn is_send<T: Send>(_: &T) {}
     let dir = temp_dir("send");
-    let out = Output::create(&dir, BIN_NS).expect("create");
+    let out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
     is_send(&out);
     let summary = std::thread::spawn(move || {
         let mut out = out;
-        out.push_bin(&bins()[1]).expect("push");
+        out.push(bins()[1]).expect("push");
         out.finish().expect("finish")
     })
     .join()
@@ -649,16 +707,17 @@ fn one_or_two_encoding_threads_write_the_same_bytes() {
     let mut files = Vec::new();
     for two_lanes in [false, true] {
         let dir = temp_dir(if two_lanes { "lanes2" } else { "lanes1" });
-        let mut out = Output::create_with_lanes(&dir, BIN_NS, two_lanes).expect("create");
+        let mut out =
+            Output::create_with_lanes(&dir, flow_tables(BIN_NS), two_lanes).expect("create");
         // Past a row group and a half, in batches, with every kind of flow row.
         let kinds = [tcp_flow(), icmp6_flow(), udp_flow()];
         for i in 0..(ROW_GROUP_ROWS + ROW_GROUP_ROWS / 2 + 11) {
             let mut f = kinds[i % 3];
             f.flow_id = i as i64;
             f.bytes_down = i as u64;
-            out.push_flow(&f).expect("push");
+            out.push(f).expect("push");
             if i % 2 == 0 {
-                out.push_bin(&BinRow {
+                out.push(BinRow {
                     flow_id: i as i64,
                     ..bins()[i % 4 / 2]
                 })
@@ -693,73 +752,20 @@ fn columns_are_balanced_longest_first() {
     assert!(balance(&[], 9).is_empty());
 }
 
-/// A column builder that hands a column values of another type, or nulls where the
-/// schema has none, gets an error naming the column (a bug, never a panic or a file
-/// with the wrong type).
-#[test]
-fn columns_given_the_wrong_type_fail_with_the_column_name() {
-    let schema = arrow_schema(&FLOWS);
-    let props = writer_properties(&FLOWS, &[]).expect("properties");
-    let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).expect("writer");
-    let (file, _) = writer.into_serialized_writer().expect("serialized");
-    let fields = schema.fields().clone();
-    let at = |name: &str| fields.iter().position(|f| f.name() == name).expect(name);
-    let mut scratch = Scratch::default();
-    let mut writers = column_writers(&file, &fields).expect("column writers");
-
-    let mut try_col = |name: &str, write: &dyn Fn(Out<'_>) -> PqResult<()>| {
-        let i = at(name);
-        let out = Out {
-            writer: &mut writers[i],
-            field: &fields[i],
-            scratch: &mut scratch,
-        };
-        write(out).map_err(|e| e.to_string())
-    };
-    // Right type: accepted.
-    assert_eq!(
-        try_col("flow_id", &|o| o.values([1i64, 2].into_iter())),
-        Ok(())
-    );
-    assert_eq!(
-        try_col("vlan", &|o| o.options([Some(7i32), None].into_iter())),
-        Ok(())
-    );
-    // int32 values for an int64 column.
-    let e = try_col("flow_id", &|o| o.values([1i32].into_iter())).unwrap_err();
-    assert!(e.contains("column flow_id was given i32"), "{e}");
-    // Nullable values for a column without nulls, and the other way round.
-    let e = try_col("packets_up", &|o| o.options([Some(1i64)].into_iter())).unwrap_err();
-    assert!(
-        e.contains("column packets_up was given nullable i64"),
-        "{e}"
-    );
-    let e = try_col("vlan", &|o| o.values([1i32].into_iter())).unwrap_err();
-    assert!(e.contains("column vlan was given i32"), "{e}");
-    // Addresses or names for a number column, a number for a string column.
-    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let e = try_col("bins", &|o| o.addresses([localhost].into_iter())).unwrap_err();
-    assert!(e.contains("column bins was given address"), "{e}");
-    let e = try_col("bins", &|o| o.names(["fin"].into_iter())).unwrap_err();
-    assert!(e.contains("column bins was given name"), "{e}");
-    let e = try_col("client_addr", &|o| o.values([1i64].into_iter())).unwrap_err();
-    assert!(e.contains("column client_addr was given i64"), "{e}");
-}
-
 /// Addresses that repeat keep a dictionary; a column of distinct addresses outgrows
 /// [`ADDRESS_DICTIONARY_BYTES`] and its chunk is written as plain text. Either way every
 /// address reads back as written.
 #[test]
 fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
     let dir = temp_dir("addr-dict");
-    let mut out = Output::create(&dir, BIN_NS).expect("create");
+    let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
     // Far more distinct clients than the dictionary holds (~16 bytes each), and a
     // mix of IPv6 among them; three servers.
-    let n = 3 * ADDRESS_DICTIONARY_BYTES / 16;
-    let client = |i: usize| dict::tests::addr(i as u32);
+    let n = 3 * TEXT_DICTIONARY_BYTES / 16;
+    let client = |i: usize| distinct_addr(i as u32);
     let server = |i: usize| -> IpAddr { IpAddr::V4(Ipv4Addr::new(198, 51, 100, (i % 3) as u8)) };
     for i in 0..n {
-        out.push_flow(&FlowRow {
+        out.push(FlowRow {
             flow_id: i as i64,
             client_addr: client(i),
             server_addr: server(i),
@@ -772,21 +778,44 @@ fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
     let path = dir.join("flows.parquet");
     let reader = SerializedFileReader::new(File::open(&path).expect("open")).expect("footer");
     let rg = reader.metadata().row_group(0);
-    let encodings = |name: &str| -> Vec<Encoding> {
-        let i = FLOWS
+    let index = |name: &str| {
+        FLOWS
             .columns
             .iter()
             .position(|c| c.name == name)
-            .expect(name);
-        rg.column(i).encodings().collect()
+            .expect(name)
     };
-    let dict = |e: &Encoding| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY);
-    let servers = encodings("server_addr");
-    assert!(servers.iter().any(dict), "server_addr: {servers:?}");
-    let clients = encodings("client_addr");
+    // The encodings of the column's data pages.
+    let data_pages = |name: &str| -> Vec<Encoding> {
+        let group = reader.get_row_group(0).expect("row group");
+        let pages = group
+            .get_column_page_reader(index(name))
+            .expect("page reader");
+        pages
+            .map(|p| p.expect("page"))
+            .filter(|p| p.page_type() != parquet::basic::PageType::DICTIONARY_PAGE)
+            .map(|p| p.encoding())
+            .collect()
+    };
+    let servers = data_pages("server_addr");
     assert!(
-        !clients.iter().any(dict) && clients.contains(&Encoding::PLAIN),
+        !servers.is_empty() && servers.iter().all(|e| *e == Encoding::RLE_DICTIONARY),
+        "server_addr: {servers:?}"
+    );
+    // parquet-rs falls back to plain text for the rest of the chunk once the
+    // dictionary is full: the pages before it keep their dictionary.
+    let clients = data_pages("client_addr");
+    assert!(
+        clients.contains(&Encoding::PLAIN),
         "client_addr: plain: {clients:?}"
+    );
+    let chunk = rg.column(index("client_addr"));
+    let dict_page_bytes = chunk
+        .dictionary_page_offset()
+        .map(|at| chunk.data_page_offset() - at);
+    assert!(
+        dict_page_bytes.is_some_and(|b| (b as usize) <= TEXT_DICTIONARY_BYTES + 1024),
+        "client_addr: dictionary page of {dict_page_bytes:?} bytes"
     );
 
     let (mut clients, mut servers) = (Vec::new(), Vec::new());
@@ -809,19 +838,19 @@ fn address_columns_keep_a_small_dictionary_and_fall_back_past_it() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-/// Tiles in which a nullable column has no value at all (UDP flows only: every TCP
-/// column) are written as nulls, tiles with values as before, and the two read back in
-/// order.
+/// Long runs in which a nullable column has no value at all (UDP flows only: every
+/// TCP column) and runs with values read back in order.
 #[test]
-fn nullable_columns_with_whole_tiles_of_nulls_read_back() {
-    let dir = temp_dir("null-tiles");
-    let mut out = Output::create(&dir, BIN_NS).expect("create");
-    // Two tiles of UDP flows, one of TCP flows, and a last, partial tile of UDP flows.
-    let n = 3 * TILE_ROWS + 5;
-    let is_tcp = |i: usize| (2 * TILE_ROWS..3 * TILE_ROWS).contains(&i);
+fn nullable_columns_with_long_runs_of_nulls_read_back() {
+    let dir = temp_dir("null-runs");
+    let mut out = Output::create(&dir, flow_tables(BIN_NS)).expect("create");
+    // Two runs of UDP flows, one of TCP flows, and a last, partial run of UDP flows.
+    const RUN: usize = 1024;
+    let n = 3 * RUN + 5;
+    let is_tcp = |i: usize| (2 * RUN..3 * RUN).contains(&i);
     for i in 0..n {
         let base = if is_tcp(i) { tcp_flow() } else { udp_flow() };
-        out.push_flow(&FlowRow {
+        out.push(FlowRow {
             flow_id: i as i64,
             ..base
         })
@@ -842,3 +871,22 @@ fn nullable_columns_with_whole_tiles_of_nulls_read_back() {
     assert_eq!(fin_up, want_fin);
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// Addresses all distinct, one in seven IPv6.
+fn distinct_addr(i: u32) -> IpAddr {
+    if i % 7 == 3 {
+        IpAddr::V6(Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0,
+            0,
+            0,
+            0,
+            (i >> 16) as u16,
+            i as u16,
+        ))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
+    }
+}
+
