@@ -1,5 +1,6 @@
-//! Service disruptions and DNS answers: takedowns, NXDOMAIN/SERVFAIL names, CNAME
-//! chains, the players' retry policy, and background `[[dns_lookup]]` traffic.
+//! Service disruptions and DNS answers: takedowns, NXDOMAIN/SERVFAIL names, names the
+//! resolver never answers, CNAME chains, the players' retry policy, and background
+//! `[[dns_lookup]]` traffic.
 //!
 //! Players consult the [`Plan`] (reachable as `net.disrupt`) through four hooks:
 //!
@@ -9,8 +10,10 @@
 //!   `(from, until]`; a connection whose next packet is due in that interval is reset by
 //!   the server at exactly that time instead.
 //! - [`Plan::resolve`]`(name, v6, t, answers)`: the rcode, CNAME chain and addresses the
-//!   resolver answers at `t` (`dns_nxdomain`/`dns_servfail` faults first, then
-//!   `[[dns.name]]`, else NOERROR with the service's `answers`).
+//!   resolver answers at `t` (`dns_nxdomain`/`dns_servfail`/`dns_noanswer` faults first,
+//!   then `[[dns.name]]`, else NOERROR with the service's `answers`); no rcode when a
+//!   `dns_noanswer` fault is active: the query gets no response at all, and a player
+//!   gives up [`DNS_TIMEOUT_NS`] after its query.
 //! - [`Plan::backoff_ns`]`(k)` and [`Plan::migration`]`(service)`: after the k-th
 //!   consecutive failure a player waits `min(first·2^(k-1), cap)`; with a takedown's
 //!   `migrate_share`, a player decides at its first failure whether it moves to
@@ -39,10 +42,17 @@ pub enum ServiceState {
     Refused,
 }
 
+/// How long a player waits for the answer to its query before it counts the lookup as
+/// failed: the stub resolver's default timeout (glibc `RES_TIMEOUT`, resolv.conf(5)
+/// `timeout:5`). capgen does not retransmit the query (a real stub resolver would, after
+/// this timeout); the player's next attempt follows its `[retry]` backoff.
+pub const DNS_TIMEOUT_NS: u64 = 5_000_000_000;
+
 /// What the resolver answers.
 #[derive(Debug, Clone)]
 pub struct Resolution {
-    pub rcode: u8,
+    /// `None`: no response is sent (a `dns_noanswer` fault).
+    pub rcode: Option<u8>,
     pub cnames: Vec<String>,
     pub answers: Vec<IpAddr>,
 }
@@ -58,7 +68,8 @@ struct Takedown {
 
 struct DnsFault {
     name: String,
-    rcode: u8,
+    /// `None`: no response (`dns_noanswer`).
+    rcode: Option<u8>,
     t0: u64,
     t1: u64,
 }
@@ -123,7 +134,7 @@ impl Plan {
                     end_s,
                 } => dns_faults.push(DnsFault {
                     name: name.clone(),
-                    rcode: dns::RCODE_NXDOMAIN,
+                    rcode: Some(dns::RCODE_NXDOMAIN),
                     t0: at(*start_s),
                     t1: until(*end_s),
                 }),
@@ -133,7 +144,17 @@ impl Plan {
                     end_s,
                 } => dns_faults.push(DnsFault {
                     name: name.clone(),
-                    rcode: dns::RCODE_SERVFAIL,
+                    rcode: Some(dns::RCODE_SERVFAIL),
+                    t0: at(*start_s),
+                    t1: until(*end_s),
+                }),
+                FaultConfig::DnsNoanswer {
+                    name,
+                    start_s,
+                    end_s,
+                } => dns_faults.push(DnsFault {
+                    name: name.clone(),
+                    rcode: None,
                     t0: at(*start_s),
                     t1: until(*end_s),
                 }),
@@ -192,6 +213,7 @@ impl Plan {
     }
 
     /// The resolver's answer for `name` at `t`; `answers` are the service's addresses.
+    /// Under a `dns_noanswer` fault: no rcode, no CNAMEs, no addresses (no response).
     pub fn resolve(&self, name: &str, v6: bool, t: u64, answers: &[IpAddr]) -> Resolution {
         let cfg = self.names.iter().find(|n| same_name(&n.name, name));
         let fault = self
@@ -200,14 +222,14 @@ impl Plan {
             .find(|f| same_name(&f.name, name) && t >= f.t0 && t < f.t1);
         let rcode = match (fault, cfg) {
             (Some(f), _) => f.rcode,
-            (None, Some(c)) => c.rcode,
-            (None, None) => dns::RCODE_NOERROR,
+            (None, Some(c)) => Some(c.rcode),
+            (None, None) => Some(dns::RCODE_NOERROR),
         };
         let cnames = match cfg {
-            Some(c) if rcode != dns::RCODE_SERVFAIL && fault.is_none() => c.cnames.clone(),
+            Some(c) if rcode != Some(dns::RCODE_SERVFAIL) && fault.is_none() => c.cnames.clone(),
             _ => Vec::new(),
         };
-        let answers = if rcode != dns::RCODE_NOERROR {
+        let answers = if rcode != Some(dns::RCODE_NOERROR) {
             Vec::new()
         } else if !answers.is_empty() {
             answers.to_vec()
@@ -268,10 +290,10 @@ impl Plan {
             }
         }
         for f in &self.dns_faults {
-            let kind = if f.rcode == dns::RCODE_NXDOMAIN {
-                "dns_nxdomain"
-            } else {
-                "dns_servfail"
+            let kind = match f.rcode {
+                Some(dns::RCODE_NXDOMAIN) => "dns_nxdomain",
+                Some(_) => "dns_servfail",
+                None => "dns_noanswer",
             };
             if f.t0 < end_ns {
                 out.push(ev(f.t0, kind, &f.name));
@@ -316,11 +338,14 @@ struct Pending {
     id: u16,
     qtype: u16,
     name: usize,
+    rcode: u8,
     res: Resolution,
 }
 
 /// The `[[dns_lookup]]` source: every entry looks its name up every `interval_s` from a
-/// random client; answers follow after `dns.rtt_ms`.
+/// random client; answers follow after `dns.rtt_ms`. A query under a `dns_noanswer`
+/// fault gets no answer and is not repeated: the entry's next lookup comes at its next
+/// interval, as after any other answer.
 pub(crate) struct Lookups {
     names: Vec<(String, bool)>,
     next: Vec<u64>,
@@ -381,7 +406,7 @@ impl Lookups {
                     p.id,
                     p.qtype,
                     ttl,
-                    p.res.rcode,
+                    p.rcode,
                     name,
                     &p.res.cnames,
                     &p.res.answers,
@@ -448,16 +473,21 @@ impl Lookups {
         f.dns_cnames = Some(res.cnames.clone());
         let flow = sh.open_flow(f);
         sh.account(flow, true, now, pl);
+        // Drawn also for a query that gets no answer, so that the draws of later
+        // lookups do not depend on the fault.
         let rtt = ((self.rng.range_f64(self.net.dns_rtt_ms) * 1e6) as u64).max(1_000);
-        self.pending.push(Pending {
-            t: now + rtt,
-            path,
-            flow,
-            id,
-            qtype,
-            name: i,
-            res,
-        });
+        if let Some(rcode) = res.rcode {
+            self.pending.push(Pending {
+                t: now + rtt,
+                path,
+                flow,
+                id,
+                qtype,
+                name: i,
+                rcode,
+                res,
+            });
+        }
         self.due()
     }
 }
@@ -547,6 +577,11 @@ pub fn validate(sc: &Scenario) -> Result<(), Error> {
                 name,
                 start_s,
                 end_s,
+            }
+            | FaultConfig::DnsNoanswer {
+                name,
+                start_s,
+                end_s,
             } => {
                 if !valid_name(name) || *start_s < 0.0 || end_s.is_some_and(|e| e <= *start_s) {
                     return bad(format!(
@@ -620,11 +655,30 @@ mod tests {
         .expect("parses");
         let p = Plan::new(&sc, 0).expect("plan");
         let before = p.resolve("a.example", false, 4_999_999_999, &[]);
-        assert_eq!(before.rcode, 0);
+        assert_eq!(before.rcode, Some(0));
         assert_eq!(before.cnames, ["b.cdn.example"]);
         assert_eq!(before.answers, ["192.0.2.7".parse::<IpAddr>().unwrap()]);
         let after = p.resolve("A.example.", false, 5_000_000_000, &[]);
-        assert_eq!(after.rcode, 3);
+        assert_eq!(after.rcode, Some(3));
         assert!(after.answers.is_empty() && after.cnames.is_empty());
+    }
+
+    #[test]
+    fn noanswer_window_has_no_rcode_and_ends() {
+        let sc = Scenario::from_toml(
+            "duration_s = 10.0\n[[dns.name]]\nname = 'a.example'\ncname = ['b.cdn.example']\nv4 = ['192.0.2.7']\n\
+             [[fault]]\nkind = 'dns_noanswer'\nname = 'a.example'\nstart_s = 2.0\nend_s = 4.0\n",
+        )
+        .expect("parses");
+        let p = Plan::new(&sc, 0).expect("plan");
+        let during = p.resolve("a.example", true, 2_000_000_000, &[]);
+        assert_eq!(during.rcode, None);
+        assert!(during.answers.is_empty() && during.cnames.is_empty());
+        let after = p.resolve("a.example", false, 4_000_000_000, &[]);
+        assert_eq!(after.rcode, Some(0));
+        assert_eq!(after.cnames, ["b.cdn.example"]);
+        let ev = p.scheduled_events(10_000_000_000, 1_000);
+        assert_eq!(ev.len(), 1);
+        assert_eq!((ev[0].kind, ev[0].ts_ns), ("dns_noanswer", 2_000_000_000));
     }
 }

@@ -198,7 +198,7 @@ pub(crate) fn dns_query(
         id,
         qname: host.to_string(),
         qtype: if v6 { "AAAA" } else { "A" }.to_string(),
-        rcode: 0,
+        rcode: Some(0),
         answers: answers.to_vec(),
         answer_ttl_s: ttl,
         query_ts_ns: sh.q(now),

@@ -793,7 +793,8 @@ impl Player {
 
 /// Disruption hooks (`crate::disrupt`): a SYN to a taken-down service is answered by a
 /// server RST, an open connection is reset by the server when a takedown starts, a
-/// failed DNS lookup (NXDOMAIN/SERVFAIL) ends the attempt, CNAME chains are answered,
+/// failed DNS lookup (NXDOMAIN/SERVFAIL, or no answer within
+/// [`crate::disrupt::DNS_TIMEOUT_NS`]) ends the attempt, CNAME chains are answered,
 /// and after a failure the player waits the backoff, retries, or migrates. Without
 /// such faults or `[[dns.name]]` entries they change nothing.
 impl Player {
@@ -842,7 +843,13 @@ impl Player {
             }
             Phase::DnsAnswer => {
                 let res = self.dis.res.take()?;
-                if res.rcode == dns::RCODE_NOERROR && res.cnames.is_empty() {
+                let Some(rcode) = res.rcode else {
+                    // No response came (`dns_noanswer`): the stub resolver's timeout
+                    // ended at `now`, nothing is written.
+                    let flow = Some(self.dns_flow);
+                    return Some(self.fail(now, sh, "dns_failure", flow, None));
+                };
+                if rcode == dns::RCODE_NOERROR && res.cnames.is_empty() {
                     return None;
                 }
                 let qtype = if self.v6 {
@@ -854,16 +861,7 @@ impl Player {
                 let (id, ttl) = (self.dns_id, self.net.dns_ttl);
                 let pl = match &self.dns_path {
                     Some(p) => p.udp(&mut sh.frame, false, &mut sh.hosts, |b| {
-                        dns::response(
-                            b,
-                            id,
-                            qtype,
-                            ttl,
-                            res.rcode,
-                            host,
-                            &res.cnames,
-                            &res.answers,
-                        )
+                        dns::response(b, id, qtype, ttl, rcode, host, &res.cnames, &res.answers)
                     }),
                     None => 0,
                 };
@@ -872,9 +870,9 @@ impl Player {
                 if let Some(d) = sh.flows.get_mut(self.dns_flow).and_then(|f| f.dns.as_mut()) {
                     d.response_ts_ns = Some(q);
                 }
-                if res.rcode != dns::RCODE_NOERROR {
+                if rcode != dns::RCODE_NOERROR {
                     let flow = Some(self.dns_flow);
-                    return Some(self.fail(now, sh, "dns_failure", flow, Some(res.rcode)));
+                    return Some(self.fail(now, sh, "dns_failure", flow, Some(rcode)));
                 }
                 self.phase = Phase::Syn;
                 Some(Some(now + self.rng.range_u64(100 * US, 400 * US)))
@@ -898,6 +896,11 @@ impl Player {
                     }
                     f.dns_cnames = Some(res.cnames.clone());
                 }
+                // No response: the player gives up when the stub resolver's timeout ends.
+                let next = match res.rcode {
+                    Some(_) => next,
+                    None => Some(now + crate::disrupt::DNS_TIMEOUT_NS),
+                };
                 self.dis.res = Some(res);
                 return next;
             }

@@ -551,6 +551,14 @@ pub enum FaultConfig {
         #[serde(default)]
         end_s: Option<f64>,
     },
+    /// The resolver sends no response to queries for `name` from `start_s` (until
+    /// `end_s`); players give up after `disrupt::DNS_TIMEOUT_NS` and retry per `[retry]`.
+    DnsNoanswer {
+        name: String,
+        start_s: f64,
+        #[serde(default)]
+        end_s: Option<f64>,
+    },
 }
 
 fn default_pcr_jump() -> f64 {
@@ -896,7 +904,8 @@ impl Scenario {
                 | FaultConfig::PcrDiscontinuity { .. }
                 | FaultConfig::Takedown { .. }
                 | FaultConfig::DnsNxdomain { .. }
-                | FaultConfig::DnsServfail { .. } => {}
+                | FaultConfig::DnsServfail { .. }
+                | FaultConfig::DnsNoanswer { .. } => {}
             }
         }
         crate::disrupt::validate(self)?;

@@ -190,7 +190,7 @@ impl SmallFlow {
                     id,
                     qname: format!("f{:x}.flows.example", self.idx),
                     qtype: if self.path.v6 { "AAAA" } else { "A" }.to_string(),
-                    rcode: 0,
+                    rcode: Some(0),
                     answers: vec![self.answer_addr()],
                     answer_ttl_s: self.ttl,
                     query_ts_ns: sh.q(now),

@@ -89,7 +89,7 @@ pub struct MulticastEvent {
 pub struct FaultEvent {
     pub ts_ns: u64,
     /// `multicast_duplicate`, `multicast_reorder`, `pcr_discontinuity`, `takedown`,
-    /// `takedown_end`, `dns_nxdomain`, `dns_servfail`.
+    /// `takedown_end`, `dns_nxdomain`, `dns_servfail`, `dns_noanswer`.
     pub kind: &'static str,
     /// Channel, service or DNS name.
     pub target: String,
@@ -105,7 +105,8 @@ pub struct FaultEvent {
 pub struct ClientEvent {
     pub ts_ns: u64,
     /// `refused` (RST to the SYN), `reset` (server RST on an established connection),
-    /// `dns_failure` (NXDOMAIN/SERVFAIL answer), `retry` (a new attempt starts),
+    /// `dns_failure` (NXDOMAIN/SERVFAIL answer, or no answer: `rcode` null, at the end
+    /// of the lookup timeout), `retry` (a new attempt starts),
     /// `migrate` (the player switches service).
     pub kind: &'static str,
     pub service: String,
@@ -115,7 +116,7 @@ pub struct ClientEvent {
     pub attempt: u32,
     /// Backoff waited before a retry (ns).
     pub delay_ns: Option<u64>,
-    /// DNS rcode of a `dns_failure`.
+    /// DNS rcode of a `dns_failure` (`null` when no answer came).
     pub rcode: Option<u8>,
     /// Target service of a `migrate`.
     pub to_service: Option<String>,
@@ -374,10 +375,15 @@ pub struct DnsTruth {
     pub id: u16,
     pub qname: String,
     pub qtype: String,
-    pub rcode: u8,
+    /// Response code; `null` when the resolver never answers (a `dns_noanswer` fault).
+    /// When the capture ends before a planned answer, the planned code (and `answers`)
+    /// with a `null` `response_ts_ns`.
+    pub rcode: Option<u8>,
+    /// Addresses of the answer (`[]` without one).
     pub answers: Vec<IpAddr>,
     pub answer_ttl_s: u32,
     pub query_ts_ns: u64,
+    /// `null` when no response is in the file (none sent, or the capture ended first).
     pub response_ts_ns: Option<u64>,
 }
 
