@@ -25,7 +25,12 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_streamscope");
 
 /// The files a complete `analyze` run leaves in its output folder, sorted.
-const COMPLETE_OUTPUT: [&str; 3] = ["flow_bins.parquet", "flows.parquet", "run.json"];
+const COMPLETE_OUTPUT: [&str; 4] = [
+    "dns.parquet",
+    "flow_bins.parquet",
+    "flows.parquet",
+    "run.json",
+];
 
 // ---------------------------------------------------------------------------------------
 // Running the binary
@@ -138,7 +143,7 @@ fn assert_complete_output(out: &Path) {
     assert_eq!(
         listing(out),
         COMPLETE_OUTPUT,
-        "{} should hold exactly the two tables and run.json (no .tmp left)",
+        "{} should hold exactly the three tables and run.json (no .tmp left)",
         out.display()
     );
 }

@@ -6,9 +6,12 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowTable};
+use streamscope_media::dns::{self, DnsRow, DnsStats, NameMap};
+use streamscope_media::{FlowRef, MediaInspector, MediaOut};
 use streamscope_store::{
-    rfc3339_ns, write_json_atomic, BinRow, Counts, FlowRow, InputEntry, Output, RunManifest, Table,
-    TableEntry, TcpFacts, Timings, FLOWS, SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
+    rfc3339_ns, write_json_atomic, BinRow, Counts, DnsRecord, FlowRow, InputEntry, Output,
+    RunManifest, Table, TableEntry, TcpFacts, Timings, DNS, FLOWS, SCHEMA_VERSION, TOOL_NAME,
+    TOOL_VERSION,
 };
 
 use crate::args::AnalyzeArgs;
@@ -16,12 +19,16 @@ use crate::pipeline::{self, RunReport};
 use crate::progress::Progress;
 use crate::Failure;
 
-/// Turns the flow table's records into table rows.
+/// Turns the flow table's records and the inspectors' findings into table rows.
 struct TableSink {
     output: Output,
     error: Option<streamscope_store::Error>,
     /// The bin width's bytes to bit/s.
     rate: BinRate,
+    /// Addresses to names, from the DNS answers so far (`flows.server_name`).
+    names: NameMap,
+    /// What the DNS flows read and could not.
+    dns: DnsStats,
 }
 
 impl TableSink {
@@ -32,10 +39,53 @@ impl TableSink {
     }
 }
 
-impl FlowSink<()> for TableSink {
-    fn out(&mut self) -> &mut () {
-        // A zero-sized box: no allocation.
-        Box::leak(Box::new(()))
+impl MediaOut for TableSink {
+    fn dns(&mut self, flow: &FlowRef, row: DnsRow) {
+        // Answers feed the name map in the order they complete, which is capture order
+        // for each flow; a lookup is by time, so the order across flows does not matter.
+        self.names.insert_row(&row);
+        if self.error.is_some() {
+            return;
+        }
+        let (client, server) = match row.query_dir {
+            dns::Dir::ClientToServer => (flow.client, flow.server),
+            dns::Dir::ServerToClient => (flow.server, flow.client),
+        };
+        let record = DnsRecord {
+            query_ts_ns: row.query_ts_ns,
+            response_ts_ns: row.response_ts_ns,
+            flow_id: flow.id,
+            protocol: flow.protocol,
+            client_addr: client.addr,
+            client_port: client.port,
+            server_addr: server.addr,
+            server_port: server.port,
+            id: row.id,
+            qtype: row.qtype_name().map(|t| t.into_owned()),
+            rcode: row.rcode_name().map(|r| r.into_owned()),
+            name: row.name,
+            answers: row.answers,
+            addresses: row.addresses,
+            cnames: row.cnames,
+            min_ttl_s: row.min_ttl_s,
+            latency_ns: row.latency_ns,
+            retransmissions: row.retransmissions,
+            truncated: row.truncated,
+            malformed: row.malformed,
+            outcome: row.outcome.name(),
+        };
+        let r = self.output.push(record);
+        self.keep(r);
+    }
+
+    fn dns_stats(&mut self, stats: &DnsStats) {
+        self.dns.merge(stats);
+    }
+}
+
+impl FlowSink<MediaInspector> for TableSink {
+    fn out(&mut self) -> &mut (dyn MediaOut + Send + 'static) {
+        self
     }
 
     fn bin(&mut self, b: &BinRecord) {
@@ -55,11 +105,16 @@ impl FlowSink<()> for TableSink {
         self.keep(r);
     }
 
-    fn flow(&mut self, f: &FlowRecord, _state: Option<&()>) {
+    fn flow(&mut self, f: &FlowRecord, _: Option<&MediaInspector>) {
         if self.error.is_some() {
             return;
         }
-        let r = self.output.push(flow_row(f));
+        let mut row = flow_row(f);
+        row.server_name = self
+            .names
+            .lookup(f.server.addr, f.first_ns)
+            .map(str::to_owned);
+        let r = self.output.push(row);
         self.keep(r);
     }
 }
@@ -76,6 +131,7 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         client_port: port(f.client.port),
         server_addr: f.server.addr,
         server_port: port(f.server.port),
+        server_name: None,
         vlan: f.vlan[0],
         vlan_inner: f.vlan[1],
         client_rule: f.client_rule.name(),
@@ -109,16 +165,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let captures = pipeline::open_all(&args.read)?;
     let output = Table::flow_bins(args.bin)
         .and_then(|bins| {
-            let tables = [Table::new(&FLOWS), bins];
+            let tables = [Table::new(&FLOWS), bins, Table::new(&DNS)];
             Output::create_with_threads(&args.out, tables, args.read.threads())
         })
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
     let progress = Progress::new(args.read.quiet, pipeline::total_size(&captures));
-    let mut table = FlowTable::<()>::new(pipeline::flow_config(&args.read, args.bin));
+    let mut table = FlowTable::<MediaInspector>::new(pipeline::flow_config(&args.read, args.bin));
     let mut sink = TableSink {
         output,
         error: None,
         rate: BinRate::new(args.bin),
+        names: NameMap::default(),
+        dns: DnsStats::default(),
     };
     let report = pipeline::run(
         &args.read,
@@ -147,7 +205,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     }
     let wall_s = started.elapsed().as_secs_f64();
 
-    let manifest = manifest(args, &report, &summary, started_at, read_s, wall_s);
+    let mut manifest = manifest(args, &report, &summary, started_at, read_s, wall_s);
+    let extra = &mut manifest.counts.extra;
+    for (name, n) in sink.dns.iter() {
+        extra.insert(format!("dns_{name}"), n);
+    }
+    let names = sink.names.stats();
+    extra.insert("dns_names_inserted".to_string(), names.inserts);
+    extra.insert("dns_names_evicted".to_string(), names.evictions);
     write_json_atomic(&args.out.join("run.json"), &manifest).context("writing run.json failed")?;
 
     let text = if args.json {
@@ -181,6 +246,15 @@ fn manifest(
     extra.insert("fragments_matched".to_string(), fs.fragments_matched);
     extra.insert("fragments_unmatched".to_string(), fs.fragments_unmatched);
     extra.insert("flow_bins_out_of_order".to_string(), fs.bins_out_of_order);
+    extra.insert("inspected_flows".to_string(), fs.inspected_flows);
+    extra.insert("stream_gaps".to_string(), fs.streams.gaps);
+    extra.insert("stream_gap_bytes".to_string(), fs.streams.gap_bytes);
+    extra.insert("stream_overlap_bytes".to_string(), fs.streams.overlap_bytes);
+    extra.insert(
+        "datagrams_reassembled".to_string(),
+        fs.datagrams.reassembled,
+    );
+    extra.insert("datagrams_incomplete".to_string(), fs.datagrams.incomplete);
     for (name, n) in &report.capture_anomalies {
         extra.insert((*name).to_string(), *n);
     }

@@ -67,6 +67,13 @@ impl Inspector for MediaInspector {
 
     #[inline]
     fn may_read(packet: &Packet<'_>) -> bool {
+        // A later fragment has no ports here; the flow table finds its flow by IP id.
+        if packet
+            .ip
+            .is_some_and(|ip| ip.fragment.is_some_and(|f| f.offset > 0))
+        {
+            return true;
+        }
         match packet.transport {
             Transport::Udp { src_port, dst_port } => {
                 dns::is_dns_port(src_port) || dns::is_dns_port(dst_port)

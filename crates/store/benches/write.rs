@@ -77,6 +77,7 @@ fn flow(i: u64) -> FlowRow {
         client_port: Some(32_768 + (i % 28_000) as u16),
         server_addr,
         server_port: Some(if tcp { 443 } else { 53 }),
+        server_name: None,
         vlan: (i % 20 == 7).then_some(100),
         vlan_inner: None,
         client_rule: if tcp { "syn" } else { "well_known_port" },

@@ -59,9 +59,9 @@ pub use manifest::{
     rfc3339_ns, write_json_atomic, Counts, InputEntry, RunManifest, TableEntry, Timings,
 };
 pub use row::{count, ns_to_us, Row, RowWriter};
-pub use rows::{BinRow, FlowRow, TcpFacts};
+pub use rows::{BinRow, DnsRecord, FlowRow, TcpFacts};
 pub use schema::{
-    arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec, FLOWS,
+    arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec, DNS, FLOWS,
     FLOW_BINS, SCHEMA_VERSION,
 };
 pub use writer::{

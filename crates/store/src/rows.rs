@@ -8,12 +8,12 @@
 use std::net::IpAddr;
 
 use crate::row::{ns_to_us, Row, RowWriter};
-use crate::schema::{TableSpec, FLOWS, FLOW_BINS};
+use crate::schema::{TableSpec, DNS, FLOWS, FLOW_BINS};
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
 ///
 /// "Up" is client → server and "down" is server → client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRow {
     /// Identifier unique within the run, assigned in order of the flows' first packets.
     pub flow_id: i64,
@@ -33,6 +33,8 @@ pub struct FlowRow {
     pub server_addr: IpAddr,
     /// Server port; `None` for protocols without ports.
     pub server_port: Option<u16>,
+    /// The name a DNS answer gave for the server's address; `None` when none did.
+    pub server_name: Option<String>,
     /// Outer 802.1Q VLAN ID; `None` when untagged.
     pub vlan: Option<u16>,
     /// Inner VLAN ID of a double (QinQ) tag; `None` unless double-tagged.
@@ -121,6 +123,7 @@ impl Row for FlowRow {
         w.opt_i32("client_port", self.client_port);
         w.addr("server_addr", self.server_addr);
         w.opt_i32("server_port", self.server_port);
+        w.opt_str("server_name", self.server_name.as_deref());
         w.opt_i32("vlan", self.vlan);
         w.opt_i32("vlan_inner", self.vlan_inner);
         w.str("client_rule", self.client_rule);
@@ -160,5 +163,77 @@ impl Row for BinRow {
         w.count("bytes_up", self.bytes_up);
         w.count("bytes_down", self.bytes_down);
         w.i64("bitrate_down_bps", self.bitrate_down_bps);
+    }
+}
+
+/// One DNS exchange, written to the `dns` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// Capture time of the query, ns; `None` when only the response was seen.
+    pub query_ts_ns: Option<i64>,
+    /// Capture time of the response, ns; `None` when none came.
+    pub response_ts_ns: Option<i64>,
+    /// The flow carrying it.
+    pub flow_id: i64,
+    /// 17 or 6.
+    pub protocol: u8,
+    /// Who asked, and whom.
+    pub client_addr: IpAddr,
+    pub client_port: u16,
+    pub server_addr: IpAddr,
+    pub server_port: u16,
+    /// Transaction id.
+    pub id: u16,
+    /// The first question's name, lower-case.
+    pub name: Option<String>,
+    /// The question's type by name.
+    pub qtype: Option<String>,
+    /// The response code by name.
+    pub rcode: Option<String>,
+    /// Answer records.
+    pub answers: Option<u16>,
+    /// Addresses answered.
+    pub addresses: Vec<IpAddr>,
+    /// CNAME chain.
+    pub cnames: Vec<String>,
+    /// Smallest TTL on the chain, s.
+    pub min_ttl_s: Option<u32>,
+    /// Response time less query time, ns.
+    pub latency_ns: Option<i64>,
+    /// Copies of the query seen while it waited.
+    pub retransmissions: u16,
+    /// TC bit.
+    pub truncated: bool,
+    /// Did not parse whole.
+    pub malformed: bool,
+    /// `answered`, `timeout`, `flow_end`, `evicted`, `response_only`.
+    pub outcome: &'static str,
+}
+
+impl Row for DnsRecord {
+    const TABLE: &'static TableSpec = &DNS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.opt_ts_ns("query_ts", self.query_ts_ns);
+        w.opt_ts_ns("response_ts", self.response_ts_ns);
+        w.i64("flow_id", self.flow_id);
+        w.i32("protocol", self.protocol);
+        w.addr("client_addr", self.client_addr);
+        w.i32("client_port", self.client_port);
+        w.addr("server_addr", self.server_addr);
+        w.i32("server_port", self.server_port);
+        w.i32("id", self.id);
+        w.opt_str("name", self.name.as_deref());
+        w.opt_str("qtype", self.qtype.as_deref());
+        w.opt_str("rcode", self.rcode.as_deref());
+        w.opt_i32("answers", self.answers);
+        w.addrs("addresses", self.addresses.iter().copied());
+        w.strs("cnames", self.cnames.iter().map(String::as_str));
+        w.opt_i64("min_ttl_s", self.min_ttl_s.map(i64::from));
+        w.opt_i64("latency_us", self.latency_ns.map(ns_to_us));
+        w.i32("retransmissions", self.retransmissions);
+        w.bool("truncated", self.truncated);
+        w.bool("malformed", self.malformed);
+        w.str("outcome", self.outcome);
     }
 }

@@ -226,6 +226,12 @@ const FLOW_COLUMNS: &[Column] = &[
         "Server TCP or UDP port. Null for protocols without ports (ICMP, IGMP, ...).",
     ),
     col(
+        "server_name",
+        Utf8,
+        true,
+        "The name the most recent DNS answer in the capture at or before first_ts gave for          server_addr (the question's name, lower-case, not the end of its CNAME chain; an          answer whose TTL ran out still counts when no current one does). Null when no          answer in the capture named the address.",
+    ),
+    col(
         "vlan",
         Int32,
         true,
@@ -436,7 +442,134 @@ const FLOW_BIN_COLUMNS: &[Column] = &[
     ),
 ];
 
-static TABLES: [TableSpec; 2] = [FLOWS, FLOW_BINS];
+/// The `dns` table.
+pub const DNS: TableSpec = TableSpec {
+    name: "dns",
+    description: "One row per DNS exchange (unicast DNS, port 53, over UDP or TCP): a query \
+                  with its response, a query no response came for (response columns null), \
+                  or a response without its query (query columns null). Written when the \
+                  exchange is complete: at the response, when the query times out (5 s), or \
+                  when its flow ends.",
+    sort: "the order in which exchanges complete",
+    statistics: &[],
+    columns: DNS_COLUMNS,
+};
+
+const DNS_COLUMNS: &[Column] = &[
+    col(
+        "query_ts",
+        TimestampUs,
+        true,
+        "Capture time of the query (its first copy). Null for a response whose query was \
+         not seen.",
+    ),
+    col(
+        "response_ts",
+        TimestampUs,
+        true,
+        "Capture time of the response. Null when none came.",
+    ),
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow carrying the exchange (flows.flow_id).",
+    ),
+    col("protocol", Int32, false, "17 (UDP) or 6 (TCP)."),
+    col(
+        "client_addr",
+        DictUtf8,
+        false,
+        "Address that sent the query, as text (dotted quad, RFC 5952).",
+    ),
+    col("client_port", Int32, false, "Port that sent the query."),
+    col(
+        "server_addr",
+        DictUtf8,
+        false,
+        "Address the query went to (the resolver), as text.",
+    ),
+    col("server_port", Int32, false, "Port the query went to (53)."),
+    col("id", Int32, false, "Transaction id (0-65535)."),
+    col(
+        "name",
+        Utf8,
+        true,
+        "The (first) question's name, lower-case, without the trailing dot. Null when the \
+         question could not be read.",
+    ),
+    col(
+        "qtype",
+        DictUtf8,
+        true,
+        "The question's type by its name (A, AAAA, CNAME, HTTPS, ...; TYPEn for others).",
+    ),
+    col(
+        "rcode",
+        DictUtf8,
+        true,
+        "Response code by name (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...; RCODEn for \
+         others). Null when no response came.",
+    ),
+    col(
+        "answers",
+        Int32,
+        true,
+        "Records in the response's answer section. Null when no response came.",
+    ),
+    col(
+        "addresses",
+        ListUtf8,
+        false,
+        "A and AAAA addresses answered for the question's name or its CNAME chain, in \
+         order, as text. Empty when none.",
+    ),
+    col(
+        "cnames",
+        ListUtf8,
+        false,
+        "The CNAME chain from the question's name, lower-case, in order. Empty when none.",
+    ),
+    col(
+        "min_ttl_s",
+        Int64,
+        true,
+        "Smallest TTL of the answer records on the chain, in seconds. Null without answers.",
+    ),
+    col(
+        "latency_us",
+        Int64,
+        true,
+        "response_ts minus query_ts, in microseconds. Null unless both were seen.",
+    ),
+    col(
+        "retransmissions",
+        Int32,
+        false,
+        "Further copies of the query seen while it waited (latency counts from the first).",
+    ),
+    col(
+        "truncated",
+        Bool,
+        false,
+        "The response had the TC bit set (the client should retry over TCP).",
+    ),
+    col(
+        "malformed",
+        Bool,
+        false,
+        "The message did not parse whole: the row holds what could be read.",
+    ),
+    col(
+        "outcome",
+        DictUtf8,
+        false,
+        "answered, timeout (no response within 5 s), flow_end (the flow ended first), \
+         evicted (too many queries in flight on the flow) or response_only.",
+    ),
+];
+
+static TABLES: [TableSpec; 3] = [FLOWS, FLOW_BINS, DNS];
 
 /// Every table streamscope writes, in documentation order.
 pub fn tables() -> &'static [TableSpec] {

@@ -74,6 +74,7 @@ fn tcp_flow() -> FlowRow {
         client_port: Some(51_000),
         server_addr: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
         server_port: Some(443),
+        server_name: None,
         vlan: Some(100),
         vlan_inner: Some(4095),
         client_rule: "syn",
@@ -114,6 +115,7 @@ fn icmp6_flow() -> FlowRow {
         client_port: None,
         server_addr: IpAddr::V6(SERVER6),
         server_port: None,
+        server_name: None,
         vlan: None,
         vlan_inner: None,
         client_rule: "first_sender",
@@ -712,7 +714,7 @@ fn one_or_two_encoding_threads_write_the_same_bytes() {
         // Past a row group and a half, in batches, with every kind of flow row.
         let kinds = [tcp_flow(), icmp6_flow(), udp_flow()];
         for i in 0..(ROW_GROUP_ROWS + ROW_GROUP_ROWS / 2 + 11) {
-            let mut f = kinds[i % 3];
+            let mut f = kinds[i % 3].clone();
             f.flow_id = i as i64;
             f.bytes_down = i as u64;
             out.push(f).expect("push");
@@ -889,4 +891,3 @@ fn distinct_addr(i: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i))
     }
 }
-
