@@ -254,15 +254,22 @@ impl<S> Default for Ext<S> {
     }
 }
 
-/// A flow's inspector, what it wants, and the byte streams it reads.
+/// A flow's inspector, what it wants, and the byte streams it reads (made when it
+/// first asks for one: most inspected flows never do).
 #[derive(Debug)]
 struct Inspected<S> {
     inspector: S,
     wants: Wants,
-    streams: [Option<Reassembler>; 2],
-    stats: StreamStats,
+    streams: Option<Box<Streams>>,
     /// Fragmented UDP datagrams being put back together for it.
     datagrams: Option<Box<Datagrams>>,
+}
+
+/// The byte streams of a flow's two TCP directions, and what the ended ones counted.
+#[derive(Debug, Default)]
+struct Streams {
+    dirs: [Option<Reassembler>; 2],
+    stats: StreamStats,
 }
 
 /// What only some flows need.
@@ -782,8 +789,7 @@ impl<S: Inspector> FlowTable<S> {
             ext.inspected = Some(Box::new(Inspected {
                 inspector,
                 wants,
-                streams: [None, None],
-                stats: StreamStats::default(),
+                streams: None,
                 datagrams: None,
             }));
         }
@@ -911,14 +917,17 @@ impl<S: Inspector> FlowTable<S> {
             // Held stream bytes come out, then the inspector hears the end (before its
             // last bin closes, so that what it finds now counts in that bin).
             let out = sink.out();
-            for d in [Dir::Up, Dir::Down] {
-                if let Some(mut r) = i.streams[d.index()].take() {
-                    let inspector = &mut i.inspector;
-                    r.finish(|p| {
-                        let _ = feed(inspector, d, flow.last_ns, p, out);
-                    });
-                    i.stats.add(&r.stats());
+            if let Some(mut streams) = i.streams.take() {
+                for d in [Dir::Up, Dir::Down] {
+                    if let Some(mut r) = streams.dirs[d.index()].take() {
+                        let inspector = &mut i.inspector;
+                        r.finish(|p| {
+                            let _ = feed(inspector, d, flow.last_ns, p, out);
+                        });
+                        streams.stats.add(&r.stats());
+                    }
                 }
+                self.stats.streams.add(&streams.stats);
             }
             if let Some(mut d) = i.datagrams.take() {
                 d.finish();
@@ -926,7 +935,6 @@ impl<S: Inspector> FlowTable<S> {
             }
             i.inspector
                 .end(end_reason, flow.last_ns, self.clock.max(flow.last_ns), out);
-            self.stats.streams.add(&i.stats);
         }
         let (rec, _) = close_bin(&mut flow, true);
         self.bins.push(rec);
@@ -1316,7 +1324,7 @@ fn inspect<S: Inspector>(
             if packet.payload_len == 0 && !syn {
                 return;
             }
-            let stream = i.streams[dir.index()]
+            let stream = i.streams.get_or_insert_with(Box::default).dirs[dir.index()]
                 .get_or_insert_with(|| Reassembler::new(max_bytes, max_segments));
             let inspector = &mut i.inspector;
             let mut wants = i.wants;
@@ -1362,10 +1370,12 @@ fn inspect<S: Inspector>(
         }
     }
     // A direction no longer read as a stream lets its held bytes go.
-    for d in [Dir::Up, Dir::Down] {
-        if i.wants.of(d) != Want::Stream {
-            if let Some(r) = i.streams[d.index()].take() {
-                i.stats.add(&r.stats());
+    if let Some(streams) = i.streams.as_mut() {
+        for d in [Dir::Up, Dir::Down] {
+            if i.wants.of(d) != Want::Stream {
+                if let Some(r) = streams.dirs[d.index()].take() {
+                    streams.stats.add(&r.stats());
+                }
             }
         }
     }
