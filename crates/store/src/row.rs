@@ -31,7 +31,7 @@
 //! stops with [`Error::Row`], naming the column; nothing panics and no file is written
 //! with a wrong type.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -41,6 +41,7 @@ use arrow_array::{
 };
 use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Field, SchemaRef};
+use hashbrown::HashTable;
 
 use crate::error::{Error, RowMismatch};
 use crate::schema::{arrow_schema, ColType, Column, TableSpec, LIST_ITEM, TIMEZONE};
@@ -87,9 +88,9 @@ pub trait Row {
     fn append(&self, w: &mut RowWriter<'_>);
 }
 
-/// Rows a dictionary column looks its distinct values up by comparing them one by one;
-/// past this many, through a hash map.
-const DICT_SCAN: usize = 16;
+/// Distinct values up to which a dictionary column looks values up by comparing them
+/// one by one (after the value of the row before); past this many, through a hash table.
+const DICT_SCAN: usize = 4;
 
 /// The text values of one column of a batch: their UTF-8 bytes end to end, and where
 /// each ends (Arrow's offsets, starting with 0).
@@ -161,50 +162,85 @@ struct Dict {
     values: Text,
     /// The key of the value looked up last (names come in runs).
     last: Option<i32>,
-    /// The keys of the distinct values, once there are more than [`DICT_SCAN`].
-    index: HashMap<Box<[u8]>, i32>,
+    /// The keys of the distinct values by the hash of their text, once there are more
+    /// than [`DICT_SCAN`].
+    index: HashTable<i32>,
+    /// The text of the address being looked up.
+    scratch: Vec<u8>,
+}
+
+/// The hash of a dictionary value's text.
+fn text_hash(b: &[u8]) -> u64 {
+    foldhash::fast::FixedState::default().hash_one(b)
 }
 
 impl Dict {
-    /// The key of `s`, adding it to the dictionary if new; `None` if the batch's text
-    /// is over 2 GiB.
+    fn new(rows: usize) -> Dict {
+        Dict {
+            keys: Vec::with_capacity(rows),
+            values: Text::with_capacity(DICT_SCAN, 256),
+            last: None,
+            index: HashTable::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The key of `b` (UTF-8), adding it to the dictionary if new; `None` if the
+    /// batch's text is over 2 GiB.
     #[inline]
-    fn key(&mut self, s: &str) -> Option<i32> {
-        let b = s.as_bytes();
+    fn key(&mut self, b: &[u8]) -> Option<i32> {
         if let Some(k) = self.last {
             if self.values.value(k as usize) == b {
                 return Some(k);
             }
         }
         let n = self.values.len();
+        let values = &self.values;
         let found = if n <= DICT_SCAN {
-            (0..n)
-                .find(|&i| self.values.value(i) == b)
-                .map(|i| i as i32)
+            (0..n).find(|&i| values.value(i) == b).map(|i| i as i32)
         } else {
-            self.index.get(b).copied()
+            let eq = |&k: &i32| values.value(k as usize) == b;
+            self.index.find(text_hash(b), eq).copied()
         };
         let key = match found {
             Some(k) => k,
-            None => {
-                let k = i32::try_from(n).ok()?;
-                if !self.values.push(s) {
-                    return None;
-                }
-                if n + 1 > DICT_SCAN {
-                    if self.index.is_empty() {
-                        for i in 0..n {
-                            let v = self.values.value(i).into();
-                            self.index.insert(v, i as i32);
-                        }
-                    }
-                    self.index.insert(b.into(), k);
-                }
-                k
-            }
+            None => self.add(b)?,
         };
         self.last = Some(key);
         Some(key)
+    }
+
+    /// Adds a value that is not in the dictionary yet.
+    #[cold]
+    fn add(&mut self, b: &[u8]) -> Option<i32> {
+        let n = self.values.len();
+        let k = i32::try_from(n).ok()?;
+        self.values.bytes.extend_from_slice(b);
+        if !self.values.end() {
+            return None;
+        }
+        if n + 1 > DICT_SCAN {
+            let values = &self.values;
+            let rehash = |&k: &i32| text_hash(values.value(k as usize));
+            if self.index.is_empty() {
+                for i in 0..n as i32 {
+                    self.index.insert_unique(rehash(&i), i, rehash);
+                }
+            }
+            self.index.insert_unique(text_hash(b), k, rehash);
+        }
+        Some(k)
+    }
+
+    /// The key of an address's text.
+    #[inline]
+    fn addr_key(&mut self, a: IpAddr) -> Option<i32> {
+        let mut text = std::mem::take(&mut self.scratch);
+        text.clear();
+        push_addr(&mut text, a);
+        let key = self.key(&text);
+        self.scratch = text;
+        key
     }
 }
 
@@ -240,12 +276,7 @@ impl Col {
             ColType::TimestampUs => Data::Ts(Vec::with_capacity(rows)),
             // Room for values of 16 bytes (an address) to start with.
             ColType::Utf8 => Data::Utf8(Text::with_capacity(rows, rows * 16)),
-            ColType::DictUtf8 => Data::Dict(Dict {
-                keys: Vec::with_capacity(rows),
-                values: Text::with_capacity(DICT_SCAN, 256),
-                last: None,
-                index: HashMap::new(),
-            }),
+            ColType::DictUtf8 => Data::Dict(Dict::new(rows)),
             ColType::ListUtf8 => {
                 let mut ends = Vec::with_capacity(rows + 1);
                 ends.push(0);
@@ -613,7 +644,7 @@ impl RowWriter<'_> {
                 data: Data::Dict(d),
                 ..
             }) => match v {
-                Some(v) => match d.key(v) {
+                Some(v) => match d.key(v.as_bytes()) {
                     Some(k) => {
                         d.keys.push(k);
                         None
@@ -661,13 +692,8 @@ impl RowWriter<'_> {
                 data: Data::Dict(d),
                 ..
             }) => {
-                let mut text = Vec::with_capacity(48);
                 let key = match v {
-                    Some(a) => {
-                        push_addr(&mut text, a);
-                        // push_addr writes ASCII only: the text is always UTF-8.
-                        d.key(std::str::from_utf8(&text).unwrap_or_default())
-                    }
+                    Some(a) => d.addr_key(a),
                     None => Some(0),
                 };
                 d.keys.push(key.unwrap_or(0));
@@ -763,18 +789,24 @@ pub fn count(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// The decimal digits of every octet value, and how many there are.
-const OCTETS: [([u8; 3], u8); 256] = {
-    let mut t = [([0u8; 3], 0u8); 256];
+/// Every octet value as text followed by a dot, packed little-endian in a `u32`
+/// (`"7."`, `"42."`, `"255."`), and the number of those bytes.
+const OCTETS: [(u32, u32); 256] = {
+    let mut t = [(0u32, 0u32); 256];
     let mut v = 0;
     while v < 256 {
-        let (h, d, u) = ((v / 100) as u8, (v / 10 % 10) as u8, (v % 10) as u8);
+        let (h, d, u) = ((v / 100) as u32, (v / 10 % 10) as u32, (v % 10) as u32);
+        let zero = b'0' as u32;
+        let dot = b'.' as u32;
         t[v] = if v >= 100 {
-            ([b'0' + h, b'0' + d, b'0' + u], 3)
+            (
+                (zero + h) | (zero + d) << 8 | (zero + u) << 16 | dot << 24,
+                4,
+            )
         } else if v >= 10 {
-            ([b'0' + d, b'0' + u, 0], 2)
+            ((zero + d) | (zero + u) << 8 | dot << 16, 3)
         } else {
-            ([b'0' + u, 0, 0], 1)
+            ((zero + u) | dot << 8, 2)
         };
         v += 1;
     }
@@ -792,21 +824,19 @@ pub(crate) fn push_addr(out: &mut Vec<u8>, addr: IpAddr) {
     }
 }
 
-/// The dotted quad, from a digit table.
+/// The dotted quad, from a digit table: the four octets' text is gathered in one
+/// 128-bit word and appended at once (a copy of fixed size, then the extra bytes cut:
+/// two moves, where a copy of the address's own length was a call to memcpy).
 fn push_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    let mut buf = [0u8; 16];
-    let mut n = 0;
+    let (mut text, mut n) = (0u128, 0u32);
     for octet in a.octets() {
         let (digits, len) = OCTETS[usize::from(octet)];
-        buf[n..n + 3].copy_from_slice(&digits);
-        n += usize::from(len);
-        buf[n] = b'.';
-        n += 1;
+        text |= u128::from(digits) << (8 * n);
+        n += len;
     }
-    // All 16 bytes, then the extra ones cut: a copy of fixed size is two moves, where
-    // one of the address's own length was a call to memcpy.
-    let end = out.len() + n - 1;
-    out.extend_from_slice(&buf);
+    // `n` counts a dot after the last octet too.
+    let end = out.len() + n as usize - 1;
+    out.extend_from_slice(&text.to_le_bytes());
     out.truncate(end);
 }
 

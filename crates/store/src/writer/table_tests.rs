@@ -210,9 +210,11 @@ fn owned(i: i64) -> Owned {
         ok: (i % 5 != 0).then_some(i % 2 == 0),
         ratio: (i % 4 != 0).then_some(i as f64 / 7.0),
         kind: "query",
+        // A handful of values, and past every 8th row many (the dictionary's index).
         rcode: match i % 3 {
             0 => None,
             1 => Some("NOERROR".to_string()),
+            _ if i % 8 == 5 => Some(format!("RCODE{}", i % 1_000)),
             _ => Some("NXDOMAIN".to_string()),
         },
         name: match i % 4 {
