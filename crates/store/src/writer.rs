@@ -36,7 +36,7 @@ use std::fs::{self, File};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -798,8 +798,17 @@ struct Encoder {
     /// This thread's time spent building batches and appending chunks to the file, ns.
     overhead: u64,
     group: Option<Group>,
+    /// The last row group ended, until its chunks are appended to the file.
+    closed: Option<Closed>,
     groups: usize,
     rows: u64,
+}
+
+/// A row group whose writers are closed: this lane's chunks, and whether the helper's
+/// are still to come.
+struct Closed {
+    chunks: LaneChunks,
+    helped: bool,
 }
 
 impl Encoder {
@@ -848,6 +857,7 @@ impl Encoder {
             }
         }
         self.lane.encode(&batches)?;
+        self.append_closed(false)?;
         self.wrote(rows)
     }
 
@@ -925,32 +935,63 @@ impl Encoder {
         Ok(())
     }
 
-    /// Completes the row group: closes both lanes' writers (the helper's in parallel),
-    /// appends the chunks in column order and rebalances the lanes.
+    /// Ends the row group being written: closes this lane's writers and asks the
+    /// helper to close its own, without waiting for it; the chunks are appended once
+    /// the helper's come back ([`Encoder::append_closed`]), while the next row group is
+    /// already being built.
     fn close_group(&mut self) -> Result<(), Error> {
         let table = self.spec.name;
-        let parquet = |source| Error::Parquet { table, source };
         let Some(group) = self.group.take() else {
             return Ok(());
         };
-        let helper = self.helper.as_ref().filter(|_| group.helped);
-        if let Some(h) = helper {
-            h.send(table, LaneJob::Close)?;
+        // A row group still waiting for the helper goes to the file first.
+        self.append_closed(true)?;
+        if group.helped {
+            if let Some(h) = &self.helper {
+                h.send(table, LaneJob::Close)?;
+            }
         }
-        let mut chunks = self.lane.close()?;
+        let chunks = self.lane.close()?;
         for (c, t) in self.costs.iter_mut().zip(self.lane.take_costs()) {
             *c += t;
         }
-        if let Some(h) = helper {
-            match h.done.recv() {
-                Ok(theirs) => {
-                    let (theirs, their_costs) = theirs?;
-                    chunks.extend(theirs);
-                    for (c, t) in self.costs.iter_mut().zip(their_costs) {
-                        *c += t;
+        self.closed = Some(Closed {
+            chunks,
+            helped: group.helped,
+        });
+        self.groups += 1;
+        Ok(())
+    }
+
+    /// Appends the closed row group to the file once the helper's chunks of it are
+    /// back: waiting for them if `wait`, else only if they are, and rebalances the
+    /// lanes with the times measured so far.
+    fn append_closed(&mut self, wait: bool) -> Result<(), Error> {
+        let table = self.spec.name;
+        let parquet = |source| Error::Parquet { table, source };
+        let Some(closed) = self.closed.take() else {
+            return Ok(());
+        };
+        let Closed { mut chunks, helped } = closed;
+        if let Some(h) = self.helper.as_ref().filter(|_| helped) {
+            let theirs = match wait {
+                true => h.done.recv().ok(),
+                false => match h.done.try_recv() {
+                    Ok(theirs) => Some(theirs),
+                    Err(TryRecvError::Empty) => {
+                        self.closed = Some(Closed { chunks, helped });
+                        return Ok(());
                     }
-                }
-                Err(_) => return Err(Error::WriterStopped { table }),
+                    Err(TryRecvError::Disconnected) => None,
+                },
+            };
+            let Some(theirs) = theirs else {
+                return Err(Error::WriterStopped { table });
+            };
+            let (theirs, their_costs) = theirs?;
+            chunks.extend(theirs);
+            for (c, t) in self.costs.iter_mut().zip(their_costs) {
+                *c += t;
             }
         }
         let start = Instant::now();
@@ -960,7 +1001,6 @@ impl Encoder {
             chunk.append_to_row_group(&mut group).map_err(parquet)?;
         }
         group.close().map_err(parquet)?;
-        self.groups += 1;
         self.overhead += start.elapsed().as_nanos() as u64;
         self.lanes = balance(&self.costs, self.overhead);
         Ok(())
@@ -972,6 +1012,7 @@ impl Encoder {
         if self.group.as_ref().is_some_and(|g| g.rows > 0) {
             self.close_group()?;
         }
+        self.append_closed(true)?;
         drop(self.helper.take());
         self.file
             .finish()
@@ -1036,6 +1077,7 @@ impl WriterThread {
             lanes: lanes(spec),
             overhead: 0,
             group: None,
+            closed: None,
             groups: 0,
             rows: 0,
         };
