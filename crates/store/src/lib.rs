@@ -10,7 +10,8 @@
 //!   properties, `streamscope schema` (text and `--json`) and `docs/schema.md` are all
 //!   derived from [`tables()`].
 //! - [`Row`]: a table's row type writes its values, column by column, through a
-//!   [`RowWriter`] that checks them against the declaration ([`FlowRow`], [`BinRow`]).
+//!   [`RowWriter`] that checks them against the declaration ([`FlowRow`], [`BinRow`],
+//!   [`DnsRecord`]).
 //! - [`Output`]: one run's table writers, for the tables the caller chooses
 //!   ([`Table`]). Rows are pushed with one generic [`Output::push`]; full batches go to
 //!   one writer thread per table, which builds Arrow arrays and encodes them through
@@ -23,8 +24,10 @@
 //!
 //! Declare it in [`schema`] (a `TableSpec` constant listed in [`tables()`]; regenerate
 //! `docs/schema.md`), write a row type that implements [`Row`] with one [`RowWriter`]
-//! call per column, and give [`Table::new`] of it to [`Output::create`]. Text may be
-//! owned (`String`), static, or borrowed for the duration of a [`Output::push_ref`].
+//! call per column, and give [`Table::new`] of it to [`Output::create`]. Rows given to
+//! [`Output::push`] move to the table's writer thread (their text owned or static, and
+//! freed there); rows that borrow their text go through [`Output::push_ref`], which
+//! builds them on the caller's thread.
 //!
 //! # The Parquet contract
 //!

@@ -1,35 +1,13 @@
 //! The generic row interface: a [`Row`] writes its values, column by column in the
-//! order its table declares them, through a [`RowWriter`] into Arrow builders that the
-//! declaration created ([`Builders`]).
+//! order its table declares them, through a [`RowWriter`] into column buffers that the
+//! declaration created ([`Builders`]), which become Arrow arrays batch by batch.
 //!
-//! A row type declares which table it belongs to ([`Row::TABLE`]) and implements
-//! [`Row::append`] with one call per column. Each call names the column and gives a
-//! value of a kind the column's [`ColType`] accepts; the conversions of the Parquet
-//! contract happen here (nanoseconds floored to microseconds, unsigned counters
-//! saturated to `i64`, addresses formatted as text):
-//!
-//! | call | columns |
-//! |---|---|
-//! | [`RowWriter::i64`], [`RowWriter::count`] (u64, saturating) | `Int64` |
-//! | [`RowWriter::i32`] (anything `Into<i32>`: u8, u16, i16, ...) | `Int32` |
-//! | [`RowWriter::bool`] | `Bool` |
-//! | [`RowWriter::f64`] | `Float64` |
-//! | [`RowWriter::ts_ns`] (ns since the epoch, floored to µs) | `TimestampUs` |
-//! | [`RowWriter::str`], [`RowWriter::addr`] | `Utf8`, `DictUtf8` |
-//! | [`RowWriter::strs`], [`RowWriter::addrs`] | `ListUtf8` |
-//! | [`RowWriter::null`] | any nullable column |
-//!
-//! and an `opt_` variant of each taking an `Option` (null when `None`).
-//!
-//! # What is checked
-//!
-//! Every call is checked against the declared column: its type, and that a null goes
-//! only to a nullable column; a row must give exactly one value per column. The column
-//! names are compared with the declaration on the first row of every batch (they cost
-//! a string comparison each, and a row's calls are the same code for every row). A row
-//! that does not match its declaration is a bug of the row type: the table's writer
-//! stops with [`Error::Row`], naming the column; nothing panics and no file is written
-//! with a wrong type.
+//! The buffers are plain vectors (values, validity, text bytes and offsets, dictionary
+//! keys), handed to Arrow's arrays without a copy. A dictionary column finds a value by
+//! comparing it with the row before's, then with the few distinct values of the batch,
+//! then through a hash table; an address is formatted straight into the column's text
+//! ([`push_addr`]). See [`RowWriter`] for which call fits which column type and what is
+//! checked.
 
 use std::hash::BuildHasher as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -412,9 +390,34 @@ impl Builders {
 
 /// Where a [`Row`] writes its values: the next column of its table.
 ///
-/// Each call writes one column, in declaration order, and names it (the names are
-/// checked on the first row of each batch). See the [module documentation](self) for
-/// which call fits which column type.
+/// [`Row::append`] makes one call per column, in declaration order. Each call names
+/// the column and gives a value of a kind the column's [`ColType`] accepts; the
+/// conversions of the Parquet contract happen here (nanoseconds floored to
+/// microseconds, unsigned counters saturated to `i64`, addresses formatted as text):
+///
+/// | call | columns |
+/// |---|---|
+/// | [`RowWriter::i64`], [`RowWriter::count`] (u64, saturating) | `Int64` |
+/// | [`RowWriter::i32`] (anything `Into<i32>`: u8, u16, i16, ...) | `Int32` |
+/// | [`RowWriter::bool`] | `Bool` |
+/// | [`RowWriter::f64`] | `Float64` |
+/// | [`RowWriter::ts_ns`] (ns since the epoch, floored to µs) | `TimestampUs` |
+/// | [`RowWriter::str`], [`RowWriter::addr`] | `Utf8`, `DictUtf8` |
+/// | [`RowWriter::strs`], [`RowWriter::addrs`] | `ListUtf8` |
+/// | [`RowWriter::null`] | any nullable column |
+///
+/// and an `opt_` variant of each taking an `Option` (null when `None`).
+///
+/// # What is checked
+///
+/// Every call is checked against the declared column: its type, and that a null goes
+/// only to a nullable column; a row must give exactly one value per column. The column
+/// names are compared with the declaration on the first row of every batch (a string
+/// comparison each, and a row's calls are the same code for every row). A row that does
+/// not match its declaration is a bug of the row type: the table's writer stops with
+/// [`Error::Row`], naming the column; nothing panics and no file is written with a
+/// wrong type. A batch's text over 2 GiB (Arrow's 32-bit offsets) is
+/// [`RowMismatch::Overflow`].
 pub struct RowWriter<'a> {
     cols: &'a mut [Col],
     at: usize,

@@ -4,24 +4,26 @@
 //!
 //! The caller's thread only moves each row into a plain vector ([`Output::push`]); every
 //! [`BATCH_ROWS`] rows (fewer on one CPU: [`SHARED_CPU_BATCH_ROWS`]) the vector is sent
-//! over a bounded channel to the table's writer thread, which appends the rows to the
-//! table's Arrow builders ([`Builders`], made from the table's declaration), and every
-//! [`BATCH_ROWS`] rows makes a record batch of them and encodes it, then hands the
-//! emptied vector back for reuse. The caller only waits when a writer thread is more
+//! over a bounded channel to the table's writer thread, which hands it back emptied for
+//! reuse once its rows are written. The caller only waits when a writer thread is more
 //! than [`QUEUE_BATCHES`] batches behind. Building the arrays there rather than on the
 //! caller's thread matters when a capture ends with a million flows open: they are all
-//! written at once, and the read loop's thread is the one that ends them. Rows that
-//! borrow their text ([`Output::push_ref`]) are appended to builders on the caller's
+//! written at once, and the thread that ends them is the one that pushes the rows. Rows
+//! that borrow their text ([`Output::push_ref`]) are built into arrays on the caller's
 //! thread instead, and their batches go to the writer thread whole.
 //!
-//! Batches are encoded with parquet-rs's [`ArrowColumnWriter`]s, one per column, into
-//! row groups of [`ROW_GROUP_ROWS`] rows, whatever the batch sizes, so that the file
-//! does not depend on the number of CPUs. Where there is a second CPU, a table that
-//! fills a batch gets a helper thread that encodes part of the columns of every batch
-//! while the table's thread builds the next one and encodes the rest ([`balance`]).
-//! The encodings, dictionary limits and statistics of each column come from the
-//! writer properties ([`writer_properties`]): nothing of the Parquet format is written
-//! here.
+//! The writer thread builds the rows into record batches of [`TILE_ROWS`] rows
+//! ([`Builders`], made from the table's declaration) and encodes them with
+//! parquet-rs's [`ArrowColumnWriter`]s, one per column, into row groups of
+//! [`ROW_GROUP_ROWS`] rows. Tiles start where each vector handed over starts and row
+//! groups are cut by count, so the file does not depend on the number of CPUs. Where
+//! there is a second CPU, a table that fills a batch gets a helper thread that encodes
+//! part of the columns of every batch while the table's thread builds the next ones
+//! and encodes the rest ([`balance`] splits the columns by the time they took); at the
+//! end of a row group each lane closes its own writers, and the chunks go to the file
+//! in column order once both lanes' are there, while the next row group is built. The
+//! encodings, dictionary limits and statistics of each column come from the writer
+//! properties ([`writer_properties`]): nothing of the Parquet format is written here.
 //!
 //! [`Output::finish`] flushes, closes and fsyncs every file, and renames the temporary
 //! files `OUT/.<table>.parquet.tmp` to `OUT/<table>.parquet` only once all tables are
@@ -62,9 +64,8 @@ pub const BATCH_ROWS: usize = 8 * 1024;
 
 /// Rows built into Arrow arrays and encoded at a time, whatever the batches handed
 /// over: a row writes to every column, and the columns of 1,024 rows (8 KiB each for
-/// integers, 256 KiB for the 32 columns of `flows`) stay in the core's level-2 cache
-/// while they are built, where those of a batch of 8,192 rows did not (building a
-/// million flow rows took 145 ms in batches of 8,192, ... in tiles of 1,024).
+/// integers, a quarter of a MiB for the 32 columns of `flows`) stay in the core's
+/// level-2 cache while they are built, where those of 8,192 rows do not.
 pub const TILE_ROWS: usize = 1024;
 
 /// Rows per batch handed to a writer thread when the writer threads share the caller's
