@@ -187,9 +187,9 @@ pub struct DnsRecord {
     /// The first question's name, lower-case.
     pub name: Option<String>,
     /// The question's type by name.
-    pub qtype: Option<String>,
+    pub qtype: Option<std::borrow::Cow<'static, str>>,
     /// The response code by name.
-    pub rcode: Option<String>,
+    pub rcode: Option<std::borrow::Cow<'static, str>>,
     /// Answer records.
     pub answers: Option<u16>,
     /// Addresses answered.

@@ -481,7 +481,7 @@ const DNS_COLUMNS: &[Column] = &[
     col("protocol", Int32, false, "17 (UDP) or 6 (TCP)."),
     col(
         "client_addr",
-        DictUtf8,
+        Utf8,
         false,
         "Address that sent the query, as text (dotted quad, RFC 5952).",
     ),
