@@ -6,7 +6,7 @@
 //! * `nxdomain`: an A query answered NXDOMAIN with an SOA in the authority section.
 //! * `query_only`: queries alone, each timing out a second later (the unanswered path).
 //!
-//! Figures are in `benches/RESULTS.md` beside this file.
+//! Figures are in the workspace's `benches/RESULTS.md`.
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
