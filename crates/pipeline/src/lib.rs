@@ -195,7 +195,7 @@ pub fn compression_name(c: Compression) -> &'static str {
 /// Once the flow table outgrows the caches ([`FlowTable::lookahead_pays`]) and the
 /// budget has a second thread ([`Options`]), the table moves to a thread of its own
 /// ("flows"): this thread reads and dissects the records and works out each packet's
-/// flow key, and hands the packets over in order, [`HANDOFF`] at a time, with their
+/// flow key, and hands the packets over in order, 1,024 at a time, with their
 /// payloads copied alongside where the table's inspectors may read them
 /// ([`Inspector::may_read`]).
 /// On a million new flows the table's work (memory misses, mostly) and the reading and
