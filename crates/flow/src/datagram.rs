@@ -93,11 +93,11 @@ impl Datagrams {
         if p.data.len() < end {
             p.data.resize(end, 0);
         }
-        // The first copy of a byte wins, as in the flow's other reassembly.
+        // The first copy of a byte wins, as in the flow's other reassembly: only the gaps
+        // between the ranges already in are filled.
+        p.have.sort_unstable();
         let mut pos = at;
-        let mut ranges = p.have.clone();
-        ranges.sort_unstable();
-        for (a, b) in ranges.into_iter().chain(std::iter::once((end, end))) {
+        for &(a, b) in p.have.iter().chain(std::iter::once(&(end, end))) {
             if b <= pos {
                 continue;
             }
