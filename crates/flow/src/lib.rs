@@ -14,6 +14,7 @@
 
 mod bins;
 mod datagram;
+mod dispatch;
 mod index;
 mod inspect;
 mod key;

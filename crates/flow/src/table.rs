@@ -8,13 +8,14 @@ use hashbrown::HashMap;
 use streamscope_wire::{Packet, Transport};
 
 use crate::bins::{BinOrderer, BinRecord};
-use crate::datagram::{DatagramStats, Datagrams};
+use crate::datagram::DatagramStats;
+use crate::dispatch::Inspected;
 use crate::index::FlowIndex;
-use crate::inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
+use crate::inspect::{Dir, FlowStart, Inspector, Want};
 use crate::key::{choose_client, ClientRule, Endpoint, FlowKey, PackedKey, V6Pairs};
 use crate::prefault::Prefault;
 use crate::rate::{BinRate, Percentiles, RateSummary};
-use crate::stream::{Piece, Reassembler, StreamStats};
+use crate::stream::StreamStats;
 use crate::tcp::{flags, TcpState, TcpSummary};
 
 type FixedHasher = foldhash::fast::FixedState;
@@ -252,24 +253,6 @@ impl<S> Default for Ext<S> {
             inspected: None,
         }
     }
-}
-
-/// A flow's inspector, what it wants, and the byte streams it reads (made when it
-/// first asks for one: most inspected flows never do).
-#[derive(Debug)]
-struct Inspected<S> {
-    inspector: S,
-    wants: Wants,
-    streams: Option<Box<Streams>>,
-    /// Fragmented UDP datagrams being put back together for it.
-    datagrams: Option<Box<Datagrams>>,
-}
-
-/// The byte streams of a flow's two TCP directions, and what the ended ones counted.
-#[derive(Debug, Default)]
-struct Streams {
-    dirs: [Option<Reassembler>; 2],
-    stats: StreamStats,
 }
 
 /// What only some flows need.
@@ -748,9 +731,9 @@ impl<S: Inspector> FlowTable<S> {
         let id = flow.id;
         if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
             let d = Dir::from_index(dir);
-            if i.wants.of(d) != Want::Nothing {
+            if i.wants(d) != Want::Nothing {
                 let limits = (self.cfg.stream_max_bytes, self.cfg.stream_max_segments);
-                inspect(i, d, ts_ns, packet, tcp, limits, sink.out());
+                i.packet(d, ts_ns, packet, tcp, limits, sink.out());
             }
         }
         id
@@ -786,12 +769,7 @@ impl<S: Inspector> FlowTable<S> {
             self.stats.inspected_flows += 1;
             let wants = inspector.wants();
             let ext = flow.ext.get_or_insert_with(Box::default);
-            ext.inspected = Some(Box::new(Inspected {
-                inspector,
-                wants,
-                streams: None,
-                datagrams: None,
-            }));
+            ext.inspected = Some(Box::new(Inspected::new(inspector, wants)));
         }
     }
 
@@ -914,27 +892,15 @@ impl<S: Inspector> FlowTable<S> {
             _ => reason.unwrap_or(EndReason::Idle),
         };
         if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
-            // Held stream bytes come out, then the inspector hears the end (before its
-            // last bin closes, so that what it finds now counts in that bin).
-            let out = sink.out();
-            if let Some(mut streams) = i.streams.take() {
-                for d in [Dir::Up, Dir::Down] {
-                    if let Some(mut r) = streams.dirs[d.index()].take() {
-                        let inspector = &mut i.inspector;
-                        r.finish(|p| {
-                            let _ = feed(inspector, d, flow.last_ns, p, out);
-                        });
-                        streams.stats.add(&r.stats());
-                    }
-                }
-                self.stats.streams.add(&streams.stats);
-            }
-            if let Some(mut d) = i.datagrams.take() {
-                d.finish();
-                self.stats.datagrams.add(&d.stats());
-            }
-            i.inspector
-                .end(end_reason, flow.last_ns, self.clock.max(flow.last_ns), out);
+            // Before its last bin closes, so that what it finds now counts in that bin.
+            let ended_ns = self.clock.max(flow.last_ns);
+            i.end(
+                end_reason,
+                flow.last_ns,
+                ended_ns,
+                sink.out(),
+                &mut self.stats,
+            );
         }
         let (rec, _) = close_bin(&mut flow, true);
         self.bins.push(rec);
@@ -1011,7 +977,7 @@ impl<S: Inspector> FlowTable<S> {
             .ext
             .as_ref()
             .and_then(|e| e.inspected.as_ref())
-            .map(|i| &i.inspector);
+            .map(|i| i.inspector());
         sink.flow(&record, inspector);
     }
 
@@ -1292,7 +1258,7 @@ fn close_bin<S: Inspector>(
     let totals = [flow.packets(), flow.bytes()];
     let [total_packets, total_bytes] = totals;
     let counters = match flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
-        Some(i) if inspect => i.inspector.close_bin(),
+        Some(i) if inspect => i.inspector_mut().close_bin(),
         _ => S::BinCounters::default(),
     };
     let rec = BinRecord {
@@ -1303,114 +1269,6 @@ fn close_bin<S: Inspector>(
         counters,
     };
     (rec, totals)
-}
-
-/// Hands one packet of direction `dir` to a flow's inspector, as it asked: the payload,
-/// or its direction's stream in order. Updates what it wants.
-#[inline(never)]
-fn inspect<S: Inspector>(
-    i: &mut Inspected<S>,
-    dir: Dir,
-    ts_ns: i64,
-    packet: &Packet<'_>,
-    tcp: Option<streamscope_wire::Tcp>,
-    (max_bytes, max_segments): (usize, usize),
-    out: &mut S::Out,
-) {
-    let want = i.wants.of(dir);
-    match (want, tcp) {
-        (Want::Stream, Some(t)) => {
-            let syn = t.flags & crate::tcp::flags::SYN != 0;
-            if packet.payload_len == 0 && !syn {
-                return;
-            }
-            let stream = i.streams.get_or_insert_with(Box::default).dirs[dir.index()]
-                .get_or_insert_with(|| Reassembler::new(max_bytes, max_segments));
-            let inspector = &mut i.inspector;
-            let mut wants = i.wants;
-            stream.segment(t.seq, syn, packet.payload, packet.payload_len, |p| {
-                if wants.of(dir) == Want::Stream {
-                    wants = feed(inspector, dir, ts_ns, p, out);
-                }
-            });
-            i.wants = wants;
-        }
-        (_, None) => match packet.ip.and_then(|ip| ip.fragment) {
-            None => {
-                let seg = segment(dir, ts_ns, None, packet.payload, packet.payload_len, false);
-                i.wants = i.inspector.packet(&seg, out);
-            }
-            // UDP in fragments: the datagram is given whole once every fragment is in.
-            // A later fragment's data sits after the 8-byte UDP header in the datagram.
-            Some(f) if matches!(packet.transport, Transport::Udp { .. } | Transport::None) => {
-                let at = match f.offset {
-                    0 => Some(0),
-                    o => usize::from(o).checked_sub(8),
-                };
-                let d = i.datagrams.get_or_insert_with(Box::default);
-                if let Some(whole) = at.and_then(|at| d.push(f.id, at, packet.payload, !f.more)) {
-                    let seg = segment(dir, ts_ns, None, &whole, whole.len() as u32, true);
-                    i.wants = i.inspector.packet(&seg, out);
-                }
-            }
-            Some(_) => {}
-        },
-        // TCP in IP fragments is too rare to put back together: not inspected.
-        (_, Some(_)) if packet.ip.is_some_and(|ip| ip.fragment.is_some()) => {}
-        (_, Some(t)) => {
-            let seg = segment(
-                dir,
-                ts_ns,
-                Some((t.seq, t.flags)),
-                packet.payload,
-                packet.payload_len,
-                false,
-            );
-            i.wants = i.inspector.packet(&seg, out);
-        }
-    }
-    // A direction no longer read as a stream lets its held bytes go.
-    if let Some(streams) = i.streams.as_mut() {
-        for d in [Dir::Up, Dir::Down] {
-            if i.wants.of(d) != Want::Stream {
-                if let Some(r) = streams.dirs[d.index()].take() {
-                    streams.stats.add(&r.stats());
-                }
-            }
-        }
-    }
-}
-
-fn segment<'a>(
-    dir: Dir,
-    ts_ns: i64,
-    tcp: Option<(u32, u8)>,
-    payload: &'a [u8],
-    payload_len: u32,
-    reassembled: bool,
-) -> Segment<'a> {
-    Segment {
-        dir,
-        ts_ns,
-        tcp,
-        payload,
-        payload_len,
-        reassembled,
-    }
-}
-
-/// One piece of a stream to its inspector.
-fn feed<S: Inspector>(
-    inspector: &mut S,
-    dir: Dir,
-    ts_ns: i64,
-    piece: Piece<'_>,
-    out: &mut S::Out,
-) -> Wants {
-    match piece {
-        Piece::Bytes(b) => inspector.stream(dir, ts_ns, b, out),
-        Piece::Gap(n) => inspector.gap(dir, ts_ns, n, out),
-    }
 }
 
 #[cfg(test)]
