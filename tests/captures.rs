@@ -21,37 +21,23 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
 
-use arrow_array::types::Int32Type;
 use arrow_array::{
-    Array, BooleanArray, DictionaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
 use streamscope_testkit::say;
+use support::{batches, col, text};
+
+mod support;
 
 fn analyze(capture: &Path, out: &Path) -> Value {
     analyze_with(capture, out, &[])
 }
 
 fn analyze_with(capture: &Path, out: &Path, extra: &[&str]) -> Value {
-    let run = Command::new(env!("CARGO_BIN_EXE_streamscope"))
-        .args(["analyze", "--quiet"])
-        .args(extra)
-        .arg(capture)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("run streamscope");
-    assert!(
-        run.status.success(),
-        "{}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+    support::analyze(capture, out, extra)
 }
 
 fn truth(path: &Path) -> Value {
@@ -262,33 +248,8 @@ impl Output {
     }
 }
 
-fn batches(path: &Path) -> Vec<RecordBatch> {
-    let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("Parquet")
-        .build()
-        .expect("reader")
-        .map(|b| b.expect("batch"))
-        .collect()
-}
-
-fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_any()
-        .downcast_ref::<T>()
-        .unwrap_or_else(|| panic!("column {name} has an unexpected type"))
-}
-
 fn dict_value(batch: &RecordBatch, name: &str, i: usize) -> String {
-    let d = col::<DictionaryArray<Int32Type>>(batch, name);
-    let values = d
-        .values()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("string dictionary");
-    values.value(d.keys().value(i) as usize).to_string()
+    text(batch, name, i).unwrap_or_else(|| panic!("{name} is null"))
 }
 
 fn opt_i32(a: &Int32Array, i: usize) -> Option<i32> {

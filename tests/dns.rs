@@ -13,16 +13,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-use arrow_array::{cast::AsArray, types::Int32Type};
 use arrow_array::{
     Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use streamscope_capture::Capture;
 use streamscope_wire::{dissect, DecodeError, Transport};
+use support::{batches, col, text};
+
+mod support;
 
 /// A row of `dns.parquet`, as the tests compare it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,37 +42,8 @@ struct Dns {
     outcome: String,
 }
 
-/// Text of a string or dictionary-of-string column at `i`.
-fn text(batch: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let col = batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"));
-    if col.is_null(i) {
-        return None;
-    }
-    if let Some(s) = col.as_any().downcast_ref::<StringArray>() {
-        return Some(s.value(i).to_owned());
-    }
-    let d = col.as_dictionary::<Int32Type>();
-    let values = d
-        .values()
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("string values");
-    Some(values.value(d.keys().value(i) as usize).to_owned())
-}
-
-fn int<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("no column {name}"))
-        .as_any()
-        .downcast_ref::<T>()
-        .unwrap_or_else(|| panic!("column {name} has an unexpected type"))
-}
-
 fn list(batch: &RecordBatch, name: &str, i: usize) -> Vec<String> {
-    let l = int::<ListArray>(batch, name);
+    let l = col::<ListArray>(batch, name);
     let v = l.value(i);
     let s = v
         .as_any()
@@ -82,21 +53,15 @@ fn list(batch: &RecordBatch, name: &str, i: usize) -> Vec<String> {
 }
 
 fn read_dns(path: &Path) -> Vec<Dns> {
-    let file = std::fs::File::open(path).expect("dns.parquet exists");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("Parquet")
-        .build()
-        .expect("reader");
     let mut out = Vec::new();
-    for b in reader {
-        let b = b.expect("batch");
-        let qt = int::<TimestampMicrosecondArray>(&b, "query_ts");
-        let rt = int::<TimestampMicrosecondArray>(&b, "response_ts");
-        let flow = int::<Int64Array>(&b, "flow_id");
-        let id = int::<Int32Array>(&b, "id");
-        let answers = int::<Int32Array>(&b, "answers");
-        let latency = int::<Int64Array>(&b, "latency_us");
-        let retx = int::<Int32Array>(&b, "retransmissions");
+    for b in batches(path) {
+        let qt = col::<TimestampMicrosecondArray>(&b, "query_ts");
+        let rt = col::<TimestampMicrosecondArray>(&b, "response_ts");
+        let flow = col::<Int64Array>(&b, "flow_id");
+        let id = col::<Int32Array>(&b, "id");
+        let answers = col::<Int32Array>(&b, "answers");
+        let latency = col::<Int64Array>(&b, "latency_us");
+        let retx = col::<Int32Array>(&b, "retransmissions");
         for i in 0..b.num_rows() {
             let opt_ts = |a: &TimestampMicrosecondArray| (!a.is_null(i)).then(|| a.value(i));
             out.push(Dns {
@@ -120,20 +85,7 @@ fn read_dns(path: &Path) -> Vec<Dns> {
 }
 
 fn analyze(capture: &Path, out: &Path) -> Value {
-    let run = Command::new(env!("CARGO_BIN_EXE_streamscope"))
-        .args(["analyze", "--quiet"])
-        .arg(capture)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("run streamscope");
-    assert!(
-        run.status.success(),
-        "{}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap()
+    support::analyze(capture, out, &[])
 }
 
 /// DNS messages tshark dissects from first fragments the capture cut: (queries,
@@ -325,18 +277,12 @@ type FlowFacts = (
 );
 
 fn read_flows(path: &Path) -> Vec<FlowFacts> {
-    let file = std::fs::File::open(path).expect("flows.parquet exists");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("Parquet")
-        .build()
-        .expect("reader");
     let mut out = Vec::new();
-    for b in reader {
-        let b = b.expect("batch");
-        let id = int::<Int64Array>(&b, "flow_id");
-        let cp = int::<Int32Array>(&b, "client_port");
-        let sp = int::<Int32Array>(&b, "server_port");
-        let first = int::<TimestampMicrosecondArray>(&b, "first_ts");
+    for b in batches(path) {
+        let id = col::<Int64Array>(&b, "flow_id");
+        let cp = col::<Int32Array>(&b, "client_port");
+        let sp = col::<Int32Array>(&b, "server_port");
+        let first = col::<TimestampMicrosecondArray>(&b, "first_ts");
         for i in 0..b.num_rows() {
             let port = |a: &Int32Array| (!a.is_null(i)).then(|| a.value(i));
             out.push((

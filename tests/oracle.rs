@@ -51,14 +51,14 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 
-use arrow_array::{
-    Array, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use arrow_array::{Array, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use serde_json::Value;
 use streamscope_capture::Capture;
 use streamscope_flow::{FlowConfig, FlowRecord, FlowSink, FlowTable};
 use streamscope_wire::{dissect, DecodeError, Transport};
+use support::{batches, col};
+
+mod support;
 
 const TEST: &str = "oracle";
 
@@ -175,24 +175,9 @@ struct OurFlow {
     last_us: i64,
 }
 
-fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
-    batch
-        .column_by_name(name)
-        .unwrap_or_else(|| panic!("flows.parquet has no column {name}"))
-        .as_any()
-        .downcast_ref::<T>()
-        .unwrap_or_else(|| panic!("column {name} has an unexpected type"))
-}
-
 fn read_flows(path: &Path) -> Vec<OurFlow> {
-    let file = std::fs::File::open(path).expect("flows.parquet exists");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("flows.parquet is Parquet")
-        .build()
-        .expect("reader");
     let mut out = Vec::new();
-    for batch in reader {
-        let b = batch.expect("batch");
+    for b in batches(path) {
         let proto = col::<Int32Array>(&b, "protocol");
         let ca = col::<StringArray>(&b, "client_addr");
         let cp = col::<Int32Array>(&b, "client_port");
@@ -223,26 +208,13 @@ fn read_flows(path: &Path) -> Vec<OurFlow> {
 
 /// Runs `streamscope analyze` on `path` and returns the run manifest and the flows.
 fn analyze(path: &Path, out: &Path) -> (Value, Vec<OurFlow>) {
-    let run = Command::new(env!("CARGO_BIN_EXE_streamscope"))
-        .args(["analyze", "--quiet"])
-        .arg(path)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("run streamscope");
-    assert!(
-        run.status.success(),
-        "{}: analyze failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    let manifest = support::analyze(path, out, &[]);
     (manifest, read_flows(&out.join("flows.parquet")))
 }
 
-/// Runs the flow table in the test (capture → wire → flow, the binary's defaults but
-/// for `cfg`) and returns its flows: the way to run a deliberately broken table.
+/// Runs the pipeline library's loop with a flow table configured by `cfg` (the binary's
+/// defaults but for it) and returns its flows: the way to run a deliberately broken
+/// table.
 fn table_flows(path: &Path, cfg: FlowConfig) -> Vec<OurFlow> {
     struct Sink(Vec<OurFlow>);
     impl FlowSink<()> for Sink {
@@ -268,12 +240,15 @@ fn table_flows(path: &Path, cfg: FlowConfig) -> Vec<OurFlow> {
     }
     let mut sink = Sink(Vec::new());
     let mut table: FlowTable = FlowTable::new(cfg);
-    let mut cap = Capture::open(path).expect("corpus file opens");
-    while let Ok(Some(rec)) = cap.next_record() {
-        let p = dissect(rec.link_type, rec.data, rec.orig_len);
-        table.process(rec.ts_ns, rec.orig_len, &p, &mut sink);
-    }
-    table.finish(&mut sink);
+    let captures = vec![Capture::open(path).expect("corpus file opens")];
+    streamscope_pipeline::run(
+        captures,
+        &mut table,
+        &mut sink,
+        &streamscope_pipeline::Silent,
+        |_| true,
+        streamscope_pipeline::Options::default(),
+    );
     sink.0
 }
 

@@ -6,7 +6,8 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod support;
 
 /// The runs compared: (label, extra options).
 const RUNS: [(&str, &[&str]); 4] = [
@@ -24,20 +25,7 @@ const RUNS: [(&str, &[&str]); 4] = [
 
 /// The tables of one run, by file name.
 fn tables(capture: &Path, out: &Path, extra: &[&str]) -> Vec<(String, Vec<u8>)> {
-    let run = Command::new(env!("CARGO_BIN_EXE_streamscope"))
-        .args(["analyze", "--quiet"])
-        .arg(capture)
-        .arg("-o")
-        .arg(out)
-        .args(extra)
-        .output()
-        .expect("run streamscope");
-    assert!(
-        run.status.success(),
-        "{} {extra:?}: {}",
-        capture.display(),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    support::analyze(capture, out, extra);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(out)
         .unwrap()
         .map(|e| e.unwrap().path())
