@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
-use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowTable};
+use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowStart, FlowTable};
 use streamscope_media::dns::{self, DnsRow, DnsStats, NameMap};
-use streamscope_media::{FlowRef, MediaInspector, MediaOut};
+use streamscope_media::{MediaInspector, MediaOut};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinRow, Counts, DnsRecord, FlowRow, InputEntry, Output,
     RunManifest, Table, TableEntry, TcpFacts, Timings, DNS, FLOWS, SCHEMA_VERSION, TOOL_NAME,
@@ -40,7 +40,7 @@ impl TableSink {
 }
 
 impl MediaOut for TableSink {
-    fn dns(&mut self, flow: &FlowRef, row: DnsRow) {
+    fn dns(&mut self, flow: &FlowStart, row: DnsRow) {
         // Answers feed the name map in the order they complete, which is capture order
         // for each flow; a lookup is by time, so the order across flows does not matter.
         self.names.insert_row(&row);
@@ -78,8 +78,8 @@ impl MediaOut for TableSink {
         self.keep(r);
     }
 
-    fn dns_stats(&mut self, stats: &DnsStats) {
-        self.dns.merge(stats);
+    fn dns_stats(&mut self) -> &mut DnsStats {
+        &mut self.dns
     }
 }
 

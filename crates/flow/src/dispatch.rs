@@ -6,7 +6,7 @@
 use streamscope_wire::{Packet, Transport};
 
 use crate::datagram::Datagrams;
-use crate::inspect::{Dir, Inspector, Segment, Want, Wants};
+use crate::inspect::{Dir, FlowStart, Inspector, Segment, Want, Wants};
 use crate::stream::{Piece, Reassembler, StreamStats};
 use crate::{EndReason, FlowStats};
 
@@ -57,6 +57,7 @@ impl<S: Inspector> Inspected<S> {
     /// `stats`.
     pub(crate) fn end(
         &mut self,
+        flow: &FlowStart,
         reason: EndReason,
         last_ns: i64,
         ended_ns: i64,
@@ -68,7 +69,7 @@ impl<S: Inspector> Inspected<S> {
                 if let Some(mut r) = streams.dirs[d.index()].take() {
                     let inspector = &mut self.inspector;
                     r.finish(|p| {
-                        let _ = feed(inspector, d, last_ns, p, out);
+                        let _ = feed(inspector, flow, d, last_ns, p, out);
                     });
                     streams.stats.add(&r.stats());
                 }
@@ -79,7 +80,7 @@ impl<S: Inspector> Inspected<S> {
             d.finish();
             stats.datagrams.add(&d.stats());
         }
-        self.inspector.end(reason, last_ns, ended_ns, out);
+        self.inspector.end(flow, reason, last_ns, ended_ns, out);
     }
 
     /// Hands one packet of direction `dir` to the inspector, as it asked: the payload
@@ -88,13 +89,17 @@ impl<S: Inspector> Inspected<S> {
     #[inline(never)]
     pub(crate) fn packet(
         &mut self,
+        flow: &FlowStart,
         dir: Dir,
         ts_ns: i64,
         packet: &Packet<'_>,
-        tcp: Option<streamscope_wire::Tcp>,
         (max_bytes, max_segments): (usize, usize),
         out: &mut S::Out,
     ) {
+        let tcp = match packet.transport {
+            Transport::Tcp(t) => Some(t),
+            _ => None,
+        };
         let want = self.wants.of(dir);
         match (want, tcp) {
             (Want::Stream, Some(t)) => {
@@ -108,7 +113,7 @@ impl<S: Inspector> Inspected<S> {
                 let mut wants = self.wants;
                 stream.segment(t.seq, syn, packet.payload, packet.payload_len, |p| {
                     if wants.of(dir) == Want::Stream {
-                        wants = feed(inspector, dir, ts_ns, p, out);
+                        wants = feed(inspector, flow, dir, ts_ns, p, out);
                     }
                 });
                 self.wants = wants;
@@ -116,7 +121,7 @@ impl<S: Inspector> Inspected<S> {
             (_, None) => match packet.ip.and_then(|ip| ip.fragment) {
                 None => {
                     let seg = segment(dir, ts_ns, None, packet.payload, packet.payload_len, false);
-                    self.wants = self.inspector.packet(&seg, out);
+                    self.wants = self.inspector.packet(flow, &seg, out);
                 }
                 // UDP in fragments: the datagram is given whole once every fragment is in.
                 // A later fragment's data sits after the 8-byte UDP header in the datagram.
@@ -129,7 +134,7 @@ impl<S: Inspector> Inspected<S> {
                     if let Some(whole) = at.and_then(|at| d.push(f.id, at, packet.payload, !f.more))
                     {
                         let seg = segment(dir, ts_ns, None, &whole, whole.len() as u32, true);
-                        self.wants = self.inspector.packet(&seg, out);
+                        self.wants = self.inspector.packet(flow, &seg, out);
                     }
                 }
                 Some(_) => {}
@@ -145,7 +150,7 @@ impl<S: Inspector> Inspected<S> {
                     packet.payload_len,
                     false,
                 );
-                self.wants = self.inspector.packet(&seg, out);
+                self.wants = self.inspector.packet(flow, &seg, out);
             }
         }
         // A direction no longer read as a stream lets its held bytes go.
@@ -182,13 +187,14 @@ fn segment<'a>(
 /// One piece of a stream to its inspector.
 fn feed<S: Inspector>(
     inspector: &mut S,
+    flow: &FlowStart,
     dir: Dir,
     ts_ns: i64,
     piece: Piece<'_>,
     out: &mut S::Out,
 ) -> Wants {
     match piece {
-        Piece::Bytes(b) => inspector.stream(dir, ts_ns, b, out),
-        Piece::Gap(n) => inspector.gap(dir, ts_ns, n, out),
+        Piece::Bytes(b) => inspector.stream(flow, dir, ts_ns, b, out),
+        Piece::Gap(n) => inspector.gap(flow, dir, ts_ns, n, out),
     }
 }

@@ -4,7 +4,10 @@
 //! An [`Inspector`] is made when a flow starts ([`Inspector::start`], which sees the
 //! flow's key and which side is the client, and why) and may decline: a flow nobody
 //! inspects costs nothing more than the flow itself. Its state lives out of line, behind
-//! the pointer a flow already has for its TCP state, so a flow slot keeps its size.
+//! the pointer a flow already has for its TCP state, so a flow slot keeps its size. Every
+//! later call is given the flow again ([`FlowStart`], rebuilt from the slot), so an
+//! inspector keeps only what it reads, not the flow's identity for its rows: a capture of
+//! a million inspected flows pays for every byte of inspector state a million times.
 //!
 //! Per packet, an inspector gets what it asked for per direction ([`Wants`]): nothing,
 //! each packet's transport payload ([`Segment`]), or for TCP the direction's bytes in
@@ -122,7 +125,8 @@ impl Wants {
     }
 }
 
-/// A flow that starts, as [`Inspector::start`] sees it.
+/// A flow as it started: what [`Inspector::start`] sees, and what every later call is
+/// given again, so that an inspector need not keep the flow's identity for its rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowStart {
     /// The flow's id (as in the `flows` table).
@@ -184,20 +188,34 @@ pub trait Inspector: Sized {
     /// What it wants now (asked once, after [`Inspector::start`]).
     fn wants(&self) -> Wants;
 
-    /// A packet of a direction it wants packets of. Returns what it wants next.
-    fn packet(&mut self, segment: &Segment<'_>, out: &mut Self::Out) -> Wants;
+    /// A packet of `flow`, of a direction it wants packets of. Returns what it wants next.
+    fn packet(&mut self, flow: &FlowStart, segment: &Segment<'_>, out: &mut Self::Out) -> Wants;
 
     /// The next bytes of a TCP direction it wants the stream of, in sequence order.
     /// `ts_ns` is the time of the segment that completed them. Returns what it wants next.
-    fn stream(&mut self, dir: Dir, ts_ns: i64, bytes: &[u8], out: &mut Self::Out) -> Wants {
-        let _ = (dir, ts_ns, bytes, out);
+    fn stream(
+        &mut self,
+        flow: &FlowStart,
+        dir: Dir,
+        ts_ns: i64,
+        bytes: &[u8],
+        out: &mut Self::Out,
+    ) -> Wants {
+        let _ = (flow, dir, ts_ns, bytes, out);
         self.wants()
     }
 
     /// `missing` bytes of a TCP direction's stream will never come (lost, not captured,
     /// or held too long); the stream goes on after them. Returns what it wants next.
-    fn gap(&mut self, dir: Dir, ts_ns: i64, missing: u64, out: &mut Self::Out) -> Wants {
-        let _ = (dir, ts_ns, missing, out);
+    fn gap(
+        &mut self,
+        flow: &FlowStart,
+        dir: Dir,
+        ts_ns: i64,
+        missing: u64,
+        out: &mut Self::Out,
+    ) -> Wants {
+        let _ = (flow, dir, ts_ns, missing, out);
         self.wants()
     }
 
@@ -211,8 +229,15 @@ pub trait Inspector: Sized {
     /// the idle timeout for `Idle`, the capture's last packet for `CaptureEnd`).
     /// Anything still pending is emitted now; the sink then reads the inspector's
     /// per-flow columns.
-    fn end(&mut self, reason: EndReason, last_ns: i64, ended_ns: i64, out: &mut Self::Out) {
-        let _ = (reason, last_ns, ended_ns, out);
+    fn end(
+        &mut self,
+        flow: &FlowStart,
+        reason: EndReason,
+        last_ns: i64,
+        ended_ns: i64,
+        out: &mut Self::Out,
+    ) {
+        let _ = (flow, reason, last_ns, ended_ns, out);
     }
 }
 
@@ -235,7 +260,7 @@ impl Inspector for () {
         Wants::NOTHING
     }
 
-    fn packet(&mut self, _: &Segment<'_>, _: &mut ()) -> Wants {
+    fn packet(&mut self, _: &FlowStart, _: &Segment<'_>, _: &mut ()) -> Wants {
         Wants::NOTHING
     }
 }

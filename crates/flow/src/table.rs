@@ -291,6 +291,26 @@ fn wide(low: [u32; 2], carry: Option<[u64; 2]>) -> [u64; 2] {
 }
 
 impl<S> Flow<S> {
+    /// The flow as inspectors see it; `key` is its key unpacked.
+    fn view(&self, key: &FlowKey) -> FlowStart {
+        let (client, server) = if self.lo_is_client {
+            (key.lo(), key.hi())
+        } else {
+            (key.hi(), key.lo())
+        };
+        FlowStart {
+            id: self.id,
+            ts_ns: self.first_ns,
+            ip_version: key.ip_version(),
+            protocol: key.protocol(),
+            client,
+            server,
+            has_ports: matches!(key.protocol(), 6 | 17) && (client.port, server.port) != (0, 0),
+            client_rule: self.rule,
+            vlan: key.vlan(),
+        }
+    }
+
     fn tcp(&self) -> Option<&TcpState> {
         self.ext.as_ref().and_then(|e| e.tcp.as_ref())
     }
@@ -659,7 +679,7 @@ impl<S: Inspector> FlowTable<S> {
             bin_start: ts_ns.div_euclid(self.cfg.bin_ns) * self.cfg.bin_ns,
         };
         let mut flow = flow;
-        self.start_inspector(&mut flow, &key, ts_ns, has_ports, sink);
+        self.start_inspector(&mut flow, &key, sink);
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots_reused = true;
@@ -729,11 +749,14 @@ impl<S: Inspector> FlowTable<S> {
         }
 
         let id = flow.id;
-        if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
-            let d = Dir::from_index(dir);
-            if i.wants(d) != Want::Nothing {
+        let d = Dir::from_index(dir);
+        let wanted = (flow.ext.as_ref().and_then(|e| e.inspected.as_ref()))
+            .is_some_and(|i| i.wants(d) != Want::Nothing);
+        if wanted {
+            let view = flow.view(&flow.key.unpack(&self.v6));
+            if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
                 let limits = (self.cfg.stream_max_bytes, self.cfg.stream_max_segments);
-                i.packet(d, ts_ns, packet, tcp, limits, sink.out());
+                i.packet(&view, d, ts_ns, packet, limits, sink.out());
             }
         }
         id
@@ -741,31 +764,8 @@ impl<S: Inspector> FlowTable<S> {
 
     /// A flow starts: an inspector for it, if one wants it.
     #[inline]
-    fn start_inspector(
-        &mut self,
-        flow: &mut Flow<S>,
-        key: &FlowKey,
-        ts_ns: i64,
-        has_ports: bool,
-        sink: &mut impl FlowSink<S>,
-    ) {
-        let (client, server) = if flow.lo_is_client {
-            (key.lo(), key.hi())
-        } else {
-            (key.hi(), key.lo())
-        };
-        let start = FlowStart {
-            id: flow.id,
-            ts_ns,
-            ip_version: key.ip_version(),
-            protocol: key.protocol(),
-            client,
-            server,
-            has_ports,
-            client_rule: flow.rule,
-            vlan: key.vlan(),
-        };
-        if let Some(inspector) = S::start(&start, sink.out()) {
+    fn start_inspector(&mut self, flow: &mut Flow<S>, key: &FlowKey, sink: &mut impl FlowSink<S>) {
+        if let Some(inspector) = S::start(&flow.view(key), sink.out()) {
             self.stats.inspected_flows += 1;
             let wants = inspector.wants();
             let ext = flow.ext.get_or_insert_with(Box::default);
@@ -891,23 +891,27 @@ impl<S: Inspector> FlowTable<S> {
             Some(t) if t.any_fin() && reason != Some(EndReason::Evicted) => EndReason::Fin,
             _ => reason.unwrap_or(EndReason::Idle),
         };
-        if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
-            // Before its last bin closes, so that what it finds now counts in that bin.
-            let ended_ns = self.clock.max(flow.last_ns);
-            i.end(
-                end_reason,
-                flow.last_ns,
-                ended_ns,
-                sink.out(),
-                &mut self.stats,
-            );
+        let key = flow.key.unpack(&self.v6);
+        if flow.ext.as_ref().is_some_and(|e| e.inspected.is_some()) {
+            let view = flow.view(&key);
+            if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+                // Before its last bin closes, so that what it finds now counts in that bin.
+                let ended_ns = self.clock.max(flow.last_ns);
+                i.end(
+                    &view,
+                    end_reason,
+                    flow.last_ns,
+                    ended_ns,
+                    sink.out(),
+                    &mut self.stats,
+                );
+            }
         }
         let (rec, _) = close_bin(&mut flow, true);
         self.bins.push(rec);
         self.stats.bins_emitted += 1;
         self.stats.flows_ended += 1;
 
-        let key = flow.key.unpack(&self.v6);
         flow.key.release(&mut self.v6);
         let tcp = flow.tcp().map(TcpState::summary);
         let (client, server) = if flow.lo_is_client {

@@ -68,7 +68,8 @@ impl Inspector for Recorder {
         self.wants
     }
 
-    fn packet(&mut self, s: &Segment<'_>, out: &mut Log) -> Wants {
+    fn packet(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut Log) -> Wants {
+        assert_eq!(*flow, self.flow, "every call sees the flow as it started");
         self.seen += 1;
         self.in_bin += 1;
         out.events.push(format!(
@@ -83,7 +84,8 @@ impl Inspector for Recorder {
         self.wants
     }
 
-    fn stream(&mut self, dir: Dir, _: i64, bytes: &[u8], out: &mut Log) -> Wants {
+    fn stream(&mut self, flow: &FlowStart, dir: Dir, _: i64, bytes: &[u8], out: &mut Log) -> Wants {
+        assert_eq!(*flow, self.flow);
         self.in_bin += 1;
         out.events.push(format!(
             "stream {dir:?} {:?}",
@@ -95,7 +97,8 @@ impl Inspector for Recorder {
         self.wants
     }
 
-    fn gap(&mut self, dir: Dir, _: i64, missing: u64, out: &mut Log) -> Wants {
+    fn gap(&mut self, flow: &FlowStart, dir: Dir, _: i64, missing: u64, out: &mut Log) -> Wants {
+        assert_eq!(*flow, self.flow);
         out.events.push(format!("gap {dir:?} {missing}"));
         self.wants
     }
@@ -104,7 +107,8 @@ impl Inspector for Recorder {
         std::mem::take(&mut self.in_bin)
     }
 
-    fn end(&mut self, reason: EndReason, last_ns: i64, _: i64, out: &mut Log) {
+    fn end(&mut self, flow: &FlowStart, reason: EndReason, last_ns: i64, _: i64, out: &mut Log) {
+        assert_eq!(*flow, self.flow);
         out.events
             .push(format!("end {} {reason:?} {}", self.flow.id, last_ns / S));
     }

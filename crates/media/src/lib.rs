@@ -18,4 +18,4 @@
 pub mod dns;
 mod inspector;
 
-pub use inspector::{FlowRef, MediaInspector, MediaOut};
+pub use inspector::{MediaInspector, MediaOut};

@@ -863,6 +863,7 @@ mod tests {
 
         fn packet(
             &mut self,
+            _: &streamscope_flow::FlowStart,
             s: &streamscope_flow::Segment<'_>,
             _: &mut (),
         ) -> streamscope_flow::Wants {

@@ -89,23 +89,59 @@ struct StreamDir {
     response: Option<bool>,
 }
 
-/// Queries in flight, limits and counters: everything but the TCP buffers.
-#[derive(Debug)]
-struct Core {
-    config: DnsConfig,
-    pending: VecDeque<Pending>,
-    stats: DnsStats,
+/// Where a flow's DNS rows go, with the limits and counters the flows of a run share
+/// (kept once per run rather than once per flow: a capture of a million DNS flows keeps a
+/// million [`DnsState`]s).
+pub trait DnsSink {
+    /// The limits.
+    fn config(&self) -> &DnsConfig;
+    /// The counters, added to as messages are read.
+    fn stats(&mut self) -> &mut DnsStats;
+    /// One exchange's row.
+    fn row(&mut self, row: DnsRow);
 }
 
-/// The DNS state of one flow: see the [module documentation](super).
+/// One flow's DNS state alone: the queries in flight and the TCP framing. Its calls take
+/// a [`DnsSink`] with the limits and counters; [`DnsFlow`] bundles one with a closure.
+#[derive(Debug, Default)]
+pub struct DnsState {
+    queue: Queue,
+    /// The two directions' TCP framing, made at the first TCP bytes.
+    tcp: Option<Box<[StreamDir; 2]>>,
+}
+
+/// The DNS state of one flow with its own limits and counters: see the
+/// [module documentation](super).
 ///
 /// Rows go to the `out` closure of each call as soon as they are known: at a response,
 /// when a query times out or is evicted, and at [`DnsFlow::finish`].
 #[derive(Debug)]
 pub struct DnsFlow {
-    core: Core,
-    /// The two directions' TCP framing, made at the first TCP bytes.
-    tcp: Option<Box<[StreamDir; 2]>>,
+    state: DnsState,
+    config: DnsConfig,
+    stats: DnsStats,
+}
+
+/// A [`DnsFlow`]'s limits and counters with the caller's closure.
+struct Own<'a, F> {
+    config: &'a DnsConfig,
+    stats: &'a mut DnsStats,
+    out: &'a mut F,
+}
+
+impl<F: FnMut(DnsRow)> DnsSink for Own<'_, F> {
+    #[inline]
+    fn config(&self) -> &DnsConfig {
+        self.config
+    }
+    #[inline]
+    fn stats(&mut self) -> &mut DnsStats {
+        self.stats
+    }
+    #[inline]
+    fn row(&mut self, row: DnsRow) {
+        (self.out)(row)
+    }
 }
 
 impl DnsFlow {
@@ -113,23 +149,33 @@ impl DnsFlow {
     /// the side the flow table calls the client.
     pub fn new(config: DnsConfig) -> DnsFlow {
         DnsFlow {
-            core: Core {
-                config,
-                pending: VecDeque::new(),
-                stats: DnsStats::default(),
-            },
-            tcp: None,
+            state: DnsState::default(),
+            config,
+            stats: DnsStats::default(),
         }
     }
 
     /// What this flow read so far.
     pub fn stats(&self) -> &DnsStats {
-        &self.core.stats
+        &self.stats
     }
 
     /// Queries in flight.
     pub fn in_flight(&self) -> usize {
-        self.core.pending.len()
+        self.state.in_flight()
+    }
+
+    fn with<F: FnMut(DnsRow)>(
+        &mut self,
+        out: &mut F,
+        f: impl FnOnce(&mut DnsState, &mut Own<'_, F>),
+    ) {
+        let mut sink = Own {
+            config: &self.config,
+            stats: &mut self.stats,
+            out,
+        };
+        f(&mut self.state, &mut sink);
     }
 
     /// One UDP datagram's payload: one message (RFC 1035 section 4.2.1).
@@ -140,7 +186,7 @@ impl DnsFlow {
         payload: &[u8],
         out: &mut impl FnMut(DnsRow),
     ) {
-        self.core.handle(dir, ts_ns, payload, out);
+        self.with(out, |st, sink| st.on_datagram(dir, ts_ns, payload, sink));
     }
 
     /// The next bytes of a TCP direction, in order: messages with their 2-byte length
@@ -148,7 +194,53 @@ impl DnsFlow {
     /// `ts_ns` is the time of the segment that brought them; a message gets the time of
     /// the call that completes it.
     pub fn on_stream(&mut self, dir: Dir, ts_ns: i64, bytes: &[u8], out: &mut impl FnMut(DnsRow)) {
-        let core = &mut self.core;
+        self.with(out, |st, sink| st.on_stream(dir, ts_ns, bytes, sink));
+    }
+
+    /// Bytes of a TCP direction were lost before the next [`DnsFlow::on_stream`] call:
+    /// the partial message is dropped, and the direction reads nothing until a call
+    /// starts like a message (see [TCP](super#tcp)).
+    pub fn on_gap(&mut self, dir: Dir) {
+        self.with(&mut |_| {}, |st, sink| st.on_gap(dir, sink));
+    }
+
+    /// Emits the queries that have waited longer than the timeout at `now_ns` (the flow
+    /// does so itself at every message; call this when the flow is idle, e.g. when a
+    /// time bin closes).
+    pub fn expire(&mut self, now_ns: i64, out: &mut impl FnMut(DnsRow)) {
+        self.with(out, |st, sink| st.expire(now_ns, sink));
+    }
+
+    /// The flow ended at `end_ts_ns`: every query still in flight is emitted, as timed
+    /// out if it waited longer than the timeout, else as [`Outcome::FlowEnd`]; partial TCP
+    /// messages are dropped and counted.
+    ///
+    /// `end_ts_ns` is when the flow is known to have ended: for a flow ended by its idle
+    /// timeout, the time the timeout ran out (not its last packet's, or a query that was
+    /// its last packet would count as [`Outcome::FlowEnd`]); at the end of the capture,
+    /// the capture's last time.
+    pub fn finish(&mut self, end_ts_ns: i64, out: &mut impl FnMut(DnsRow)) {
+        self.with(out, |st, sink| st.finish(end_ts_ns, sink));
+    }
+}
+
+impl DnsState {
+    /// Queries in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue.pending.len()
+    }
+
+    /// One UDP datagram's payload: one message (RFC 1035 section 4.2.1).
+    pub fn on_datagram(&mut self, dir: Dir, ts_ns: i64, payload: &[u8], sink: &mut impl DnsSink) {
+        self.queue.handle(dir, ts_ns, payload, sink);
+    }
+
+    /// The next bytes of a TCP direction, in order: messages with their 2-byte length
+    /// prefix (RFC 1035 section 4.2.2, RFC 7766 section 8), split anyhow across calls.
+    /// `ts_ns` is the time of the segment that brought them; a message gets the time of
+    /// the call that completes it.
+    pub fn on_stream(&mut self, dir: Dir, ts_ns: i64, bytes: &[u8], sink: &mut impl DnsSink) {
+        let queue = &mut self.queue;
         let st = &mut self.tcp.get_or_insert_with(Default::default)[dir.index()];
         let mut rest = bytes;
         if st.framing == Framing::Lost {
@@ -156,7 +248,7 @@ impl DnsFlow {
                 return;
             }
             st.framing = Framing::Synced;
-            core.stats.tcp_resyncs += 1;
+            sink.stats().tcp_resyncs += 1;
         }
         while !rest.is_empty() {
             if st.buf.is_empty() {
@@ -167,7 +259,7 @@ impl DnsFlow {
                 };
                 let len = usize::from(u16::from_be_bytes([l0, l1]));
                 if len < HEADER_LEN {
-                    core.lose_framing(st);
+                    lose_framing(st, sink);
                     return;
                 }
                 let Some(msg) = rest.get(PREFIX_LEN..PREFIX_LEN + len) else {
@@ -176,7 +268,7 @@ impl DnsFlow {
                     return;
                 };
                 rest = &rest[PREFIX_LEN + len..];
-                if let Some(r) = core.handle(dir, ts_ns, msg, out) {
+                if let Some(r) = queue.handle(dir, ts_ns, msg, sink) {
                     st.response = Some(r);
                 }
             } else {
@@ -191,7 +283,7 @@ impl DnsFlow {
                 }
                 let len = usize::from(u16::from_be_bytes([st.buf[0], st.buf[1]]));
                 if len < HEADER_LEN {
-                    core.lose_framing(st);
+                    lose_framing(st, sink);
                     return;
                 }
                 let total = PREFIX_LEN + len;
@@ -201,7 +293,7 @@ impl DnsFlow {
                 if st.buf.len() < total {
                     return;
                 }
-                if let Some(r) = core.handle(dir, ts_ns, &st.buf[PREFIX_LEN..], out) {
+                if let Some(r) = queue.handle(dir, ts_ns, &st.buf[PREFIX_LEN..], sink) {
                     st.response = Some(r);
                 }
                 st.buf.clear();
@@ -215,11 +307,11 @@ impl DnsFlow {
     /// Bytes of a TCP direction were lost before the next [`DnsFlow::on_stream`] call:
     /// the partial message is dropped, and the direction reads nothing until a call
     /// starts like a message (see [TCP](super#tcp)).
-    pub fn on_gap(&mut self, dir: Dir) {
-        self.core.stats.tcp_gaps += 1;
+    pub fn on_gap(&mut self, dir: Dir, sink: &mut impl DnsSink) {
+        sink.stats().tcp_gaps += 1;
         let st = &mut self.tcp.get_or_insert_with(Default::default)[dir.index()];
         if !st.buf.is_empty() {
-            self.core.stats.tcp_incomplete += 1;
+            sink.stats().tcp_incomplete += 1;
         }
         st.buf = Vec::new();
         st.framing = Framing::Lost;
@@ -228,8 +320,8 @@ impl DnsFlow {
     /// Emits the queries that have waited longer than the timeout at `now_ns` (the flow
     /// does so itself at every message; call this when the flow is idle, e.g. when a
     /// time bin closes).
-    pub fn expire(&mut self, now_ns: i64, out: &mut impl FnMut(DnsRow)) {
-        self.core.expire(now_ns, out);
+    pub fn expire(&mut self, now_ns: i64, sink: &mut impl DnsSink) {
+        self.queue.expire(now_ns, sink);
     }
 
     /// The flow ended at `end_ts_ns`: every query still in flight is emitted, as timed
@@ -240,38 +332,44 @@ impl DnsFlow {
     /// timeout, the time the timeout ran out (not its last packet's, or a query that was
     /// its last packet would count as [`Outcome::FlowEnd`]); at the end of the capture,
     /// the capture's last time.
-    pub fn finish(&mut self, end_ts_ns: i64, out: &mut impl FnMut(DnsRow)) {
-        self.core.expire(end_ts_ns, out);
-        let core = &mut self.core;
-        for p in core.pending.drain(..) {
-            core.stats.unanswered += 1;
-            out(p.unanswered(Outcome::FlowEnd));
+    pub fn finish(&mut self, end_ts_ns: i64, sink: &mut impl DnsSink) {
+        self.queue.expire(end_ts_ns, sink);
+        for p in self.queue.pending.drain(..) {
+            sink.stats().unanswered += 1;
+            sink.row(p.unanswered(Outcome::FlowEnd));
         }
         if let Some(tcp) = self.tcp.take() {
             for st in tcp.iter() {
                 if !st.buf.is_empty() {
-                    core.stats.tcp_incomplete += 1;
+                    sink.stats().tcp_incomplete += 1;
                 }
             }
         }
     }
 }
 
-impl Core {
-    fn lose_framing(&mut self, st: &mut StreamDir) {
-        self.stats.bad_length_prefix += 1;
-        st.buf = Vec::new();
-        st.framing = Framing::Lost;
-    }
+/// A direction's framing is lost (a length prefix below the header's length).
+fn lose_framing(st: &mut StreamDir, sink: &mut impl DnsSink) {
+    sink.stats().bad_length_prefix += 1;
+    st.buf = Vec::new();
+    st.framing = Framing::Lost;
+}
 
-    fn expire(&mut self, now_ns: i64, out: &mut impl FnMut(DnsRow)) {
+/// The queries in flight, oldest first.
+#[derive(Debug, Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+}
+
+impl Queue {
+    fn expire(&mut self, now_ns: i64, sink: &mut impl DnsSink) {
         while let Some(front) = self.pending.front() {
-            if now_ns.saturating_sub(front.ts_ns) <= self.config.timeout_ns {
+            if now_ns.saturating_sub(front.ts_ns) <= sink.config().timeout_ns {
                 break;
             }
             if let Some(p) = self.pending.pop_front() {
-                self.stats.unanswered += 1;
-                out(p.unanswered(Outcome::Timeout));
+                sink.stats().unanswered += 1;
+                sink.row(p.unanswered(Outcome::Timeout));
             }
         }
     }
@@ -282,14 +380,14 @@ impl Core {
         dir: Dir,
         ts_ns: i64,
         msg: &[u8],
-        out: &mut impl FnMut(DnsRow),
+        sink: &mut impl DnsSink,
     ) -> Option<bool> {
-        self.expire(ts_ns, out);
+        self.expire(ts_ns, sink);
         let mut scratch = Vec::new();
         let m = match message::read(msg, &mut scratch) {
             Ok(m) => m,
             Err(reject) => {
-                let s = &mut self.stats;
+                let s = sink.stats();
                 *match reject {
                     Reject::TooShort => &mut s.too_short,
                     Reject::BadHeader => &mut s.bad_header,
@@ -300,20 +398,20 @@ impl Core {
             }
         };
         if m.malformed {
-            self.stats.bad_record += 1;
+            sink.stats().bad_record += 1;
         }
         let response = m.response;
         if response {
-            self.stats.responses += 1;
-            self.response(dir, ts_ns, m, out);
+            sink.stats().responses += 1;
+            self.response(dir, ts_ns, m, sink);
         } else {
-            self.stats.queries += 1;
-            self.query(dir, ts_ns, m, out);
+            sink.stats().queries += 1;
+            self.query(dir, ts_ns, m, sink);
         }
         Some(response)
     }
 
-    fn query(&mut self, dir: Dir, ts_ns: i64, m: Message<'_>, out: &mut impl FnMut(DnsRow)) {
+    fn query(&mut self, dir: Dir, ts_ns: i64, m: Message<'_>, sink: &mut impl DnsSink) {
         let q = m.question.as_ref();
         if let Some(p) = self
             .pending
@@ -322,14 +420,14 @@ impl Core {
         {
             p.retransmissions = p.retransmissions.saturating_add(1);
             p.malformed |= m.malformed;
-            self.stats.retransmissions += 1;
+            sink.stats().retransmissions += 1;
             return;
         }
-        if self.pending.len() >= self.config.max_in_flight.max(1) {
+        if self.pending.len() >= sink.config().max_in_flight.max(1) {
             if let Some(old) = self.pending.pop_front() {
-                self.stats.unanswered += 1;
-                self.stats.evicted += 1;
-                out(old.unanswered(Outcome::Evicted));
+                sink.stats().unanswered += 1;
+                sink.stats().evicted += 1;
+                sink.row(old.unanswered(Outcome::Evicted));
             }
         }
         self.pending.push_back(Pending {
@@ -344,7 +442,7 @@ impl Core {
         });
     }
 
-    fn response(&mut self, dir: Dir, ts_ns: i64, m: Message<'_>, out: &mut impl FnMut(DnsRow)) {
+    fn response(&mut self, dir: Dir, ts_ns: i64, m: Message<'_>, sink: &mut impl DnsSink) {
         let qdir = dir.reverse();
         let q = m.question.as_ref();
         let at = match q {
@@ -368,7 +466,7 @@ impl Core {
         let answers = Answers::of(qname, &m.answers);
         let row = match query {
             Some(p) => {
-                self.stats.answered += 1;
+                sink.stats().answered += 1;
                 DnsRow {
                     query_ts_ns: Some(p.ts_ns),
                     latency_ns: Some(ts_ns.saturating_sub(p.ts_ns)),
@@ -382,7 +480,7 @@ impl Core {
                 }
             }
             None => {
-                self.stats.response_only += 1;
+                sink.stats().response_only += 1;
                 DnsRow {
                     query_dir: qdir,
                     name: qname.map(message::name_string),
@@ -391,7 +489,7 @@ impl Core {
                 }
             }
         };
-        out(row);
+        sink.row(row);
     }
 }
 

@@ -9,6 +9,9 @@
 //!   section 4.2.2 and RFC 7766 section 8 framing), pairs queries with responses and
 //!   emits a [`DnsRow`] per exchange through a caller's closure. The caller adds the flow
 //!   id and the addresses.
+//! * [`DnsState`] and [`DnsSink`]: the same without the limits and counters, which the
+//!   flows of a run share through the sink (what [`crate::MediaInspector`] keeps per flow:
+//!   40 bytes while nothing is in flight).
 //! * [`NameMap`]: bounded, time-aware address → name map fed with the rows' answers
 //!   ([`NameMap::insert_row`]); the flow table asks it for a server's name.
 //! * [`DnsStats`]: what was read and what was not, by kind.
@@ -143,7 +146,7 @@ mod tests;
 use std::borrow::Cow;
 use std::net::IpAddr;
 
-pub use flow::DnsFlow;
+pub use flow::{DnsFlow, DnsSink, DnsState};
 pub use name_map::{NameMap, NameMapStats};
 
 /// The DNS port (RFC 1035 section 4.2).
