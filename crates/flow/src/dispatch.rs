@@ -120,7 +120,15 @@ impl<S: Inspector> Inspected<S> {
             }
             (_, None) => match packet.ip.and_then(|ip| ip.fragment) {
                 None => {
-                    let seg = segment(dir, ts_ns, None, packet.payload, packet.payload_len, false);
+                    let seg = segment(
+                        dir,
+                        ts_ns,
+                        packet.transport,
+                        None,
+                        packet.payload,
+                        packet.payload_len,
+                        false,
+                    );
                     self.wants = self.inspector.packet(flow, &seg, out);
                 }
                 // UDP in fragments: the datagram is given whole once every fragment is in.
@@ -133,7 +141,15 @@ impl<S: Inspector> Inspected<S> {
                     let d = self.datagrams.get_or_insert_with(Box::default);
                     if let Some(whole) = at.and_then(|at| d.push(f.id, at, packet.payload, !f.more))
                     {
-                        let seg = segment(dir, ts_ns, None, &whole, whole.len() as u32, true);
+                        let seg = segment(
+                            dir,
+                            ts_ns,
+                            packet.transport,
+                            None,
+                            &whole,
+                            whole.len() as u32,
+                            true,
+                        );
                         self.wants = self.inspector.packet(flow, &seg, out);
                     }
                 }
@@ -145,6 +161,7 @@ impl<S: Inspector> Inspected<S> {
                 let seg = segment(
                     dir,
                     ts_ns,
+                    packet.transport,
                     Some((t.seq, t.flags)),
                     packet.payload,
                     packet.payload_len,
@@ -169,6 +186,7 @@ impl<S: Inspector> Inspected<S> {
 fn segment<'a>(
     dir: Dir,
     ts_ns: i64,
+    transport: Transport,
     tcp: Option<(u32, u8)>,
     payload: &'a [u8],
     payload_len: u32,
@@ -178,6 +196,7 @@ fn segment<'a>(
         dir,
         ts_ns,
         tcp,
+        transport,
         payload,
         payload_len,
         reassembled,

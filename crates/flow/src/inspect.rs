@@ -29,7 +29,7 @@
 
 use std::fmt::Debug;
 
-use streamscope_wire::Packet;
+use streamscope_wire::{Packet, Transport};
 
 use crate::{ClientRule, EndReason, Endpoint};
 
@@ -153,6 +153,10 @@ pub struct Segment<'a> {
     pub ts_ns: i64,
     /// TCP: the segment's sequence number and flags; `None` for other protocols.
     pub tcp: Option<(u32, u8)>,
+    /// The packet's transport header as the dissector read it (ports, TCP fields, the
+    /// ICMPv6 and IGMP headers); for a datagram put back together from fragments, that of
+    /// the fragment that completed it.
+    pub transport: Transport,
     /// The transport payload as captured: shorter than `payload_len` when the capture
     /// cut the packet.
     pub payload: &'a [u8],

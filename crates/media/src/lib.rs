@@ -17,5 +17,6 @@
 
 pub mod dns;
 mod inspector;
+pub mod multicast;
 
 pub use inspector::{MediaInspector, MediaOut};

@@ -186,11 +186,18 @@ pub enum Transport {
         kind: u8,
         /// Code.
         code: u8,
+        /// The 8-byte header as captured: type, code, checksum and the type's next four
+        /// bytes (for MLD, the maximum response delay and a reserved field); the rest of
+        /// the message is the payload.
+        header: [u8; 8],
     },
     /// IGMP (RFC 1112, RFC 2236, RFC 9776).
     Igmp {
         /// The type byte.
         kind: u8,
+        /// The 8-byte header as captured: type, maximum response code, checksum and group
+        /// address (the whole of a version 1 or 2 message); the rest is the payload.
+        header: [u8; 8],
     },
     /// Another IP protocol ([`Ip::protocol`]); its bytes are the payload.
     Other,
@@ -506,18 +513,23 @@ impl<'a> Dissector<'a> {
             ip_proto::TCP => self.tcp(data, declared),
             ip_proto::UDP => self.udp(data, declared, fragment.is_some()),
             ip_proto::ICMP => {
-                let (kind, code) = self.icmp_like(data, declared, DecodeError::IcmpTruncated)?;
+                let [kind, code, ..] =
+                    self.icmp_like(data, declared, DecodeError::IcmpTruncated)?;
                 self.packet.transport = Transport::Icmpv4 { kind, code };
                 Ok(())
             }
             ip_proto::ICMPV6 => {
-                let (kind, code) = self.icmp_like(data, declared, DecodeError::Icmpv6Truncated)?;
-                self.packet.transport = Transport::Icmpv6 { kind, code };
+                let header = self.icmp_like(data, declared, DecodeError::Icmpv6Truncated)?;
+                let [kind, code, ..] = header;
+                self.packet.transport = Transport::Icmpv6 { kind, code, header };
                 Ok(())
             }
             ip_proto::IGMP => {
-                let (kind, _) = self.icmp_like(data, declared, DecodeError::IgmpTruncated)?;
-                self.packet.transport = Transport::Igmp { kind };
+                let header = self.icmp_like(data, declared, DecodeError::IgmpTruncated)?;
+                self.packet.transport = Transport::Igmp {
+                    kind: header[0],
+                    header,
+                };
                 Ok(())
             }
             _ => {
@@ -597,11 +609,19 @@ impl<'a> Dissector<'a> {
 
     /// The 8-byte header shared by ICMP (RFC 792), ICMPv6 (RFC 4443) and IGMP: returns
     /// the type and code bytes.
-    fn icmp_like(&mut self, data: &'a [u8], declared: usize, err: DecodeError) -> Result<(u8, u8)> {
+    /// The 8-byte header of ICMP, ICMPv6 or IGMP; the rest is the payload.
+    fn icmp_like(
+        &mut self,
+        data: &'a [u8],
+        declared: usize,
+        err: DecodeError,
+    ) -> Result<[u8; ICMP_HEADER_LEN]> {
         match data.get(..ICMP_HEADER_LEN) {
-            Some(&[kind, code, ..]) if declared >= ICMP_HEADER_LEN => {
+            Some(h) if declared >= ICMP_HEADER_LEN => {
+                let mut header = [0; ICMP_HEADER_LEN];
+                header.copy_from_slice(h);
                 self.set_payload(data, ICMP_HEADER_LEN, declared - ICMP_HEADER_LEN);
-                Ok((kind, code))
+                Ok(header)
             }
             _ => Err(err),
         }

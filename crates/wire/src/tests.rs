@@ -117,7 +117,13 @@ fn test_parse_ipv4_options_igmp() {
     let ip = p.ip.expect("ip");
     assert_eq!((ip.protocol, ip.ttl), (2, 1));
     assert_eq!(ip.dst, v4([239, 255, 255, 250]));
-    assert_eq!(p.transport, Transport::Igmp { kind: 0x16 });
+    // An IGMPv2 report for the group: type, max response 0, checksum, group.
+    let Transport::Igmp { kind, header } = p.transport else {
+        panic!("not IGMP: {:?}", p.transport)
+    };
+    assert_eq!(kind, 0x16);
+    assert_eq!((header[0], header[1]), (0x16, 0));
+    assert_eq!(header[4..], [239, 255, 255, 250]);
     assert_eq!(p.payload_len, 0);
 }
 
@@ -246,7 +252,10 @@ fn test_parse_mld() {
     let ip = p.ip.expect("ip");
     assert_eq!((ip.protocol, ip.ttl), (58, 1));
     assert_eq!(ip.dst, v6("ff02::16"));
-    assert_eq!(p.transport, Transport::Icmpv6 { kind: 143, code: 0 });
+    let Transport::Icmpv6 { kind, code, header } = p.transport else {
+        panic!("not ICMPv6: {:?}", p.transport)
+    };
+    assert_eq!((kind, code, header[0], header[1]), (143, 0, 143, 0));
 }
 
 #[test]

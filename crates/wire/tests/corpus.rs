@@ -292,6 +292,7 @@ fn tally(path: &Path) -> Tally {
             // RGMP (RFC 3488) rides in IGMP but tshark names it its own protocol.
             Transport::Igmp {
                 kind: RGMP_FIRST..=RGMP_LAST,
+                ..
             } => t.rgmp += 1,
             Transport::Igmp { .. } => t.igmp += 1,
             _ => {}
