@@ -18,5 +18,7 @@
 pub mod dns;
 mod inspector;
 pub mod multicast;
+pub mod rtp;
+pub mod ts;
 
 pub use inspector::{MediaInspector, MediaOut};

@@ -62,10 +62,10 @@ pub use manifest::{
     rfc3339_ns, write_json_atomic, Counts, InputEntry, RunManifest, TableEntry, Timings,
 };
 pub use row::{count, ns_to_us, Row, RowWriter};
-pub use rows::{BinRow, DnsRecord, FlowRow, TcpFacts};
+pub use rows::{BinRow, ChannelSessionRow, DnsRecord, FlowRow, MulticastEventRow, TcpFacts};
 pub use schema::{
-    arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec, DNS, FLOWS,
-    FLOW_BINS, SCHEMA_VERSION,
+    arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec,
+    CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, SCHEMA_VERSION,
 };
 pub use writer::{
     Output, OutputSummary, Table, TableSummary, BATCH_ROWS, ROW_GROUP_ROWS, TILE_ROWS,

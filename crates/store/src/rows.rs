@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use crate::row::{ns_to_us, Row, RowWriter};
-use crate::schema::{TableSpec, DNS, FLOWS, FLOW_BINS};
+use crate::schema::{TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS};
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
 ///
@@ -235,5 +235,91 @@ impl Row for DnsRecord {
         w.bool("truncated", self.truncated);
         w.bool("malformed", self.malformed);
         w.str("outcome", self.outcome);
+    }
+}
+
+/// One IGMP / MLD message or group record, written to the `multicast_events` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MulticastEventRow<'a> {
+    pub ts_ns: i64,
+    pub flow_id: i64,
+    pub host_addr: IpAddr,
+    pub destination_addr: IpAddr,
+    /// `igmp` or `mld`.
+    pub protocol: &'static str,
+    pub version: Option<&'static str>,
+    pub kind: &'static str,
+    pub message_type: u8,
+    pub other_protocol: Option<&'static str>,
+    pub group_addr: Option<IpAddr>,
+    pub record_type: Option<&'static str>,
+    /// The sources, as the message lists them.
+    pub sources: &'a [IpAddr],
+    pub max_resp_ms: Option<u32>,
+    pub checksum_ok: bool,
+    pub malformed: bool,
+}
+
+impl Row for MulticastEventRow<'_> {
+    const TABLE: &'static TableSpec = &MULTICAST_EVENTS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.ts_ns("ts", self.ts_ns);
+        w.i64("flow_id", self.flow_id);
+        w.addr("host_addr", self.host_addr);
+        w.addr("destination_addr", self.destination_addr);
+        w.str("protocol", self.protocol);
+        w.opt_str("version", self.version);
+        w.str("kind", self.kind);
+        w.i32("message_type", self.message_type);
+        w.opt_str("other_protocol", self.other_protocol);
+        w.opt_addr("group_addr", self.group_addr);
+        w.opt_str("record_type", self.record_type);
+        w.addrs("sources", self.sources.iter().copied());
+        w.opt_i64("max_resp_ms", self.max_resp_ms.map(i64::from));
+        w.bool("checksum_ok", self.checksum_ok);
+        w.bool("malformed", self.malformed);
+    }
+}
+
+/// One multicast membership, written to the `channel_sessions` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelSessionRow {
+    pub host_addr: IpAddr,
+    pub group_addr: IpAddr,
+    pub source_addr: Option<IpAddr>,
+    pub version: &'static str,
+    pub join_ts_ns: i64,
+    pub last_report_ts_ns: i64,
+    pub leave_ts_ns: i64,
+    pub end_reason: &'static str,
+    pub duration_ns: i64,
+    pub reports: u32,
+    pub first_packet_ts_ns: Option<i64>,
+    pub zap_ns: Option<i64>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub mean_bps: Option<f64>,
+}
+
+impl Row for ChannelSessionRow {
+    const TABLE: &'static TableSpec = &CHANNEL_SESSIONS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.addr("host_addr", self.host_addr);
+        w.addr("group_addr", self.group_addr);
+        w.opt_addr("source_addr", self.source_addr);
+        w.str("version", self.version);
+        w.ts_ns("join_ts", self.join_ts_ns);
+        w.ts_ns("last_report_ts", self.last_report_ts_ns);
+        w.ts_ns("leave_ts", self.leave_ts_ns);
+        w.str("end_reason", self.end_reason);
+        w.f64("duration_s", self.duration_ns as f64 / 1e9);
+        w.i64("reports", i64::from(self.reports));
+        w.opt_ts_ns("first_packet_ts", self.first_packet_ts_ns);
+        w.opt_f64("zap_ms", self.zap_ns.map(|z| z as f64 / 1e6));
+        w.count("packets", self.packets);
+        w.count("bytes", self.bytes);
+        w.opt_f64("mean_bitrate_bps", self.mean_bps);
     }
 }

@@ -573,7 +573,208 @@ const DNS_COLUMNS: &[Column] = &[
     ),
 ];
 
-static TABLES: [TableSpec; 3] = [FLOWS, FLOW_BINS, DNS];
+/// The `multicast_events` table.
+pub const MULTICAST_EVENTS: TableSpec = TableSpec {
+    name: "multicast_events",
+    description: "One row per IGMP (v1, v2, v3) or MLD (v1, v2) message, and for an IGMPv3 \
+                  or MLDv2 report one row per group record (its rows share ts and host). \
+                  Other protocols riding in IGMP (DVMRP, PIMv1, RGMP, mtrace) keep a row \
+                  with kind `other`. Messages that do not parse at all are only counted \
+                  (run.json).",
+    sort: "capture order",
+    statistics: &["ts"],
+    columns: MULTICAST_EVENT_COLUMNS,
+};
+
+const MULTICAST_EVENT_COLUMNS: &[Column] = &[
+    col("ts", TimestampUs, false, "Capture time of the message."),
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow carrying the message (flows.flow_id; IGMP and ICMPv6 flows are per host \
+         pair).",
+    ),
+    col(
+        "host_addr",
+        Utf8,
+        false,
+        "IP source: the host reporting or leaving, or the querier, as text.",
+    ),
+    col(
+        "destination_addr",
+        DictUtf8,
+        false,
+        "IP destination: the group, all-hosts, all-routers, or the v3 / MLDv2 report address.",
+    ),
+    col("protocol", DictUtf8, false, "igmp or mld."),
+    col(
+        "version",
+        DictUtf8,
+        true,
+        "igmp1, igmp2, igmp3, mld1 or mld2 (a query's version from its length and \
+         maximum response code, RFC 3376 section 7.1). Null for kind other.",
+    ),
+    col(
+        "kind",
+        DictUtf8,
+        false,
+        "query, report (a join or refresh, or a v3 / MLDv2 record), leave (IGMPv2 leave, \
+         MLDv1 done) or other.",
+    ),
+    col("message_type", Int32, false, "The type byte."),
+    col(
+        "other_protocol",
+        DictUtf8,
+        true,
+        "For kind other: dvmrp, pim1, cisco_trace, mtrace, router_discovery, rgmp or \
+         unknown. Null otherwise.",
+    ),
+    col(
+        "group_addr",
+        DictUtf8,
+        true,
+        "The group: the message's, or the record's for a v3 / MLDv2 report. Null for a \
+         general query and for other messages.",
+    ),
+    col(
+        "record_type",
+        DictUtf8,
+        true,
+        "Group record type of a v3 / MLDv2 report: mode_is_include, mode_is_exclude, \
+         change_to_include, change_to_exclude, allow_new_sources, block_old_sources \
+         (RFC 3376 section 4.2.12). Null otherwise.",
+    ),
+    col(
+        "sources",
+        ListUtf8,
+        false,
+        "The record's source addresses (a group-and-source query's for a query), as text; \
+         empty when none.",
+    ),
+    col(
+        "max_resp_ms",
+        Int64,
+        true,
+        "A query's maximum response time, ms. Null for other messages.",
+    ),
+    col(
+        "checksum_ok",
+        Boolean,
+        false,
+        "The message's checksum is right (the row is kept either way).",
+    ),
+    col(
+        "malformed",
+        Boolean,
+        false,
+        "The message's group records were cut by the capture or by a wrong length: the \
+         rows are the records read before the cut.",
+    ),
+];
+
+/// The `channel_sessions` table.
+pub const CHANNEL_SESSIONS: TableSpec = TableSpec {
+    name: "channel_sessions",
+    description: "One row per multicast membership seen in IGMP / MLD: a host joined to a \
+                  group (to one source of it for a source-specific join), from the report \
+                  that joined it to its leave, its timeout (no report for the membership \
+                  interval, 260 s: RFC 3376 section 8.4) or the capture's end, with what the \
+                  group sent on the capture link meanwhile. Written when the session ends.",
+    sort: "the order in which sessions end",
+    statistics: &["join_ts", "leave_ts"],
+    columns: CHANNEL_SESSION_COLUMNS,
+};
+
+const CHANNEL_SESSION_COLUMNS: &[Column] = &[
+    col(
+        "host_addr",
+        Utf8,
+        false,
+        "The member host (its reports' IP source), as text.",
+    ),
+    col(
+        "group_addr",
+        DictUtf8,
+        false,
+        "The group (the channel), as text.",
+    ),
+    col(
+        "source_addr",
+        DictUtf8,
+        true,
+        "The source of a source-specific membership (SSM); null for any source.",
+    ),
+    col(
+        "version",
+        DictUtf8,
+        false,
+        "Version of the joining message: igmp1, igmp2, igmp3, mld1 or mld2.",
+    ),
+    col(
+        "join_ts",
+        TimestampUs,
+        false,
+        "Time of the report that joined.",
+    ),
+    col(
+        "last_report_ts",
+        TimestampUs,
+        false,
+        "Time of the last report that joined or refreshed the membership.",
+    ),
+    col(
+        "leave_ts",
+        TimestampUs,
+        false,
+        "End of the session: the leave, the last report plus the membership interval \
+         (timeout), or the capture's last packet.",
+    ),
+    col(
+        "end_reason",
+        DictUtf8,
+        false,
+        "leave, timeout, capture_end, or replaced (the host changed filter mode: an \
+         EXCLUDE record ended its source-specific sessions of the group, or an INCLUDE \
+         change with sources its any-source session).",
+    ),
+    col("duration_s", Float64, false, "leave_ts - join_ts, seconds."),
+    col(
+        "reports",
+        Int64,
+        false,
+        "Reports that joined or refreshed it.",
+    ),
+    col(
+        "first_packet_ts",
+        TimestampUs,
+        true,
+        "The group's (source's) first UDP packet on the capture link at or after the \
+         join, before the end. Null when none came.",
+    ),
+    col(
+        "zap_ms",
+        Float64,
+        true,
+        "Zap time: first_packet_ts - join_ts, ms. Null when no packet came.",
+    ),
+    col(
+        "packets",
+        Int64,
+        false,
+        "The group's (source's) UDP packets between join and end. On a shared link every \
+         host joined to a group sees the same packets: each session counts them.",
+    ),
+    col("bytes", Int64, false, "Their UDP payload bytes."),
+    col(
+        "mean_bitrate_bps",
+        Float64,
+        true,
+        "bytes × 8 / duration, bits per second. Null for a zero duration.",
+    ),
+];
+
+static TABLES: [TableSpec; 5] = [FLOWS, FLOW_BINS, DNS, MULTICAST_EVENTS, CHANNEL_SESSIONS];
 
 /// Every table streamscope writes, in documentation order.
 pub fn tables() -> &'static [TableSpec] {
