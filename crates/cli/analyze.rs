@@ -5,13 +5,21 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
+use std::net::IpAddr;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowStart, FlowTable};
 use streamscope_media::dns::{self, DnsRow, DnsStats, NameMap};
-use streamscope_media::{MediaInspector, MediaOut};
+
+use streamscope_media::multicast::{
+    ChannelSession, ChannelSessions, MulticastEvent, MulticastStats, SessionConfig,
+};
+use streamscope_media::rtp::RtpFlow;
+use streamscope_media::ts::TsAnalyzer;
+use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
-    rfc3339_ns, write_json_atomic, BinRow, Counts, DnsRecord, FlowRow, InputEntry, Output,
-    RunManifest, Table, TableEntry, TcpFacts, Timings, DNS, FLOWS, SCHEMA_VERSION, TOOL_NAME,
-    TOOL_VERSION,
+    rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
+    InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, Table, TableEntry, TcpFacts,
+    Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS, FLOWS, MULTICAST_EVENTS, RTP_STREAMS,
+    SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION, TS_PIDS, TS_STREAMS,
 };
 
 use crate::args::AnalyzeArgs;
@@ -29,6 +37,12 @@ struct TableSink {
     names: NameMap,
     /// What the DNS flows read and could not.
     dns: DnsStats,
+    /// What the IGMP / MLD messages were.
+    multicast: MulticastStats,
+    /// Memberships open, and the group traffic they see.
+    sessions: ChannelSessions,
+    /// A record's sources, reused.
+    sources: Vec<IpAddr>,
 }
 
 impl TableSink {
@@ -81,6 +95,174 @@ impl MediaOut for TableSink {
     fn dns_stats(&mut self) -> &mut DnsStats {
         &mut self.dns
     }
+
+    fn multicast(&mut self, flow: &FlowStart, e: &MulticastEvent<'_>) {
+        let output = &mut self.output;
+        let mut first = Ok(());
+        self.sessions.on_event(e, &mut |s| {
+            let r = output.push(session_row(&s));
+            if first.is_ok() {
+                first = r;
+            }
+        });
+        self.keep(first);
+        if self.error.is_some() {
+            return;
+        }
+        self.sources.clear();
+        self.sources.extend(e.sources.iter());
+        let row = MulticastEventRow {
+            ts_ns: e.ts_ns,
+            flow_id: flow.id,
+            host_addr: e.host,
+            destination_addr: e.destination,
+            protocol: if e.version.is_some_and(|v| v.is_mld()) || flow.protocol == 58 {
+                "mld"
+            } else {
+                "igmp"
+            },
+            version: e.version.map(|v| v.name()),
+            kind: e.kind.name(),
+            message_type: e.message_type,
+            other_protocol: e.other.map(|o| o.name()),
+            group_addr: e.group,
+            record_type: e.record_type.map(|r| r.name()),
+            sources: &self.sources,
+            max_resp_ms: e.max_resp_ms,
+            checksum_ok: e.checksum_ok,
+            malformed: e.malformed,
+        };
+        let r = self.output.push_ref(&row);
+        self.keep(r);
+    }
+
+    fn multicast_stats(&mut self) -> &mut MulticastStats {
+        &mut self.multicast
+    }
+
+    fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64) {
+        self.sessions.on_group_packet(ts_ns, group, source, bytes);
+    }
+
+    fn ts(&mut self, flow: &FlowStart, ts: &TsAnalyzer, carrier: Carrier) {
+        if self.error.is_some() {
+            return;
+        }
+        let s = ts.summary();
+        let t = &s.tr101290;
+        let row = TsStreamRow {
+            flow_id: flow.id,
+            carrier: carrier.name(),
+            first_ts_ns: s.first_ns,
+            last_ts_ns: s.last_ns,
+            packet_len: s.stream_packet_len.or(s.framing.map(|f| f.packet_len)),
+            packets: s.packets,
+            null_share: s.null_share,
+            pids: s.pids,
+            programs: s.programs,
+            pcr_pid: s.pcr_pid,
+            bitrate_bps: s.bitrate_bps,
+            pcr_jitter_ns: s.pcr_jitter_ns,
+            ts_resolution_ns: s.ts_resolution_ns,
+            df_max_ms: s.df_max_ms,
+            lost_packets: s.lost_packets,
+            mlr_pps: s.mlr_pps,
+            tr101290: [
+                t.ts_sync_loss,
+                t.sync_byte_error,
+                t.pat_error_2,
+                t.continuity_count_error,
+                t.pmt_error_2,
+                t.pid_error,
+                t.transport_error,
+                t.crc_error,
+                t.pcr_repetition_error,
+                t.pcr_discontinuity_indicator_error,
+                t.pcr_accuracy_error,
+                t.pts_error,
+            ],
+        };
+        let r = self.output.push(row);
+        self.keep(r);
+        for p in ts.pids() {
+            let row = TsPidRow {
+                flow_id: flow.id,
+                pid: p.pid,
+                kind: p.kind,
+                program: p.program,
+                stream_type: p.stream_type,
+                packets: p.packets,
+                cc_errors: p.cc_errors,
+                lost_packets: p.lost_packets,
+                duplicates: p.duplicates,
+                transport_errors: p.transport_errors,
+                scrambled_packets: p.scrambled,
+                pcr_count: p.pcr_count,
+                pcr_interval_min_ns: p.pcr_interval_min_ns,
+                pcr_interval_max_ns: p.pcr_interval_max_ns,
+                pcr_repetition_errors: p.pcr_repetition_errors,
+                pcr_discontinuity_errors: p.pcr_discontinuity_errors,
+                pcr_accuracy_errors: p.pcr_accuracy_errors,
+                pts_errors: p.pts_errors,
+            };
+            let r = self.output.push(row);
+            self.keep(r);
+        }
+    }
+
+    fn rtp(&mut self, flow: &FlowStart, rtp: &RtpFlow) {
+        if self.error.is_some() {
+            return;
+        }
+        for s in rtp.streams() {
+            let row = RtpStreamRow {
+                flow_id: flow.id,
+                direction: match s.dir {
+                    streamscope_flow::Dir::Up => "up",
+                    streamscope_flow::Dir::Down => "down",
+                },
+                ssrc: s.ssrc,
+                first_ts_ns: s.first_ts_ns,
+                last_ts_ns: s.last_ts_ns,
+                payload_type: s.first_payload_type,
+                clock_rate_hz: s.clock_rate,
+                clock_rate_source: s.clock_rate_source.name(),
+                packets: s.packets,
+                bytes: s.bytes,
+                expected: s.expected,
+                lost: s.lost,
+                duplicates: s.duplicates,
+                reordered: s.reordered,
+                sequence_errors: s.seq_errors,
+                mean_jitter_ms: s.mean_jitter_ms,
+                max_jitter_ms: s.max_jitter_ms,
+                max_delta_ms: s.max_delta_ms,
+                mpeg_ts_packets: s.mpeg_ts_packets,
+            };
+            let r = self.output.push(row);
+            self.keep(r);
+        }
+    }
+}
+
+fn session_row(s: &ChannelSession) -> ChannelSessionRow {
+    ChannelSessionRow {
+        host_addr: s.host,
+        group_addr: s.group,
+        source_addr: s.source,
+        version: s.version.name(),
+        join_ts_ns: s.join_ts_ns,
+        last_report_ts_ns: s.last_report_ts_ns,
+        leave_ts_ns: s.leave_ts_ns,
+        end_reason: s.end.name(),
+        duration_ns: s.duration_ns,
+        reports: s.reports,
+        first_packet_ts_ns: s.first_packet_ts_ns,
+        zap_ns: s.zap_ns,
+        packets: s.packets,
+        bytes: s.bytes,
+        mean_bps: s.mean_bps,
+    }
 }
 
 impl FlowSink<MediaInspector> for TableSink {
@@ -88,7 +270,7 @@ impl FlowSink<MediaInspector> for TableSink {
         self
     }
 
-    fn bin(&mut self, b: &BinRecord) {
+    fn bin(&mut self, b: &BinRecord<MediaBin>) {
         if self.error.is_some() {
             return;
         }
@@ -100,16 +282,33 @@ impl FlowSink<MediaInspector> for TableSink {
             bytes_up: b.bytes[0],
             bytes_down: b.bytes[1],
             bitrate_down_bps: self.rate.bps(b.bytes[1]),
+            media: BinMedia {
+                ts_packets: b.counters.ts_packets,
+                ts_cc_errors: b.counters.ts_cc_errors,
+                ts_lost_packets: b.counters.ts_lost_packets,
+                ts_transport_errors: b.counters.ts_transport_errors,
+                ts_pcr_errors: b.counters.ts_pcr_errors,
+                ts_df_ms: b.counters.ts_df_ms,
+                rtp_packets: b.counters.rtp_packets,
+                rtp_lost: b.counters.rtp_lost,
+                rtp_duplicates: b.counters.rtp_duplicates,
+                rtp_reordered: b.counters.rtp_reordered,
+                rtp_max_jitter_ms: b.counters.rtp_max_jitter_ms,
+            },
         };
         let r = self.output.push(row);
         self.keep(r);
     }
 
-    fn flow(&mut self, f: &FlowRecord, _: Option<&MediaInspector>) {
+    fn flow(&mut self, f: &FlowRecord, inspector: Option<&MediaInspector>) {
         if self.error.is_some() {
             return;
         }
         let mut row = flow_row(f);
+        if let Some(i) = inspector {
+            row.class = i.class().map(|c| c.name());
+            row.class_evidence = i.class_evidence();
+        }
         row.server_name = self
             .names
             .lookup(f.server.addr, f.first_ns)
@@ -156,6 +355,8 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         bitrate_down_p50_bps: f.bitrate_down.map(|b| b.p50_bps),
         bitrate_down_p95_bps: f.bitrate_down.map(|b| b.p95_bps),
         bitrate_down_max_bps: f.bitrate_down.map(|b| b.max_bps),
+        class: None,
+        class_evidence: None,
     }
 }
 
@@ -165,7 +366,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let captures = pipeline::open_all(&args.read)?;
     let output = Table::flow_bins(args.bin)
         .and_then(|bins| {
-            let tables = [Table::new(&FLOWS), bins, Table::new(&DNS)];
+            let tables = [
+                Table::new(&FLOWS),
+                bins,
+                Table::new(&DNS),
+                Table::new(&MULTICAST_EVENTS),
+                Table::new(&CHANNEL_SESSIONS),
+                Table::new(&TS_STREAMS),
+                Table::new(&TS_PIDS),
+                Table::new(&RTP_STREAMS),
+            ];
             Output::create_with_threads(&args.out, tables, args.read.threads())
         })
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -177,6 +387,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         rate: BinRate::new(args.bin),
         names: NameMap::default(),
         dns: DnsStats::default(),
+        multicast: MulticastStats::default(),
+        sessions: ChannelSessions::new(SessionConfig::default()),
+        sources: Vec::new(),
     };
     let report = pipeline::run(
         &args.read,
@@ -187,6 +400,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         |s| s.error.is_none(),
     );
     progress.finish();
+    // Memberships still open end with the capture.
+    if let Some(end) = report.inputs.iter().filter_map(|i| i.last_ns).max() {
+        let output = &mut sink.output;
+        let mut first = Ok(());
+        sink.sessions.finish(end, &mut |s| {
+            let r = output.push(session_row(&s));
+            if first.is_ok() {
+                first = r;
+            }
+        });
+        sink.keep(first);
+    }
     let read_s = started.elapsed().as_secs_f64();
     // The table's memory (hundreds of MiB with a million flows) goes back to the kernel
     // on another thread while the writers finish and sync their files.
@@ -213,6 +438,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let names = sink.names.stats();
     extra.insert("dns_names_inserted".to_string(), names.inserts);
     extra.insert("dns_names_evicted".to_string(), names.evictions);
+    for (name, n) in sink.multicast.iter() {
+        extra.insert(format!("multicast_{name}"), n);
+    }
+    for (name, n) in sink.sessions.stats().iter() {
+        extra.insert(format!("channel_sessions_{name}"), n);
+    }
     write_json_atomic(&args.out.join("run.json"), &manifest).context("writing run.json failed")?;
 
     let text = if args.json {

@@ -72,3 +72,46 @@ pub fn text(batch: &RecordBatch, name: &str, i: usize) -> Option<String> {
         .expect("a dictionary of strings");
     Some(values.value(d.keys().value(i) as usize).to_owned())
 }
+
+/// Every row of a table, each as column name → JSON value (integers and timestamps in µs
+/// as numbers, text as strings, lists as arrays, nulls as null).
+pub fn rows(path: &Path) -> Vec<serde_json::Map<String, Value>> {
+    use arrow_array::types::TimestampMicrosecondType;
+    use arrow_schema::DataType;
+    let mut out = Vec::new();
+    for b in batches(path) {
+        for i in 0..b.num_rows() {
+            let mut row = serde_json::Map::new();
+            for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+                let v = if c.is_null(i) {
+                    Value::Null
+                } else {
+                    match f.data_type() {
+                        DataType::Int64 => c
+                            .as_primitive::<arrow_array::types::Int64Type>()
+                            .value(i)
+                            .into(),
+                        DataType::Int32 => c.as_primitive::<Int32Type>().value(i).into(),
+                        DataType::Float64 => c
+                            .as_primitive::<arrow_array::types::Float64Type>()
+                            .value(i)
+                            .into(),
+                        DataType::Boolean => c.as_boolean().value(i).into(),
+                        DataType::Timestamp(..) => {
+                            c.as_primitive::<TimestampMicrosecondType>().value(i).into()
+                        }
+                        DataType::List(_) => {
+                            let l = c.as_list::<i32>().value(i);
+                            let s = l.as_string::<i32>();
+                            Value::Array((0..s.len()).map(|k| s.value(k).into()).collect())
+                        }
+                        _ => text(&b, f.name(), i).into(),
+                    }
+                };
+                row.insert(f.name().clone(), v);
+            }
+            out.push(row);
+        }
+    }
+    out
+}

@@ -2,15 +2,41 @@
 //! [`streamscope_flow::Inspector`], choosing per flow which protocol reads it, and hands
 //! the rows it finds to a [`MediaOut`] that the pipeline's sink provides.
 //!
-//! Dispatch is static: one enum with a variant per protocol (DNS so far), so the flow
-//! table stays generic over one type and never names a protocol.
+//! Which flows are read, and how:
+//!
+//! * **DNS**: UDP and TCP flows with port 53 ([`crate::dns`]).
+//! * **IGMP and MLD**: IGMP flows and ICMPv6 flows; each message (MLD types only for
+//!   ICMPv6) becomes [`MulticastEvent`]s ([`crate::multicast`]).
+//! * **MPEG-TS and RTP over UDP**: every other UDP flow is probed, by content, not port:
+//!   MPEG-TS ([`ts::detect`]) and RTP ([`RtpFlow`]'s validating detection) are looked for
+//!   in its first [`PROBE_DATAGRAMS`] datagrams; a flow where neither is found is let go
+//!   (its packets cost nothing more), one where either is found is read to its end. A
+//!   UDP flow to a multicast group is followed to its end whatever it carries: its
+//!   datagrams feed the channel sessions ([`MediaOut::group_packet`]).
+//! * **MPEG-TS in RTSP-interleaved TCP** (port 554): the server's byte stream
+//!   ([`TsAnalyzer::on_interleaved`]).
+//!
+//! Dispatch is static: one enum with a variant per protocol, so the flow table stays
+//! generic over one type and never names a protocol.
+
+use std::net::IpAddr;
 
 use streamscope_flow::{
-    ClientRule, Dir as FlowDir, EndReason, FlowStart, Inspector, Segment, Wants,
+    ClientRule, Dir as FlowDir, EndReason, FlowStart, Inspector, Segment, Want, Wants,
 };
 use streamscope_wire::{Packet, Transport};
 
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
+use crate::multicast::{MulticastEvent, MulticastReader, MulticastStats};
+use crate::rtp::{RtpConfig, RtpFlow};
+use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
+
+/// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
+pub const PROBE_DATAGRAMS: u32 = 32;
+/// RTSP's port (RFC 2326), whose TCP flows are read for interleaved MPEG-TS.
+const RTSP_PORT: u16 = 554;
+/// ICMPv6 types of MLD: query, v1 report, v1 done, v2 report.
+const MLD_TYPES: [u8; 4] = [130, 131, 132, 143];
 
 /// Where the rows inspectors find go (the pipeline's table sink).
 pub trait MediaOut {
@@ -22,6 +48,87 @@ pub trait MediaOut {
     fn dns_config(&self) -> DnsConfig {
         DnsConfig::default()
     }
+    /// One IGMP / MLD event (a message, or a group record of a report) of `flow`.
+    fn multicast(&mut self, flow: &FlowStart, event: &MulticastEvent<'_>);
+    /// What the run's IGMP / MLD messages were, by kind, counted as they go.
+    fn multicast_stats(&mut self) -> &mut MulticastStats;
+    /// A UDP datagram with `bytes` of payload from `source` to the multicast `group`.
+    fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64);
+    /// A flow that carried MPEG-TS ended: its analyser, finished, and how the TS came.
+    fn ts(&mut self, flow: &FlowStart, ts: &TsAnalyzer, carrier: Carrier);
+    /// A flow with confirmed RTP streams ended: its analyser, finished.
+    fn rtp(&mut self, flow: &FlowStart, rtp: &RtpFlow);
+}
+
+/// How a flow's MPEG-TS came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// TS packets straight in UDP.
+    Udp,
+    /// TS in RTP (RFC 2250) in UDP.
+    Rtp,
+    /// TS in RTSP-interleaved frames on TCP (RFC 2326 section 10.12).
+    RtspInterleaved,
+}
+
+impl Carrier {
+    /// The name used in tables: `udp`, `rtp`, `rtsp_interleaved`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Carrier::Udp => "udp",
+            Carrier::Rtp => "rtp",
+            Carrier::RtspInterleaved => "rtsp_interleaved",
+        }
+    }
+}
+
+/// What a flow was found to carry (`flows.class`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaClass {
+    /// MPEG-TS (in UDP or RTP) sent to a multicast group.
+    IptvMulticast,
+    /// MPEG-TS to one host: in UDP or RTP, or RTSP-interleaved on TCP.
+    IptvUnicast,
+    /// RTP streams that are not MPEG-TS (voice, video calls).
+    RtpMedia,
+}
+
+impl MediaClass {
+    /// The name used in tables: `iptv_multicast`, `iptv_unicast`, `rtp_media`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaClass::IptvMulticast => "iptv_multicast",
+            MediaClass::IptvUnicast => "iptv_unicast",
+            MediaClass::RtpMedia => "rtp_media",
+        }
+    }
+}
+
+/// Media counters of one flow's time bin (`flow_bins`), zero for flows without media.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MediaBin {
+    /// MPEG-TS packets.
+    pub ts_packets: u64,
+    /// Continuity-counter errors (TR 101 290 Continuity_count_error).
+    pub ts_cc_errors: u64,
+    /// TS packets missing by the continuity counters.
+    pub ts_lost_packets: u64,
+    /// Packets with the transport error indicator set.
+    pub ts_transport_errors: u64,
+    /// PCR repetition, discontinuity and accuracy errors.
+    pub ts_pcr_errors: u64,
+    /// MDI delay factor over the bin, ms (RFC 4445); `None` without a PCR rate.
+    pub ts_df_ms: Option<f64>,
+    /// RTP packets counted in streams.
+    pub rtp_packets: u64,
+    /// RTP packets lost in the bin (expected less received; negative with duplicates).
+    pub rtp_lost: i64,
+    /// RTP duplicates.
+    pub rtp_duplicates: u64,
+    /// RTP packets out of order.
+    pub rtp_reordered: u64,
+    /// Largest RTP interarrival jitter in the bin, ms.
+    pub rtp_max_jitter_ms: Option<f64>,
 }
 
 /// A DNS flow's rows and counters on their way to a [`MediaOut`].
@@ -57,13 +164,139 @@ impl DnsSink for DnsTo<'_> {
 #[derive(Debug)]
 pub struct MediaInspector {
     kind: Kind,
-    /// The flow is TCP (read as streams).
-    tcp: bool,
 }
 
 #[derive(Debug)]
 enum Kind {
-    Dns(DnsState),
+    /// DNS; `tcp` when read as streams.
+    Dns { state: DnsState, tcp: bool },
+    /// IGMP or ICMPv6 (MLD).
+    Multicast,
+    /// UDP probed or read for MPEG-TS and RTP.
+    Udp(Box<Udp>),
+    /// RTSP on TCP: interleaved MPEG-TS from the server.
+    Rtsp(Box<TsAnalyzer>),
+}
+
+/// A UDP flow's media state.
+#[derive(Debug)]
+struct Udp {
+    /// The multicast group, when one side is one.
+    group: Option<IpAddr>,
+    ts: Option<TsAnalyzer>,
+    carrier: Carrier,
+    rtp: Option<RtpFlow>,
+    /// Datagrams looked at.
+    datagrams: u32,
+    /// Probing is over: nothing found in [`PROBE_DATAGRAMS`] datagrams.
+    let_go: bool,
+    /// Time of the last datagram (a bin's end for the MDI).
+    last_ns: i64,
+    class: Option<MediaClass>,
+}
+
+impl Udp {
+    fn found(&self) -> bool {
+        self.ts.is_some() || self.rtp_found()
+    }
+
+    fn rtp_found(&self) -> bool {
+        self.rtp
+            .as_ref()
+            .is_some_and(|r| r.is_rtp(FlowDir::Up) || r.is_rtp(FlowDir::Down))
+    }
+
+    fn wants(&self) -> Wants {
+        if self.let_go {
+            Wants::NOTHING
+        } else {
+            Wants::PACKETS
+        }
+    }
+
+    fn datagram(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
+        self.last_ns = self.last_ns.max(s.ts_ns);
+        let payload = s.payload;
+        if let Some(group) = self.group {
+            let source = match s.dir {
+                FlowDir::Up => flow.client.addr,
+                FlowDir::Down => flow.server.addr,
+            };
+            if source != group {
+                out.group_packet(s.ts_ns, group, source, u64::from(s.payload_len));
+            }
+        }
+        let probing = !self.found();
+        if self.rtp.is_none() && probing && payload.len() >= 12 && payload[0] >> 6 == 2 {
+            self.rtp = Some(RtpFlow::new(RtpConfig::default()));
+        }
+        if let Some(r) = self.rtp.as_mut() {
+            r.on_datagram(s.dir, s.ts_ns, payload);
+            if r.gave_up(FlowDir::Up) && r.gave_up(FlowDir::Down) {
+                self.rtp = None;
+            }
+        }
+        if self.ts.is_none() && probing {
+            if let Some(f) = ts::detect(payload) {
+                self.ts = Some(TsAnalyzer::new(TsConfig::default()));
+                self.carrier = match f.encapsulation {
+                    Encapsulation::Raw => Carrier::Udp,
+                    Encapsulation::Rtp { .. } => Carrier::Rtp,
+                };
+            }
+        }
+        if let Some(t) = self.ts.as_mut() {
+            t.on_datagram(s.ts_ns, payload);
+        }
+        self.datagrams = self.datagrams.saturating_add(1);
+        if !self.found() && self.group.is_none() && self.datagrams >= PROBE_DATAGRAMS {
+            self.let_go = true;
+            self.rtp = None;
+        }
+    }
+
+    fn end(&mut self, flow: &FlowStart, ended_ns: i64, out: &mut (dyn MediaOut + Send)) {
+        if let Some(t) = self.ts.as_mut() {
+            t.finish(ended_ns);
+            out.ts(flow, t, self.carrier);
+            self.class = Some(if self.group.is_some() {
+                MediaClass::IptvMulticast
+            } else {
+                MediaClass::IptvUnicast
+            });
+        }
+        if let Some(r) = self.rtp.as_mut() {
+            r.finish(ended_ns);
+            if r.streams().next().is_some() {
+                out.rtp(flow, r);
+                if self.class.is_none() {
+                    self.class = Some(MediaClass::RtpMedia);
+                }
+            }
+        }
+    }
+
+    fn close_bin(&mut self) -> MediaBin {
+        let mut b = MediaBin::default();
+        if let Some(t) = self.ts.as_mut() {
+            let c = t.take_interval(self.last_ns);
+            b.ts_packets = c.packets;
+            b.ts_cc_errors = c.cc_errors;
+            b.ts_lost_packets = c.lost_packets;
+            b.ts_transport_errors = c.transport_errors;
+            b.ts_pcr_errors = c.pcr_errors;
+            b.ts_df_ms = c.df_ms;
+        }
+        if let Some(r) = self.rtp.as_mut() {
+            let c = r.take_interval();
+            b.rtp_packets = c.packets;
+            b.rtp_lost = c.lost;
+            b.rtp_duplicates = c.duplicates;
+            b.rtp_reordered = c.reordered;
+            b.rtp_max_jitter_ms = c.max_jitter_ms;
+        }
+        b
+    }
 }
 
 fn dns_dir(d: FlowDir) -> dns::Dir {
@@ -73,63 +306,148 @@ fn dns_dir(d: FlowDir) -> dns::Dir {
     }
 }
 
+impl MediaInspector {
+    /// What the flow was found to carry, once it ended: `None` for flows without media.
+    pub fn class(&self) -> Option<MediaClass> {
+        match &self.kind {
+            Kind::Udp(u) => u.class,
+            Kind::Rtsp(t) => (t.summary().packets > 0).then_some(MediaClass::IptvUnicast),
+            _ => None,
+        }
+    }
+
+    /// The evidence for [`MediaInspector::class`]: how the media was found.
+    pub fn class_evidence(&self) -> Option<&'static str> {
+        match (&self.kind, self.class()?) {
+            (Kind::Rtsp(_), _) => Some("mpeg-ts in rtsp-interleaved tcp"),
+            (Kind::Udp(u), MediaClass::RtpMedia) => {
+                let _ = u;
+                Some("rtp streams (rfc 3550 validation), not mpeg-ts")
+            }
+            (Kind::Udp(u), c) => Some(match (u.carrier, c == MediaClass::IptvMulticast) {
+                (Carrier::Rtp, true) => "mpeg-ts in rtp to a multicast group",
+                (_, true) => "mpeg-ts in udp to a multicast group",
+                (Carrier::Rtp, false) => "mpeg-ts in rtp to one host",
+                (_, false) => "mpeg-ts in udp to one host",
+            }),
+            _ => None,
+        }
+    }
+
+    /// Reads one IGMP or MLD message: the 8-byte header the dissector kept, then the
+    /// payload.
+    fn multicast_message(flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
+        let (header, mld) = match s.transport {
+            Transport::Igmp { header, .. } => (header, false),
+            Transport::Icmpv6 { kind, header, .. } if MLD_TYPES.contains(&kind) => (header, true),
+            _ => return,
+        };
+        let (src, dst) = match s.dir {
+            FlowDir::Up => (flow.client.addr, flow.server.addr),
+            FlowDir::Down => (flow.server.addr, flow.client.addr),
+        };
+        // IGMP and MLD messages are few: a copy puts the message in one piece.
+        let mut msg = Vec::with_capacity(header.len() + s.payload.len());
+        msg.extend_from_slice(&header);
+        msg.extend_from_slice(s.payload);
+        let mut reader = MulticastReader::new();
+        let mut emit = |e: MulticastEvent<'_>| out.multicast(flow, &e);
+        if mld {
+            reader.on_mld(s.ts_ns, src, dst, &msg, &mut emit);
+        } else {
+            reader.on_igmp(s.ts_ns, src, dst, &msg, &mut emit);
+        }
+        out.multicast_stats().merge(reader.stats());
+    }
+}
+
 impl Inspector for MediaInspector {
     type Out = dyn MediaOut + Send;
-    type BinCounters = ();
+    type BinCounters = MediaBin;
 
     #[inline]
     fn may_read(packet: &Packet<'_>) -> bool {
-        // A later fragment has no ports here; the flow table finds its flow by IP id.
-        if packet
-            .ip
-            .is_some_and(|ip| ip.fragment.is_some_and(|f| f.offset > 0))
-        {
-            return true;
-        }
         match packet.transport {
-            Transport::Udp { src_port, dst_port } => {
-                dns::is_dns_port(src_port) || dns::is_dns_port(dst_port)
+            // Any UDP datagram may be DNS, MPEG-TS or RTP; a later fragment (no transport
+            // here) may complete one.
+            Transport::Udp { .. } | Transport::None | Transport::Igmp { .. } => true,
+            Transport::Tcp(t) => {
+                dns::is_dns_port(t.src_port)
+                    || dns::is_dns_port(t.dst_port)
+                    || t.src_port == RTSP_PORT
+                    || t.dst_port == RTSP_PORT
             }
-            Transport::Tcp(t) => dns::is_dns_port(t.src_port) || dns::is_dns_port(t.dst_port),
+            Transport::Icmpv6 { kind, .. } => MLD_TYPES.contains(&kind),
             _ => false,
         }
     }
 
     #[inline]
     fn start(flow: &FlowStart, out: &mut Self::Out) -> Option<MediaInspector> {
-        if !flow.has_ports || !matches!(flow.protocol, 6 | 17) {
-            return None;
-        }
-        if !(dns::is_dns_port(flow.server.port) || dns::is_dns_port(flow.client.port)) {
-            return None;
-        }
-        let mut d = DnsState::default();
-        if flow.protocol == 6 && flow.client_rule != ClientRule::Syn {
-            // Picked up mid-connection: the first bytes need not start a message.
-            let mut to = DnsTo::new(out, flow);
-            d.on_gap(dns::Dir::ClientToServer, &mut to);
-            d.on_gap(dns::Dir::ServerToClient, &mut to);
-        }
-        Some(MediaInspector {
-            kind: Kind::Dns(d),
-            tcp: flow.protocol == 6,
-        })
+        let kind = match flow.protocol {
+            2 | 58 => Kind::Multicast,
+            6 | 17
+                if flow.has_ports
+                    && (dns::is_dns_port(flow.server.port)
+                        || dns::is_dns_port(flow.client.port)) =>
+            {
+                let mut d = DnsState::default();
+                if flow.protocol == 6 && flow.client_rule != ClientRule::Syn {
+                    // Picked up mid-connection: the first bytes need not start a message.
+                    let mut to = DnsTo::new(out, flow);
+                    d.on_gap(dns::Dir::ClientToServer, &mut to);
+                    d.on_gap(dns::Dir::ServerToClient, &mut to);
+                }
+                Kind::Dns {
+                    state: d,
+                    tcp: flow.protocol == 6,
+                }
+            }
+            6 if flow.server.port == RTSP_PORT || flow.client.port == RTSP_PORT => {
+                Kind::Rtsp(Box::new(TsAnalyzer::new(TsConfig::default())))
+            }
+            17 => {
+                let group = [flow.server.addr, flow.client.addr]
+                    .into_iter()
+                    .find(|a| a.is_multicast());
+                Kind::Udp(Box::new(Udp {
+                    group,
+                    ts: None,
+                    carrier: Carrier::Udp,
+                    rtp: None,
+                    datagrams: 0,
+                    let_go: false,
+                    last_ns: flow.ts_ns,
+                    class: None,
+                }))
+            }
+            _ => return None,
+        };
+        Some(MediaInspector { kind })
     }
 
     fn wants(&self) -> Wants {
-        match (&self.kind, self.tcp) {
-            (Kind::Dns(_), true) => Wants::STREAMS,
-            (Kind::Dns(_), false) => Wants::PACKETS,
+        match &self.kind {
+            Kind::Dns { tcp: true, .. } => Wants::STREAMS,
+            Kind::Dns { tcp: false, .. } | Kind::Multicast => Wants::PACKETS,
+            Kind::Udp(u) => u.wants(),
+            Kind::Rtsp(_) => Wants {
+                up: Want::Nothing,
+                down: Want::Stream,
+            },
         }
     }
 
     fn packet(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut Self::Out) -> Wants {
         match &mut self.kind {
             // A fragmented datagram comes whole, put back together by the flow table.
-            Kind::Dns(d) => {
+            Kind::Dns { state, .. } => {
                 let mut to = DnsTo::new(out, flow);
-                d.on_datagram(dns_dir(s.dir), s.ts_ns, s.payload, &mut to)
+                state.on_datagram(dns_dir(s.dir), s.ts_ns, s.payload, &mut to)
             }
+            Kind::Multicast => MediaInspector::multicast_message(flow, s, out),
+            Kind::Udp(u) => u.datagram(flow, s, out),
+            Kind::Rtsp(_) => {}
         }
         self.wants()
     }
@@ -143,7 +461,11 @@ impl Inspector for MediaInspector {
         out: &mut Self::Out,
     ) -> Wants {
         match &mut self.kind {
-            Kind::Dns(d) => d.on_stream(dns_dir(dir), ts_ns, bytes, &mut DnsTo::new(out, flow)),
+            Kind::Dns { state, .. } => {
+                state.on_stream(dns_dir(dir), ts_ns, bytes, &mut DnsTo::new(out, flow))
+            }
+            Kind::Rtsp(t) if dir == FlowDir::Down => t.on_interleaved(ts_ns, bytes),
+            _ => {}
         }
         self.wants()
     }
@@ -156,15 +478,30 @@ impl Inspector for MediaInspector {
         _: u64,
         out: &mut Self::Out,
     ) -> Wants {
-        match &mut self.kind {
-            Kind::Dns(d) => d.on_gap(dns_dir(dir), &mut DnsTo::new(out, flow)),
+        if let Kind::Dns { state, .. } = &mut self.kind {
+            state.on_gap(dns_dir(dir), &mut DnsTo::new(out, flow));
         }
         self.wants()
     }
 
+    fn close_bin(&mut self) -> MediaBin {
+        match &mut self.kind {
+            Kind::Udp(u) => u.close_bin(),
+            _ => MediaBin::default(),
+        }
+    }
+
     fn end(&mut self, flow: &FlowStart, _: EndReason, _: i64, ended_ns: i64, out: &mut Self::Out) {
         match &mut self.kind {
-            Kind::Dns(d) => d.finish(ended_ns, &mut DnsTo::new(out, flow)),
+            Kind::Dns { state, .. } => state.finish(ended_ns, &mut DnsTo::new(out, flow)),
+            Kind::Udp(u) => u.end(flow, ended_ns, out),
+            Kind::Rtsp(t) => {
+                t.finish(ended_ns);
+                if t.summary().packets > 0 {
+                    out.ts(flow, t, Carrier::RtspInterleaved);
+                }
+            }
+            Kind::Multicast => {}
         }
     }
 }
@@ -179,5 +516,10 @@ mod tests {
     fn per_flow_state_is_small() {
         assert_eq!(std::mem::size_of::<DnsState>(), 40);
         assert_eq!(std::mem::size_of::<MediaInspector>(), 48);
+        assert!(
+            std::mem::size_of::<Udp>() < 4096,
+            "{}",
+            std::mem::size_of::<Udp>()
+        );
     }
 }

@@ -21,4 +21,4 @@ pub mod multicast;
 pub mod rtp;
 pub mod ts;
 
-pub use inspector::{MediaInspector, MediaOut};
+pub use inspector::{Carrier, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS};

@@ -28,6 +28,7 @@ fn row(i: u64) -> BinRow {
         bytes_up: 600 + (i * 31) % 4_000,
         bytes_down: 150_000 + (i * 977) % 1_300_000,
         bitrate_down_bps: (150_000 + (i * 977) % 1_300_000) as i64 * 8,
+        media: Default::default(),
     }
 }
 
@@ -102,6 +103,8 @@ fn flow(i: u64) -> FlowRow {
         bitrate_down_p50_bps: Some(((92 + i % 300) * 8) as i64),
         bitrate_down_p95_bps: Some(((92 + i % 300) * 8) as i64),
         bitrate_down_max_bps: Some(((92 + i % 300) * 8) as i64),
+        class: None,
+        class_evidence: None,
     }
 }
 

@@ -8,7 +8,10 @@
 use std::net::IpAddr;
 
 use crate::row::{ns_to_us, Row, RowWriter};
-use crate::schema::{TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS};
+use crate::schema::{
+    TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, TS_PIDS,
+    TS_STREAMS,
+};
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
 ///
@@ -65,6 +68,10 @@ pub struct FlowRow {
     pub bitrate_down_p95_bps: Option<i64>,
     /// Highest downstream bitrate of the flow's bins, bit/s.
     pub bitrate_down_max_bps: Option<i64>,
+    /// What the flow carries (`iptv_multicast`, `iptv_unicast`, `rtp_media`), if found.
+    pub class: Option<&'static str>,
+    /// How [`FlowRow::class`] was decided.
+    pub class_evidence: Option<&'static str>,
 }
 
 /// What was observed of a TCP connection (RFC 9293).
@@ -89,7 +96,7 @@ pub struct TcpFacts {
 }
 
 /// One flow's traffic in one time bin, written to the `flow_bins` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BinRow {
     /// The flow ([`FlowRow::flow_id`]).
     pub flow_id: i64,
@@ -105,6 +112,24 @@ pub struct BinRow {
     pub bytes_down: u64,
     /// `bytes_down` as bit/s over the bin width, floored (the flow crate's `BinRate`).
     pub bitrate_down_bps: i64,
+    /// The flow's media errors in the bin (zero for flows without media).
+    pub media: BinMedia,
+}
+
+/// The media counters of a bin row ([`BinRow::media`]): see the `flow_bins` columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BinMedia {
+    pub ts_packets: u64,
+    pub ts_cc_errors: u64,
+    pub ts_lost_packets: u64,
+    pub ts_transport_errors: u64,
+    pub ts_pcr_errors: u64,
+    pub ts_df_ms: Option<f64>,
+    pub rtp_packets: u64,
+    pub rtp_lost: i64,
+    pub rtp_duplicates: u64,
+    pub rtp_reordered: u64,
+    pub rtp_max_jitter_ms: Option<f64>,
 }
 
 impl Row for FlowRow {
@@ -149,6 +174,8 @@ impl Row for FlowRow {
         w.opt_i64("bitrate_down_p50_bps", self.bitrate_down_p50_bps);
         w.opt_i64("bitrate_down_p95_bps", self.bitrate_down_p95_bps);
         w.opt_i64("bitrate_down_max_bps", self.bitrate_down_max_bps);
+        w.opt_str("class", self.class);
+        w.opt_str("class_evidence", self.class_evidence);
     }
 }
 
@@ -163,6 +190,18 @@ impl Row for BinRow {
         w.count("bytes_up", self.bytes_up);
         w.count("bytes_down", self.bytes_down);
         w.i64("bitrate_down_bps", self.bitrate_down_bps);
+        let m = &self.media;
+        w.count("ts_packets", m.ts_packets);
+        w.count("ts_cc_errors", m.ts_cc_errors);
+        w.count("ts_lost_packets", m.ts_lost_packets);
+        w.count("ts_transport_errors", m.ts_transport_errors);
+        w.count("ts_pcr_errors", m.ts_pcr_errors);
+        w.opt_f64("ts_df_ms", m.ts_df_ms);
+        w.count("rtp_packets", m.rtp_packets);
+        w.i64("rtp_lost", m.rtp_lost);
+        w.count("rtp_duplicates", m.rtp_duplicates);
+        w.count("rtp_reordered", m.rtp_reordered);
+        w.opt_f64("rtp_max_jitter_ms", m.rtp_max_jitter_ms);
     }
 }
 
@@ -321,5 +360,169 @@ impl Row for ChannelSessionRow {
         w.count("packets", self.packets);
         w.count("bytes", self.bytes);
         w.opt_f64("mean_bitrate_bps", self.mean_bps);
+    }
+}
+
+/// One MPEG-TS multiplex (a flow), written to the `ts_streams` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsStreamRow {
+    pub flow_id: i64,
+    pub carrier: &'static str,
+    pub first_ts_ns: Option<i64>,
+    pub last_ts_ns: Option<i64>,
+    pub packet_len: Option<u16>,
+    pub packets: u64,
+    pub null_share: Option<f64>,
+    pub pids: u64,
+    pub programs: u64,
+    pub pcr_pid: Option<u16>,
+    pub bitrate_bps: Option<f64>,
+    pub pcr_jitter_ns: Option<i64>,
+    pub ts_resolution_ns: u64,
+    pub df_max_ms: Option<f64>,
+    pub lost_packets: u64,
+    pub mlr_pps: Option<f64>,
+    /// The TR 101 290 counters, in the table's order.
+    pub tr101290: [u64; 12],
+}
+
+impl Row for TsStreamRow {
+    const TABLE: &'static TableSpec = &TS_STREAMS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.i64("flow_id", self.flow_id);
+        w.str("carrier", self.carrier);
+        w.opt_ts_ns("first_ts", self.first_ts_ns);
+        w.opt_ts_ns("last_ts", self.last_ts_ns);
+        w.opt_i32("packet_len", self.packet_len);
+        w.count("packets", self.packets);
+        w.opt_f64("null_share", self.null_share);
+        w.count("pids", self.pids);
+        w.count("programs", self.programs);
+        w.opt_i32("pcr_pid", self.pcr_pid);
+        w.opt_f64("bitrate_bps", self.bitrate_bps);
+        w.opt_f64("pcr_jitter_ms", self.pcr_jitter_ns.map(|j| j as f64 / 1e6));
+        w.count("ts_resolution_ns", self.ts_resolution_ns);
+        w.opt_f64("df_max_ms", self.df_max_ms);
+        w.count("lost_packets", self.lost_packets);
+        w.opt_f64("mlr_pps", self.mlr_pps);
+        for (name, v) in TS_TR101290_COLUMNS.iter().zip(self.tr101290) {
+            w.count(name, v);
+        }
+    }
+}
+
+/// The `ts_streams` columns of the TR 101 290 counters, in order.
+pub const TS_TR101290_COLUMNS: [&str; 12] = [
+    "ts_sync_loss",
+    "sync_byte_error",
+    "pat_error_2",
+    "continuity_count_error",
+    "pmt_error_2",
+    "pid_error",
+    "transport_error",
+    "crc_error",
+    "pcr_repetition_error",
+    "pcr_discontinuity_indicator_error",
+    "pcr_accuracy_error",
+    "pts_error",
+];
+
+/// One PID of a multiplex, written to the `ts_pids` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsPidRow {
+    pub flow_id: i64,
+    pub pid: u16,
+    pub kind: &'static str,
+    pub program: Option<u16>,
+    pub stream_type: Option<u8>,
+    pub packets: u64,
+    pub cc_errors: u64,
+    pub lost_packets: u64,
+    pub duplicates: u64,
+    pub transport_errors: u64,
+    pub scrambled_packets: u64,
+    pub pcr_count: u64,
+    pub pcr_interval_min_ns: Option<i64>,
+    pub pcr_interval_max_ns: Option<i64>,
+    pub pcr_repetition_errors: u64,
+    pub pcr_discontinuity_errors: u64,
+    pub pcr_accuracy_errors: u64,
+    pub pts_errors: u64,
+}
+
+impl Row for TsPidRow {
+    const TABLE: &'static TableSpec = &TS_PIDS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        let ms = |ns: Option<i64>| ns.map(|n| n as f64 / 1e6);
+        w.i64("flow_id", self.flow_id);
+        w.i32("pid", self.pid);
+        w.str("kind", self.kind);
+        w.opt_i32("program", self.program);
+        w.opt_i32("stream_type", self.stream_type);
+        w.count("packets", self.packets);
+        w.count("cc_errors", self.cc_errors);
+        w.count("lost_packets", self.lost_packets);
+        w.count("duplicates", self.duplicates);
+        w.count("transport_errors", self.transport_errors);
+        w.count("scrambled_packets", self.scrambled_packets);
+        w.count("pcr_count", self.pcr_count);
+        w.opt_f64("pcr_interval_min_ms", ms(self.pcr_interval_min_ns));
+        w.opt_f64("pcr_interval_max_ms", ms(self.pcr_interval_max_ns));
+        w.count("pcr_repetition_errors", self.pcr_repetition_errors);
+        w.count("pcr_discontinuity_errors", self.pcr_discontinuity_errors);
+        w.count("pcr_accuracy_errors", self.pcr_accuracy_errors);
+        w.count("pts_errors", self.pts_errors);
+    }
+}
+
+/// One RTP stream, written to the `rtp_streams` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RtpStreamRow {
+    pub flow_id: i64,
+    pub direction: &'static str,
+    pub ssrc: u32,
+    pub first_ts_ns: i64,
+    pub last_ts_ns: i64,
+    pub payload_type: u8,
+    pub clock_rate_hz: Option<u32>,
+    pub clock_rate_source: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+    pub expected: i64,
+    pub lost: i64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    pub sequence_errors: u64,
+    pub mean_jitter_ms: Option<f64>,
+    pub max_jitter_ms: Option<f64>,
+    pub max_delta_ms: Option<f64>,
+    pub mpeg_ts_packets: u64,
+}
+
+impl Row for RtpStreamRow {
+    const TABLE: &'static TableSpec = &RTP_STREAMS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.i64("flow_id", self.flow_id);
+        w.str("direction", self.direction);
+        w.i64("ssrc", i64::from(self.ssrc));
+        w.ts_ns("first_ts", self.first_ts_ns);
+        w.ts_ns("last_ts", self.last_ts_ns);
+        w.i32("payload_type", self.payload_type);
+        w.opt_i64("clock_rate_hz", self.clock_rate_hz.map(i64::from));
+        w.str("clock_rate_source", self.clock_rate_source);
+        w.count("packets", self.packets);
+        w.count("bytes", self.bytes);
+        w.i64("expected", self.expected);
+        w.i64("lost", self.lost);
+        w.count("duplicates", self.duplicates);
+        w.count("reordered", self.reordered);
+        w.count("sequence_errors", self.sequence_errors);
+        w.opt_f64("mean_jitter_ms", self.mean_jitter_ms);
+        w.opt_f64("max_jitter_ms", self.max_jitter_ms);
+        w.opt_f64("max_delta_ms", self.max_delta_ms);
+        w.count("mpeg_ts_packets", self.mpeg_ts_packets);
     }
 }

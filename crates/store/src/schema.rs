@@ -387,6 +387,22 @@ const FLOW_COLUMNS: &[Column] = &[
         "Highest server-to-client bitrate of the flow's bins, in bit/s (exact). Null when no \
          bin was summarized.",
     ),
+    col(
+        "class",
+        DictUtf8,
+        true,
+        "What the flow carries, found from its payload (never from ports alone): \
+         iptv_multicast (MPEG-TS, in UDP or RTP, to a multicast group), iptv_unicast \
+         (MPEG-TS to one host: UDP, RTP, or RTSP-interleaved TCP), rtp_media (RTP streams \
+         that are not MPEG-TS). Null otherwise.",
+    ),
+    col(
+        "class_evidence",
+        DictUtf8,
+        true,
+        "How class was decided, e.g. \"mpeg-ts in rtp to a multicast group\" (the rows of \
+         ts_streams and rtp_streams for the flow hold the figures). Null when class is.",
+    ),
 ];
 
 /// The `flow_bins` table.
@@ -442,6 +458,68 @@ const FLOW_BIN_COLUMNS: &[Column] = &[
         "Server-to-client bitrate in the bin: bytes_down * 8 / bin width in seconds, in bit/s, \
          floored; a bin cut short by the start or end of the capture is still divided by the \
          full width.",
+    ),
+    col(
+        "ts_packets",
+        Int64,
+        false,
+        "MPEG-TS packets of the flow in the bin (0 for flows without MPEG-TS).",
+    ),
+    col(
+        "ts_cc_errors",
+        Int64,
+        false,
+        "Continuity-counter errors (TR 101 290 Continuity_count_error) in the bin.",
+    ),
+    col(
+        "ts_lost_packets",
+        Int64,
+        false,
+        "TS packets missing by the continuity counters in the bin.",
+    ),
+    col(
+        "ts_transport_errors",
+        Int64,
+        false,
+        "TS packets with the transport error indicator in the bin.",
+    ),
+    col(
+        "ts_pcr_errors",
+        Int64,
+        false,
+        "PCR repetition, discontinuity and accuracy errors in the bin.",
+    ),
+    col(
+        "ts_df_ms",
+        Float64,
+        true,
+        "MDI delay factor over the bin (RFC 4445), ms. Null without MPEG-TS or a PCR rate.",
+    ),
+    col(
+        "rtp_packets",
+        Int64,
+        false,
+        "RTP packets of the flow in the bin.",
+    ),
+    col(
+        "rtp_lost",
+        Int64,
+        false,
+        "RTP packets lost in the bin: expected less received since the previous bin \
+         (RFC 3550 A.3; negative when duplicates outnumber losses).",
+    ),
+    col("rtp_duplicates", Int64, false, "RTP duplicates in the bin."),
+    col(
+        "rtp_reordered",
+        Int64,
+        false,
+        "RTP packets out of order in the bin.",
+    ),
+    col(
+        "rtp_max_jitter_ms",
+        Float64,
+        true,
+        "Largest RTP interarrival jitter in the bin, ms. Null without RTP of known clock rate.",
     ),
 ];
 
@@ -660,13 +738,13 @@ const MULTICAST_EVENT_COLUMNS: &[Column] = &[
     ),
     col(
         "checksum_ok",
-        Boolean,
+        Bool,
         false,
         "The message's checksum is right (the row is kept either way).",
     ),
     col(
         "malformed",
-        Boolean,
+        Bool,
         false,
         "The message's group records were cut by the capture or by a wrong length: the \
          rows are the records read before the cut.",
@@ -774,7 +852,363 @@ const CHANNEL_SESSION_COLUMNS: &[Column] = &[
     ),
 ];
 
-static TABLES: [TableSpec; 5] = [FLOWS, FLOW_BINS, DNS, MULTICAST_EVENTS, CHANNEL_SESSIONS];
+/// The `ts_streams` table.
+pub const TS_STREAMS: TableSpec = TableSpec {
+    name: "ts_streams",
+    description: "One row per flow that carried MPEG-TS (ISO/IEC 13818-1): the multiplex's \
+                  packets, PCR-derived bitrate, MDI (RFC 4445) and ETSI TR 101 290 priority 1 \
+                  and 2 counters, by the standard's names as TSDuck prints them. Written when \
+                  the flow ends. Per-PID figures are in ts_pids.",
+    sort: "the order in which flows end",
+    statistics: &["flow_id"],
+    columns: TS_STREAM_COLUMNS,
+};
+
+const TS_STREAM_COLUMNS: &[Column] = &[
+    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col(
+        "carrier",
+        DictUtf8,
+        false,
+        "How the TS came: udp (TS packets straight in UDP), rtp (RFC 2250) or \
+         rtsp_interleaved (RTSP-interleaved frames on TCP).",
+    ),
+    col("first_ts", TimestampUs, true, "Time of the first TS packet."),
+    col("last_ts", TimestampUs, true, "Time of the last TS packet."),
+    col(
+        "packet_len",
+        Int32,
+        true,
+        "TS packet length: 188, or 204 with 16 Reed-Solomon bytes.",
+    ),
+    col("packets", Int64, false, "TS packets read."),
+    col(
+        "null_share",
+        Float64,
+        true,
+        "Share of null packets (PID 0x1FFF): the multiplex's stuffing.",
+    ),
+    col("pids", Int64, false, "Distinct PIDs seen."),
+    col("programs", Int64, false, "Programs in the PAT."),
+    col("pcr_pid", Int32, true, "The PID whose PCRs time the multiplex (the first seen)."),
+    col(
+        "bitrate_bps",
+        Float64,
+        true,
+        "Multiplex bitrate from the PCRs: bytes between PCRs of pcr_pid over PCR time, bit/s. \
+         Null with fewer than two PCRs.",
+    ),
+    col(
+        "pcr_jitter_ms",
+        Float64,
+        true,
+        "PCR jitter against capture time (drift removed, max - min), ms: includes the \
+         capture's own timestamp error (see ts_resolution_ns; software timestamps give \
+         tens of µs), so it bounds the stream's jitter from above.",
+    ),
+    col(
+        "ts_resolution_ns",
+        Int64,
+        false,
+        "The capture timestamps' resolution assumed for the jitter figures, ns.",
+    ),
+    col(
+        "df_max_ms",
+        Float64,
+        true,
+        "Largest MDI delay factor (RFC 4445) over one-second intervals, ms: the virtual \
+         buffer (bytes arrived less the PCR rate × time) max - min over the interval, over \
+         the rate. Null without a PCR rate.",
+    ),
+    col(
+        "lost_packets",
+        Int64,
+        false,
+        "TS packets missing by the continuity counters.",
+    ),
+    col(
+        "mlr_pps",
+        Float64,
+        true,
+        "MDI media loss rate over the stream: lost_packets per second.",
+    ),
+    col(
+        "ts_sync_loss",
+        Int64,
+        false,
+        "TS_sync_loss (1.1): sync lost in a byte stream (two or more bad sync bytes in a row).",
+    ),
+    col(
+        "sync_byte_error",
+        Int64,
+        false,
+        "Sync_byte_error (1.2): packets whose first byte is not 0x47.",
+    ),
+    col(
+        "pat_error_2",
+        Int64,
+        false,
+        "PAT_error_2 (1.3.a): PID 0 without a PAT section for over 500 ms, or with another table id, or scrambled.",
+    ),
+    col(
+        "continuity_count_error",
+        Int64,
+        false,
+        "Continuity_count_error (1.4): continuity-counter discontinuities (one duplicate allowed; packets without payload do not advance; the discontinuity indicator honoured; the null PID not checked).",
+    ),
+    col(
+        "pmt_error_2",
+        Int64,
+        false,
+        "PMT_error_2 (1.5.a): a PMT PID without its section for over 500 ms, or scrambled.",
+    ),
+    col(
+        "pid_error",
+        Int64,
+        false,
+        "PID_error (1.6): a PID a PMT lists not seen for 5 s.",
+    ),
+    col(
+        "transport_error",
+        Int64,
+        false,
+        "Transport_error (2.1): packets with the transport error indicator set.",
+    ),
+    col(
+        "crc_error",
+        Int64,
+        false,
+        "CRC_error (2.2): PAT / PMT sections with a wrong CRC-32.",
+    ),
+    col(
+        "pcr_repetition_error",
+        Int64,
+        false,
+        "PCR_repetition_error (2.3.a): more than 40 ms between PCRs of a PCR PID (capture time).",
+    ),
+    col(
+        "pcr_discontinuity_indicator_error",
+        Int64,
+        false,
+        "PCR_discontinuity_indicator_error (2.3.b): PCR jumps of over 100 ms, or backwards, without the discontinuity indicator.",
+    ),
+    col(
+        "pcr_accuracy_error",
+        Int64,
+        false,
+        "PCR_accuracy_error (2.4): PCRs more than 500 ns off the value the multiplex rate and their position give (meaningful on a constant-rate multiplex).",
+    ),
+    col(
+        "pts_error",
+        Int64,
+        false,
+        "PTS_error (2.5): more than 700 ms between PTSs of a PID whose PES headers are in clear.",
+    ),
+];
+
+/// The `ts_pids` table.
+pub const TS_PIDS: TableSpec = TableSpec {
+    name: "ts_pids",
+    description: "One row per flow and MPEG-TS PID: what the PID carries (from the PAT and \
+                  PMT), its packets and its continuity and PCR figures. Written when the \
+                  flow ends.",
+    sort: "flow_id, then PIDs in order of first appearance",
+    statistics: &["flow_id"],
+    columns: TS_PID_COLUMNS,
+};
+
+const TS_PID_COLUMNS: &[Column] = &[
+    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col("pid", Int32, false, "The PID (0-8191)."),
+    col(
+        "kind",
+        DictUtf8,
+        false,
+        "What it carries: pat, pmt, null, or the stream's label from its PMT stream type \
+         and descriptors (h264, hevc, mpeg2_video, aac, ac3, ...), or unreferenced.",
+    ),
+    col("program", Int32, true, "Program number whose PMT lists it."),
+    col("stream_type", Int32, true, "PMT stream_type."),
+    col("packets", Int64, false, "Packets."),
+    col("cc_errors", Int64, false, "Continuity-counter errors."),
+    col(
+        "lost_packets",
+        Int64,
+        false,
+        "Packets missing by the continuity counter.",
+    ),
+    col(
+        "duplicates",
+        Int64,
+        false,
+        "Duplicate packets (allowed once).",
+    ),
+    col(
+        "transport_errors",
+        Int64,
+        false,
+        "Packets with the transport error indicator.",
+    ),
+    col(
+        "scrambled_packets",
+        Int64,
+        false,
+        "Packets with scrambling control set.",
+    ),
+    col("pcr_count", Int64, false, "PCRs carried."),
+    col(
+        "pcr_interval_min_ms",
+        Float64,
+        true,
+        "Shortest capture-time gap between PCRs, ms.",
+    ),
+    col(
+        "pcr_interval_max_ms",
+        Float64,
+        true,
+        "Longest capture-time gap between PCRs, ms.",
+    ),
+    col(
+        "pcr_repetition_errors",
+        Int64,
+        false,
+        "Gaps between PCRs over 40 ms.",
+    ),
+    col(
+        "pcr_discontinuity_errors",
+        Int64,
+        false,
+        "PCR jumps without the discontinuity indicator.",
+    ),
+    col(
+        "pcr_accuracy_errors",
+        Int64,
+        false,
+        "PCRs more than 500 ns off.",
+    ),
+    col("pts_errors", Int64, false, "Gaps between PTSs over 700 ms."),
+];
+
+/// The `rtp_streams` table.
+pub const RTP_STREAMS: TableSpec = TableSpec {
+    name: "rtp_streams",
+    description: "One row per RTP stream (RFC 3550): a flow direction and SSRC, found by \
+                  validating headers (version 2, plausible payload type, sequence numbers \
+                  following on), not by port. Loss and jitter as RFC 3550 appendices A.1 \
+                  and A.8 compute them. Written when the flow ends.",
+    sort: "the order in which flows end",
+    statistics: &["flow_id"],
+    columns: RTP_STREAM_COLUMNS,
+};
+
+const RTP_STREAM_COLUMNS: &[Column] = &[
+    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col(
+        "direction",
+        DictUtf8,
+        false,
+        "up (client to server) or down.",
+    ),
+    col(
+        "ssrc",
+        Int64,
+        false,
+        "Synchronisation source (0 to 2^32 - 1).",
+    ),
+    col("first_ts", TimestampUs, false, "Time of the first packet."),
+    col("last_ts", TimestampUs, false, "Time of the last packet."),
+    col(
+        "payload_type",
+        Int32,
+        false,
+        "Payload type of the first packet.",
+    ),
+    col(
+        "clock_rate_hz",
+        Int64,
+        true,
+        "RTP clock rate: RFC 3551's for static types, else estimated from timestamps \
+         against capture time (see clock_rate_source). Null when unknown.",
+    ),
+    col(
+        "clock_rate_source",
+        DictUtf8,
+        false,
+        "static, estimated or unknown.",
+    ),
+    col("packets", Int64, false, "Packets, duplicates included."),
+    col(
+        "bytes",
+        Int64,
+        false,
+        "UDP payload bytes (RTP headers included).",
+    ),
+    col(
+        "expected",
+        Int64,
+        false,
+        "Expected packets: extended highest sequence number - first + 1 (A.1).",
+    ),
+    col(
+        "lost",
+        Int64,
+        false,
+        "expected - packets (negative when duplicates outnumber losses, as RFC 3550 says).",
+    ),
+    col(
+        "duplicates",
+        Int64,
+        false,
+        "Packets whose sequence number was seen already.",
+    ),
+    col(
+        "reordered",
+        Int64,
+        false,
+        "Packets arriving after a higher sequence number.",
+    ),
+    col(
+        "sequence_errors",
+        Int64,
+        false,
+        "Jumps of 3000 or more, or back by more than 100.",
+    ),
+    col(
+        "mean_jitter_ms",
+        Float64,
+        true,
+        "Mean interarrival jitter (A.8, at the clock rate), ms. Null when the rate is unknown.",
+    ),
+    col(
+        "max_jitter_ms",
+        Float64,
+        true,
+        "Largest interarrival jitter, ms.",
+    ),
+    col(
+        "max_delta_ms",
+        Float64,
+        true,
+        "Largest gap between consecutive regular packets, ms (Wireshark's max delta).",
+    ),
+    col(
+        "mpeg_ts_packets",
+        Int64,
+        false,
+        "Packets whose payload is MPEG-TS.",
+    ),
+];
+
+static TABLES: [TableSpec; 8] = [
+    FLOWS,
+    FLOW_BINS,
+    DNS,
+    MULTICAST_EVENTS,
+    CHANNEL_SESSIONS,
+    TS_STREAMS,
+    TS_PIDS,
+    RTP_STREAMS,
+];
 
 /// Every table streamscope writes, in documentation order.
 pub fn tables() -> &'static [TableSpec] {
@@ -1018,7 +1452,19 @@ mod tests {
     #[test]
     fn table_names_and_column_lists() {
         let names: Vec<_> = tables().iter().map(|t| t.name).collect();
-        assert_eq!(names, ["flows", "flow_bins", "dns"]);
+        assert_eq!(
+            names,
+            [
+                "flows",
+                "flow_bins",
+                "dns",
+                "multicast_events",
+                "channel_sessions",
+                "ts_streams",
+                "ts_pids",
+                "rtp_streams"
+            ]
+        );
         let flows: Vec<_> = FLOWS.columns.iter().map(|c| c.name).collect();
         assert_eq!(
             flows,
@@ -1056,6 +1502,8 @@ mod tests {
                 "bitrate_down_p50_bps",
                 "bitrate_down_p95_bps",
                 "bitrate_down_max_bps",
+                "class",
+                "class_evidence",
             ]
         );
         let bins: Vec<_> = FLOW_BINS.columns.iter().map(|c| c.name).collect();
@@ -1069,6 +1517,17 @@ mod tests {
                 "bytes_up",
                 "bytes_down",
                 "bitrate_down_bps",
+                "ts_packets",
+                "ts_cc_errors",
+                "ts_lost_packets",
+                "ts_transport_errors",
+                "ts_pcr_errors",
+                "ts_df_ms",
+                "rtp_packets",
+                "rtp_lost",
+                "rtp_duplicates",
+                "rtp_reordered",
+                "rtp_max_jitter_ms",
             ]
         );
     }

@@ -1127,6 +1127,7 @@ impl WriterThread {
 ///     bytes_up: 60,
 ///     bytes_down: 1_500,
 ///     bitrate_down_bps: 12_000,
+///     media: Default::default(),
 /// })?;
 /// let summary = out.finish()?;
 /// # Ok::<(), streamscope_store::Error>(())

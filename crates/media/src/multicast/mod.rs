@@ -317,18 +317,18 @@ impl RecordType {
         }
     }
 
-    /// The RFC's name, used in tables: `MODE_IS_INCLUDE`, `MODE_IS_EXCLUDE`,
-    /// `CHANGE_TO_INCLUDE_MODE`, `CHANGE_TO_EXCLUDE_MODE`, `ALLOW_NEW_SOURCES`,
-    /// `BLOCK_OLD_SOURCES`, `UNKNOWN`.
+    /// The RFC's name in lower case, as used in tables (and in capgen's truth):
+    /// `mode_is_include`, `mode_is_exclude`, `change_to_include`, `change_to_exclude`,
+    /// `allow_new_sources`, `block_old_sources`, `unknown`.
     pub fn name(self) -> &'static str {
         match self {
-            RecordType::ModeIsInclude => "MODE_IS_INCLUDE",
-            RecordType::ModeIsExclude => "MODE_IS_EXCLUDE",
-            RecordType::ChangeToInclude => "CHANGE_TO_INCLUDE_MODE",
-            RecordType::ChangeToExclude => "CHANGE_TO_EXCLUDE_MODE",
-            RecordType::AllowNewSources => "ALLOW_NEW_SOURCES",
-            RecordType::BlockOldSources => "BLOCK_OLD_SOURCES",
-            RecordType::Unknown(_) => "UNKNOWN",
+            RecordType::ModeIsInclude => "mode_is_include",
+            RecordType::ModeIsExclude => "mode_is_exclude",
+            RecordType::ChangeToInclude => "change_to_include",
+            RecordType::ChangeToExclude => "change_to_exclude",
+            RecordType::AllowNewSources => "allow_new_sources",
+            RecordType::BlockOldSources => "block_old_sources",
+            RecordType::Unknown(_) => "unknown",
         }
     }
 }

@@ -300,13 +300,13 @@ fn record_type_names_and_codes() {
     assert_eq!(
         names,
         [
-            "MODE_IS_INCLUDE",
-            "MODE_IS_EXCLUDE",
-            "CHANGE_TO_INCLUDE_MODE",
-            "CHANGE_TO_EXCLUDE_MODE",
-            "ALLOW_NEW_SOURCES",
-            "BLOCK_OLD_SOURCES",
-            "UNKNOWN"
+            "mode_is_include",
+            "mode_is_exclude",
+            "change_to_include",
+            "change_to_exclude",
+            "allow_new_sources",
+            "block_old_sources",
+            "unknown"
         ]
     );
     for c in 0..=255u8 {

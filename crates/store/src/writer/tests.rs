@@ -99,6 +99,8 @@ fn tcp_flow() -> FlowRow {
         bitrate_down_p50_bps: Some(80_000),
         bitrate_down_p95_bps: Some(120_000),
         bitrate_down_max_bps: Some(120_000),
+        class: None,
+        class_evidence: None,
     }
 }
 
@@ -131,6 +133,8 @@ fn icmp6_flow() -> FlowRow {
         bitrate_down_p50_bps: None,
         bitrate_down_p95_bps: None,
         bitrate_down_max_bps: None,
+        class: None,
+        class_evidence: None,
     }
 }
 
@@ -160,6 +164,7 @@ fn bins() -> [BinRow; 2] {
             bytes_up: 400,
             bytes_down: 1_000,
             bitrate_down_bps: 16_000, // 1000 B in 0.5 s
+            media: Default::default(),
         },
         BinRow {
             flow_id: 1,
@@ -169,6 +174,7 @@ fn bins() -> [BinRow; 2] {
             bytes_up: 600,
             bytes_down: 29_000,
             bitrate_down_bps: 464_000,
+            media: Default::default(),
         },
     ]
 }
@@ -503,6 +509,7 @@ fn many_rows_span_batches_and_row_groups() {
             bytes_up: 3,
             bytes_down: i as u64,
             bitrate_down_bps: i * 8,
+            media: Default::default(),
         })
         .expect("push");
     }
