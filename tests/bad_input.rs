@@ -25,11 +25,16 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_streamscope");
 
 /// The files a complete `analyze` run leaves in its output folder, sorted.
-const COMPLETE_OUTPUT: [&str; 4] = [
+const COMPLETE_OUTPUT: [&str; 9] = [
+    "channel_sessions.parquet",
     "dns.parquet",
     "flow_bins.parquet",
     "flows.parquet",
+    "multicast_events.parquet",
+    "rtp_streams.parquet",
     "run.json",
+    "ts_pids.parquet",
+    "ts_streams.parquet",
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ fn assert_complete_output(out: &Path) {
     assert_eq!(
         listing(out),
         COMPLETE_OUTPUT,
-        "{} should hold exactly the three tables and run.json (no .tmp left)",
+        "{} should hold exactly the eight tables and run.json (no .tmp left)",
         out.display()
     );
 }
