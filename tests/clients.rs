@@ -98,7 +98,19 @@ fn analyze(extra: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
         .iter()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(names, ["flows", "flow_bins", "dns"]);
+    assert_eq!(
+        names,
+        [
+            "flows",
+            "flow_bins",
+            "dns",
+            "multicast_events",
+            "channel_sessions",
+            "ts_streams",
+            "ts_pids",
+            "rtp_streams"
+        ]
+    );
     let schema_path = dir.path().join("schema.json");
     std::fs::write(&schema_path, &o.stdout).expect("write schema.json");
     (dir, out, schema_path)

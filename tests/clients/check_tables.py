@@ -227,7 +227,22 @@ def check_pyarrow(out, schema, run):
             if not c["nullable"]:
                 eq(table.column(f.name).null_count, 0, f"{name}.{f.name}: nulls in a not-null column")
         tables[name] = table
-    eq(sorted(tables), sorted(["flows", "flow_bins", "dns"]), "tables declared by the schema")
+    eq(
+        sorted(tables),
+        sorted(
+            [
+                "flows",
+                "flow_bins",
+                "dns",
+                "multicast_events",
+                "channel_sessions",
+                "ts_streams",
+                "ts_pids",
+                "rtp_streams",
+            ]
+        ),
+        "tables declared by the schema",
+    )
     return tables
 
 
@@ -307,7 +322,10 @@ def check_duckdb(out, schema, truth, run):
                f"[duckdb] {name}.{c['name']}: repetition")
         codecs = con.execute(
             "SELECT DISTINCT compression FROM parquet_metadata(?)", [path]).fetchall()
-        eq(sorted(x[0] for x in codecs), ["ZSTD"], f"[duckdb] {name}: compression codecs")
+        # A table without rows has no column chunk, hence no codec to read.
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        want_codecs = ["ZSTD"] if rows else []
+        eq(sorted(x[0] for x in codecs), want_codecs, f"[duckdb] {name}: compression codecs")
         created = con.execute(
             "SELECT DISTINCT created_by FROM parquet_file_metadata(?)", [path]).fetchall()
         check(len(created) == 1 and created[0][0].startswith("streamscope"),

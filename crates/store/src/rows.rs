@@ -359,7 +359,7 @@ impl Row for ChannelSessionRow {
         w.opt_f64("zap_ms", self.zap_ns.map(|z| z as f64 / 1e6));
         w.count("packets", self.packets);
         w.count("bytes", self.bytes);
-        w.opt_f64("mean_bitrate_bps", self.mean_bps);
+        w.opt_i64("mean_bitrate_bps", self.mean_bps.map(|b| b.round() as i64));
     }
 }
 
@@ -400,7 +400,7 @@ impl Row for TsStreamRow {
         w.count("pids", self.pids);
         w.count("programs", self.programs);
         w.opt_i32("pcr_pid", self.pcr_pid);
-        w.opt_f64("bitrate_bps", self.bitrate_bps);
+        w.opt_i64("bitrate_bps", self.bitrate_bps.map(|b| b.round() as i64));
         w.opt_f64("pcr_jitter_ms", self.pcr_jitter_ns.map(|j| j as f64 / 1e6));
         w.count("ts_resolution_ns", self.ts_resolution_ns);
         w.opt_f64("df_max_ms", self.df_max_ms);

@@ -781,7 +781,7 @@ const CHANNEL_SESSION_COLUMNS: &[Column] = &[
         "source_addr",
         DictUtf8,
         true,
-        "The source of a source-specific membership (SSM); null for any source.",
+        "The source of a source-specific membership (SSM). Null for any source.",
     ),
     col(
         "version",
@@ -846,9 +846,9 @@ const CHANNEL_SESSION_COLUMNS: &[Column] = &[
     col("bytes", Int64, false, "Their UDP payload bytes."),
     col(
         "mean_bitrate_bps",
-        Float64,
+        Int64,
         true,
-        "bytes × 8 / duration, bits per second. Null for a zero duration.",
+        "bytes × 8 / duration, bit/s, rounded. Null for a zero duration.",
     ),
 ];
 
@@ -865,7 +865,7 @@ pub const TS_STREAMS: TableSpec = TableSpec {
 };
 
 const TS_STREAM_COLUMNS: &[Column] = &[
-    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col("flow_id", Int64, false, "The flow that carried the multiplex (flows.flow_id)."),
     col(
         "carrier",
         DictUtf8,
@@ -873,29 +873,29 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "How the TS came: udp (TS packets straight in UDP), rtp (RFC 2250) or \
          rtsp_interleaved (RTSP-interleaved frames on TCP).",
     ),
-    col("first_ts", TimestampUs, true, "Time of the first TS packet."),
-    col("last_ts", TimestampUs, true, "Time of the last TS packet."),
+    col("first_ts", TimestampUs, true, "Time of the first TS packet. Null when no packet was whole."),
+    col("last_ts", TimestampUs, true, "Time of the last TS packet. Null when no packet was whole."),
     col(
         "packet_len",
         Int32,
         true,
-        "TS packet length: 188, or 204 with 16 Reed-Solomon bytes.",
+        "TS packet length: 188, or 204 with 16 Reed-Solomon bytes. Null when no packet was whole.",
     ),
     col("packets", Int64, false, "TS packets read."),
     col(
         "null_share",
         Float64,
         true,
-        "Share of null packets (PID 0x1FFF): the multiplex's stuffing.",
+        "Share of null packets (PID 0x1FFF): the multiplex's stuffing. Null without packets.",
     ),
     col("pids", Int64, false, "Distinct PIDs seen."),
     col("programs", Int64, false, "Programs in the PAT."),
-    col("pcr_pid", Int32, true, "The PID whose PCRs time the multiplex (the first seen)."),
+    col("pcr_pid", Int32, true, "The PID whose PCRs time the multiplex (the first seen). Null without PCRs."),
     col(
         "bitrate_bps",
-        Float64,
+        Int64,
         true,
-        "Multiplex bitrate from the PCRs: bytes between PCRs of pcr_pid over PCR time, bit/s. \
+        "Multiplex bitrate from the PCRs: bytes between PCRs of pcr_pid over PCR time, bit/s, rounded. \
          Null with fewer than two PCRs.",
     ),
     col(
@@ -904,7 +904,7 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         true,
         "PCR jitter against capture time (drift removed, max - min), ms: includes the \
          capture's own timestamp error (see ts_resolution_ns; software timestamps give \
-         tens of µs), so it bounds the stream's jitter from above.",
+         tens of µs), so it bounds the stream's jitter from above. Null without PCRs.",
     ),
     col(
         "ts_resolution_ns",
@@ -930,7 +930,7 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "mlr_pps",
         Float64,
         true,
-        "MDI media loss rate over the stream: lost_packets per second.",
+        "MDI media loss rate over the stream: lost_packets per second. Null for a stream of no duration.",
     ),
     col(
         "ts_sync_loss",
@@ -1018,7 +1018,12 @@ pub const TS_PIDS: TableSpec = TableSpec {
 };
 
 const TS_PID_COLUMNS: &[Column] = &[
-    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow that carried the PID (flows.flow_id).",
+    ),
     col("pid", Int32, false, "The PID (0-8191)."),
     col(
         "kind",
@@ -1027,8 +1032,18 @@ const TS_PID_COLUMNS: &[Column] = &[
         "What it carries: pat, pmt, null, or the stream's label from its PMT stream type \
          and descriptors (h264, hevc, mpeg2_video, aac, ac3, ...), or unreferenced.",
     ),
-    col("program", Int32, true, "Program number whose PMT lists it."),
-    col("stream_type", Int32, true, "PMT stream_type."),
+    col(
+        "program",
+        Int32,
+        true,
+        "Program number whose PMT lists it. Null when no PMT lists it.",
+    ),
+    col(
+        "stream_type",
+        Int32,
+        true,
+        "PMT stream_type. Null when no PMT lists it.",
+    ),
     col("packets", Int64, false, "Packets."),
     col("cc_errors", Int64, false, "Continuity-counter errors."),
     col(
@@ -1060,13 +1075,13 @@ const TS_PID_COLUMNS: &[Column] = &[
         "pcr_interval_min_ms",
         Float64,
         true,
-        "Shortest capture-time gap between PCRs, ms.",
+        "Shortest capture-time gap between PCRs, ms. Null with fewer than two PCRs.",
     ),
     col(
         "pcr_interval_max_ms",
         Float64,
         true,
-        "Longest capture-time gap between PCRs, ms.",
+        "Longest capture-time gap between PCRs, ms. Null with fewer than two PCRs.",
     ),
     col(
         "pcr_repetition_errors",
@@ -1102,7 +1117,7 @@ pub const RTP_STREAMS: TableSpec = TableSpec {
 };
 
 const RTP_STREAM_COLUMNS: &[Column] = &[
-    col("flow_id", Int64, false, "The flow (flows.flow_id)."),
+    col("flow_id", Int64, false, "The flow that carried the stream (flows.flow_id)."),
     col(
         "direction",
         DictUtf8,
@@ -1183,13 +1198,13 @@ const RTP_STREAM_COLUMNS: &[Column] = &[
         "max_jitter_ms",
         Float64,
         true,
-        "Largest interarrival jitter, ms.",
+        "Largest interarrival jitter, ms. Null when the rate is unknown.",
     ),
     col(
         "max_delta_ms",
         Float64,
         true,
-        "Largest gap between consecutive regular packets, ms (Wireshark's max delta).",
+        "Largest gap between consecutive regular packets, ms (Wireshark's max delta). Null with one packet.",
     ),
     col(
         "mpeg_ts_packets",
