@@ -7,6 +7,7 @@
 //! - `ts_pids`: every PID's packets and continuity-counter errors as written;
 //! - `ts_streams`: the PCR discontinuities injected, the multiplex bitrate within 0.1 %
 //!   of the configured mux rate, and `flows.class` `iptv_multicast`;
+//! - `flow_bins`: the per-bin TS and RTP counters add up to the streams';
 //! - `rtp_streams`: packets, duplicates and reordered as generated, and lost as RFC 3550
 //!   counts it (expected less received: the truth's missing numbers less duplicates);
 //! - `multicast_events`: one row per truth message or group record, with its time, host,
@@ -61,6 +62,7 @@ fn iptv_tables_match_capgen_truth() {
     let ts_streams = rows(&out.join("ts_streams.parquet"));
     let ts_pids = rows(&out.join("ts_pids.parquet"));
     let rtp = rows(&out.join("rtp_streams.parquet"));
+    let bins = rows(&out.join("flow_bins.parquet"));
 
     // Our flow for a truth flow: same server (the head-end) and client (the group) and ports.
     let ours = |t: &Value| -> i64 {
@@ -130,6 +132,15 @@ fn iptv_tables_match_capgen_truth() {
             st["continuity_count_error"], cc,
             "{name}: CC errors of the stream"
         );
+        // The per-bin counters add up to the stream's.
+        let mine: Vec<_> = bins.iter().filter(|b| b["flow_id"] == id).collect();
+        let sum = |c: &str| mine.iter().map(|b| b[c].as_i64().unwrap()).sum::<i64>();
+        assert_eq!(
+            sum("ts_packets"),
+            tt["ts_packets"].as_i64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(sum("ts_cc_errors"), cc, "{name}: CC errors per bin");
         if let Some(tr) = t.get("rtp").filter(|v| !v.is_null()) {
             let r: Vec<_> = rtp.iter().filter(|r| r["flow_id"] == id).collect();
             assert_eq!(r.len(), 1, "{name}: one RTP stream");
@@ -143,6 +154,16 @@ fn iptv_tables_match_capgen_truth() {
             ] {
                 assert_eq!(r[0][ours], tr[theirs], "{name}: RTP {ours}");
             }
+            assert_eq!(
+                sum("rtp_duplicates"),
+                tr["duplicates"].as_i64().unwrap(),
+                "{name}: RTP duplicates per bin"
+            );
+            assert_eq!(
+                sum("rtp_lost"),
+                r[0]["lost"].as_i64().unwrap(),
+                "{name}: RTP loss per bin"
+            );
             // RFC 3550's cumulative loss is expected less received, so each duplicate
             // counts against it; the truth counts the sequence numbers never sent.
             assert_eq!(
@@ -222,4 +243,149 @@ fn iptv_tables_match_capgen_truth() {
         "{} sessions for {truth_joins} joins, {left} leaves for {truth_leaves}",
         sessions.len()
     );
+}
+
+/// The testbed's loss capture (real software: ffmpeg multicast channels, MPEG-TS in UDP and
+/// in RTP, iptables dropping 10 % of the multicast datagrams for 10 s, two receivers
+/// joining with IGMPv3 and IGMPv2): every media error falls in a bin that overlaps the
+/// loss window, the per-bin counters add up to the streams' totals, the RTP loss equals
+/// the datagrams the router dropped, and the channel sessions are the receivers' joins
+/// and leaves (to within 50 ms: the truth logs them from the receiving process, the
+/// capture sees the report on the wire).
+#[test]
+fn testbed_loss_window_and_sessions() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(root.join("testbed-loss.truth.json")).expect("truth"),
+    )
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = analyze(&root.join("testbed-loss.pcap"), &out, &[]);
+    let bin_us = run["options"]["bin_ns"].as_i64().unwrap() / 1000;
+    let flows = rows(&out.join("flows.parquet"));
+    let bins = rows(&out.join("flow_bins.parquet"));
+    let ts_streams = rows(&out.join("ts_streams.parquet"));
+    let rtp = rows(&out.join("rtp_streams.parquet"));
+    let sessions = rows(&out.join("channel_sessions.parquet"));
+
+    let fault = &truth["faults"][0];
+    assert_eq!(fault["kind"], "loss");
+    let us = |v: &Value| (v.as_f64().unwrap() * 1e6).round() as i64;
+    let (start, end) = (us(&fault["start_epoch"]), us(&fault["end_epoch"]));
+
+    let streams = truth["streams"].as_array().unwrap();
+    assert_eq!(
+        ts_streams.len(),
+        streams.len(),
+        "one ts_streams row per channel"
+    );
+    for st in streams {
+        let group = addr(&st["group"]);
+        let f: Vec<_> = flows
+            .iter()
+            .filter(|f| addr(&f["client_addr"]) == group && f["client_port"] == st["port"])
+            .collect();
+        assert_eq!(f.len(), 1, "{}: one flow", st["name"]);
+        let id = &f[0]["flow_id"];
+        assert_eq!(f[0]["class"], "iptv_multicast", "{}", st["name"]);
+        let ts = ts_streams
+            .iter()
+            .find(|r| &r["flow_id"] == id)
+            .expect("ts row");
+        let carrier = if st["encap"] == "rtp" { "rtp" } else { "udp" };
+        assert_eq!(ts["carrier"], carrier, "{}", st["name"]);
+        let mine: Vec<_> = bins.iter().filter(|b| &b["flow_id"] == id).collect();
+        let sum = |c: &str| mine.iter().map(|b| b[c].as_i64().unwrap()).sum::<i64>();
+        assert_eq!(
+            sum("ts_packets"),
+            ts["packets"].as_i64().unwrap(),
+            "{}",
+            st["name"]
+        );
+        assert_eq!(
+            sum("ts_cc_errors"),
+            ts["continuity_count_error"].as_i64().unwrap(),
+            "{}: CC errors per bin add up",
+            st["name"]
+        );
+        assert!(sum("ts_cc_errors") > 0, "{}: the loss shows", st["name"]);
+        for b in &mine {
+            let at = b["bin_start"].as_i64().unwrap();
+            let errors =
+                b["ts_cc_errors"].as_i64().unwrap() + b["rtp_lost"].as_i64().unwrap().abs();
+            if errors > 0 {
+                assert!(
+                    at + bin_us > start && at <= end,
+                    "{}: errors in the bin at {at}, outside the loss window {start}..{end}",
+                    st["name"]
+                );
+            }
+        }
+        let key = format!("{}:{}", s(&st["group"]), st["port"]);
+        let dropped = fault["dropped_packets"][&key].as_i64().unwrap();
+        // A datagram holds 7 TS packets: the continuity counters see at most that many
+        // lost per datagram dropped (fewer when 16 or more of a PID go at once).
+        let lost = ts["lost_packets"].as_i64().unwrap();
+        assert!(
+            lost > 0 && lost <= 7 * dropped,
+            "{}: {lost} TS packets lost for {dropped} datagrams",
+            st["name"]
+        );
+        if st["encap"] == "rtp" {
+            let r: Vec<_> = rtp.iter().filter(|r| &r["flow_id"] == id).collect();
+            assert_eq!(r.len(), 1);
+            assert_eq!(
+                r[0]["lost"], dropped,
+                "{}: RTP loss = datagrams dropped",
+                st["name"]
+            );
+            assert_eq!(r[0]["duplicates"], 0);
+            assert_eq!(
+                sum("rtp_lost"),
+                dropped,
+                "{}: RTP loss per bin adds up",
+                st["name"]
+            );
+        }
+    }
+
+    // Sessions: each receiver's join and leave.
+    let mut checked = 0;
+    for r in truth["receivers"].as_array().unwrap() {
+        let host = addr(&r["ipv4"]);
+        let events = r["events"].as_array().unwrap();
+        let at = |kind: &str| events.iter().find(|e| e["event"] == kind);
+        let (Some(join), Some(leave)) = (at("join"), at("leave")) else {
+            continue;
+        };
+        let group = addr(&join["group"]);
+        let mine: Vec<_> = sessions
+            .iter()
+            .filter(|x| addr(&x["host_addr"]) == host && addr(&x["group_addr"]) == group)
+            .collect();
+        assert_eq!(mine.len(), 1, "{}: one session", r["name"]);
+        let x = mine[0];
+        let near = |ours: &Value, theirs: &Value| {
+            (ours.as_i64().unwrap() - us(&theirs["t"])).abs() <= 50_000
+        };
+        assert!(
+            near(&x["join_ts"], join),
+            "{}: join {x:?} against {join}",
+            r["name"]
+        );
+        assert_eq!(x["end_reason"], "leave", "{}", r["name"]);
+        assert!(
+            near(&x["leave_ts"], leave),
+            "{}: leave {x:?} against {leave}",
+            r["name"]
+        );
+        assert!(
+            x["zap_ms"].as_f64().is_some_and(|z| z < 1000.0),
+            "{}: zap time",
+            r["name"]
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "both receivers");
 }
