@@ -1,10 +1,18 @@
 //! Payload inspectors for streamscope: the per-flow state that reads what a flow carries
 //! and turns it into rows (one module per protocol).
 //!
-//! For now the crate holds [`dns`]: unicast DNS over UDP and TCP, with queries paired to
-//! their responses ([`dns::DnsFlow`]) and the address → name map their answers build
-//! ([`dns::NameMap`]). [`MediaInspector`] is the flow table's inspector for these
-//! protocols (`streamscope_flow::Inspector`); the rows it finds go to a [`MediaOut`].
+//! * [`dns`]: unicast DNS over UDP and TCP, with queries paired to their responses
+//!   ([`dns::DnsFlow`]) and the address → name map their answers build
+//!   ([`dns::NameMap`]);
+//! * [`ts`]: MPEG-TS found by content (in UDP, RTP, RTSP-interleaved TCP or any byte
+//!   stream): continuity, PCR, PSI, ETSI TR 101 290 priority 1 and 2, MDI (RFC 4445);
+//! * [`rtp`]: RTP found by a validating state machine, with RFC 3550 loss and jitter;
+//! * [`multicast`]: IGMP v1/v2/v3 and MLD v1/v2 messages and the channel sessions they
+//!   open and close.
+//!
+//! [`MediaInspector`] is the flow table's inspector for these protocols
+//! (`streamscope_flow::Inspector`): it chooses per flow which of them reads it; the rows
+//! it finds go to a [`MediaOut`].
 //!
 //! # Contract
 //!
