@@ -174,6 +174,8 @@ enum Kind {
     Multicast,
     /// UDP probed or read for MPEG-TS and RTP.
     Udp(Box<Udp>),
+    /// UDP probed and let go: nothing kept.
+    LetGo,
     /// RTSP on TCP: interleaved MPEG-TS from the server.
     Rtsp(Box<TsAnalyzer>),
 }
@@ -183,9 +185,10 @@ enum Kind {
 struct Udp {
     /// The multicast group, when one side is one.
     group: Option<IpAddr>,
-    ts: Option<TsAnalyzer>,
+    /// The analysers, boxed: a flow being probed carries neither (about 1 KiB each).
+    ts: Option<Box<TsAnalyzer>>,
     carrier: Carrier,
-    rtp: Option<RtpFlow>,
+    rtp: Option<Box<RtpFlow>>,
     /// Datagrams looked at.
     datagrams: u32,
     /// Probing is over: nothing found in [`PROBE_DATAGRAMS`] datagrams.
@@ -228,7 +231,7 @@ impl Udp {
         }
         let probing = !self.found();
         if self.rtp.is_none() && probing && payload.len() >= 12 && payload[0] >> 6 == 2 {
-            self.rtp = Some(RtpFlow::new(RtpConfig::default()));
+            self.rtp = Some(Box::new(RtpFlow::new(RtpConfig::default())));
         }
         if let Some(r) = self.rtp.as_mut() {
             r.on_datagram(s.dir, s.ts_ns, payload);
@@ -238,7 +241,7 @@ impl Udp {
         }
         if self.ts.is_none() && probing {
             if let Some(f) = ts::detect(payload) {
-                self.ts = Some(TsAnalyzer::new(TsConfig::default()));
+                self.ts = Some(Box::new(TsAnalyzer::new(TsConfig::default())));
                 self.carrier = match f.encapsulation {
                     Encapsulation::Raw => Carrier::Udp,
                     Encapsulation::Rtp { .. } => Carrier::Rtp,
@@ -431,6 +434,7 @@ impl Inspector for MediaInspector {
             Kind::Dns { tcp: true, .. } => Wants::STREAMS,
             Kind::Dns { tcp: false, .. } | Kind::Multicast => Wants::PACKETS,
             Kind::Udp(u) => u.wants(),
+            Kind::LetGo => Wants::NOTHING,
             Kind::Rtsp(_) => Wants {
                 up: Want::Nothing,
                 down: Want::Stream,
@@ -446,7 +450,14 @@ impl Inspector for MediaInspector {
                 state.on_datagram(dns_dir(s.dir), s.ts_ns, s.payload, &mut to)
             }
             Kind::Multicast => MediaInspector::multicast_message(flow, s, out),
-            Kind::Udp(u) => u.datagram(flow, s, out),
+            Kind::Udp(u) => {
+                u.datagram(flow, s, out);
+                if u.let_go {
+                    // Nothing found: the state goes, the flow is only counted from now on.
+                    self.kind = Kind::LetGo;
+                }
+            }
+            Kind::LetGo => {}
             Kind::Rtsp(_) => {}
         }
         self.wants()
@@ -501,7 +512,7 @@ impl Inspector for MediaInspector {
                     out.ts(flow, t, Carrier::RtspInterleaved);
                 }
             }
-            Kind::Multicast => {}
+            Kind::Multicast | Kind::LetGo => {}
         }
     }
 }
@@ -516,8 +527,10 @@ mod tests {
     fn per_flow_state_is_small() {
         assert_eq!(std::mem::size_of::<DnsState>(), 40);
         assert_eq!(std::mem::size_of::<MediaInspector>(), 48);
+        // A UDP flow being probed: the analysers are boxed and made only when the
+        // payload looks like theirs.
         assert!(
-            std::mem::size_of::<Udp>() < 4096,
+            std::mem::size_of::<Udp>() <= 64,
             "{}",
             std::mem::size_of::<Udp>()
         );
