@@ -25,7 +25,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_streamscope");
 
 /// The files a complete `analyze` run leaves in its output folder, sorted.
-const COMPLETE_OUTPUT: [&str; 9] = [
+const COMPLETE_OUTPUT: [&str; 10] = [
     "channel_sessions.parquet",
     "dns.parquet",
     "flow_bins.parquet",
@@ -33,6 +33,7 @@ const COMPLETE_OUTPUT: [&str; 9] = [
     "multicast_events.parquet",
     "rtp_streams.parquet",
     "run.json",
+    "segments.parquet",
     "ts_pids.parquet",
     "ts_streams.parquet",
 ];
@@ -148,7 +149,7 @@ fn assert_complete_output(out: &Path) {
     assert_eq!(
         listing(out),
         COMPLETE_OUTPUT,
-        "{} should hold exactly the eight tables and run.json (no .tmp left)",
+        "{} should hold exactly the nine tables and run.json (no .tmp left)",
         out.display()
     );
 }

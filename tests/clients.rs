@@ -108,7 +108,8 @@ fn analyze(extra: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
             "channel_sessions",
             "ts_streams",
             "ts_pids",
-            "rtp_streams"
+            "rtp_streams",
+            "segments"
         ]
     );
     let schema_path = dir.path().join("schema.json");

@@ -13,13 +13,16 @@ use streamscope_media::multicast::{
     ChannelSession, ChannelSessions, MulticastEvent, MulticastStats, SessionConfig,
 };
 use streamscope_media::rtp::RtpFlow;
+use streamscope_media::segments::InferredSegment;
+use streamscope_media::service::service_key;
 use streamscope_media::ts::TsAnalyzer;
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
-    InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, Table, TableEntry, TcpFacts,
-    Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS, FLOWS, MULTICAST_EVENTS, RTP_STREAMS,
-    SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION, TS_PIDS, TS_STREAMS,
+    InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentFacts, SegmentRow,
+    Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS, FLOWS,
+    MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION, SEGMENTS, TOOL_NAME, TOOL_VERSION, TS_PIDS,
+    TS_STREAMS,
 };
 
 use crate::args::AnalyzeArgs;
@@ -210,6 +213,24 @@ impl MediaOut for TableSink {
         }
     }
 
+    fn segment(&mut self, flow: &FlowStart, s: &InferredSegment) {
+        if self.error.is_some() {
+            return;
+        }
+        let row = SegmentRow {
+            flow_id: flow.id,
+            method: "inferred",
+            request_ts_ns: s.request_ts_ns,
+            first_byte_ts_ns: s.first_byte_ts_ns,
+            last_byte_ts_ns: s.last_byte_ts_ns,
+            request_bytes: s.request_bytes,
+            bytes: s.bytes,
+            packets: s.packets,
+        };
+        let r = self.output.push(row);
+        self.keep(r);
+    }
+
     fn rtp(&mut self, flow: &FlowStart, rtp: &RtpFlow) {
         if self.error.is_some() {
             return;
@@ -305,14 +326,32 @@ impl FlowSink<MediaInspector> for TableSink {
             return;
         }
         let mut row = flow_row(f);
-        if let Some(i) = inspector {
-            row.class = i.class().map(|c| c.name());
-            row.class_evidence = i.class_evidence();
-        }
         row.server_name = self
             .names
             .lookup(f.server.addr, f.first_ns)
             .map(str::to_owned);
+        // A flow no inspector found anything in is `other`.
+        row.class = Some("other");
+        row.class_evidence = Some("no payload evidence");
+        if let Some(i) = inspector {
+            if let Some(c) = i.class() {
+                row.class = Some(c.name());
+                row.class_evidence = i.class_evidence();
+            }
+            row.segments = i.segments().map(|g| SegmentFacts {
+                count: g.count,
+                median_bytes: g.median_bytes,
+                median_interval_ns: g.median_interval_ns,
+                on_share: g.on_share,
+            });
+        }
+        let group = [f.client.addr, f.server.addr]
+            .into_iter()
+            .find(|a| a.is_multicast());
+        let (service, source) =
+            service_key(group, None, None, row.server_name.as_deref(), f.server.addr);
+        row.service = Some(service);
+        row.service_source = Some(source.name());
         let r = self.output.push(row);
         self.keep(r);
     }
@@ -357,6 +396,9 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         bitrate_down_max_bps: f.bitrate_down.map(|b| b.max_bps),
         class: None,
         class_evidence: None,
+        service: None,
+        service_source: None,
+        segments: None,
     }
 }
 
@@ -375,6 +417,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
                 Table::new(&TS_STREAMS),
                 Table::new(&TS_PIDS),
                 Table::new(&RTP_STREAMS),
+                Table::new(&SEGMENTS),
             ];
             Output::create_with_threads(&args.out, tables, args.read.threads())
         })

@@ -239,6 +239,7 @@ def check_pyarrow(out, schema, run):
                 "ts_streams",
                 "ts_pids",
                 "rtp_streams",
+                "segments",
             ]
         ),
         "tables declared by the schema",

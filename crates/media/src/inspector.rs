@@ -15,6 +15,9 @@
 //!   datagrams feed the channel sessions ([`MediaOut::group_packet`]).
 //! * **MPEG-TS in RTSP-interleaved TCP** (port 554): the server's byte stream
 //!   ([`TsAnalyzer::on_interleaved`]).
+//! * **TLS on TCP and QUIC on UDP**: a TCP flow whose first payload is a TLS record, a
+//!   UDP flow whose first datagram is a QUIC long-header Initial; every packet's size then
+//!   feeds segment inference ([`crate::segments`]) to the flow's end.
 //!
 //! Dispatch is static: one enum with a variant per protocol, so the flow table stays
 //! generic over one type and never names a protocol.
@@ -29,6 +32,7 @@ use streamscope_wire::{Packet, Transport};
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
 use crate::multicast::{MulticastEvent, MulticastReader, MulticastStats};
 use crate::rtp::{RtpConfig, RtpFlow};
+use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
 use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
 
 /// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
@@ -58,6 +62,8 @@ pub trait MediaOut {
     fn ts(&mut self, flow: &FlowStart, ts: &TsAnalyzer, carrier: Carrier);
     /// A flow with confirmed RTP streams ended: its analyser, finished.
     fn rtp(&mut self, flow: &FlowStart, rtp: &RtpFlow);
+    /// A media segment inferred from an encrypted flow's shape.
+    fn segment(&mut self, flow: &FlowStart, segment: &InferredSegment);
 }
 
 /// How a flow's MPEG-TS came.
@@ -91,6 +97,16 @@ pub enum MediaClass {
     IptvUnicast,
     /// RTP streams that are not MPEG-TS (voice, video calls).
     RtpMedia,
+    /// TLS whose traffic has the shape of segmented media.
+    TlsStreaming,
+    /// Other TLS.
+    TlsOther,
+    /// QUIC whose traffic has the shape of segmented media.
+    QuicStreaming,
+    /// Other QUIC.
+    QuicOther,
+    /// DNS (port 53, messages read).
+    Dns,
 }
 
 impl MediaClass {
@@ -100,6 +116,11 @@ impl MediaClass {
             MediaClass::IptvMulticast => "iptv_multicast",
             MediaClass::IptvUnicast => "iptv_unicast",
             MediaClass::RtpMedia => "rtp_media",
+            MediaClass::TlsStreaming => "tls_streaming",
+            MediaClass::TlsOther => "tls_other",
+            MediaClass::QuicStreaming => "quic_streaming",
+            MediaClass::QuicOther => "quic_other",
+            MediaClass::Dns => "dns",
         }
     }
 }
@@ -178,6 +199,58 @@ enum Kind {
     LetGo,
     /// RTSP on TCP: interleaved MPEG-TS from the server.
     Rtsp(Box<TsAnalyzer>),
+    /// TCP waiting for its first payload to tell what it carries.
+    TcpProbe,
+    /// TLS (`quic: false`) or QUIC: segment inference on packet sizes.
+    Encrypted(Box<Encrypted>),
+}
+
+/// Segments inferred from a TLS or QUIC flow's shape.
+#[derive(Debug)]
+struct Encrypted {
+    quic: bool,
+    seg: SegmentInference,
+}
+
+impl Encrypted {
+    fn new(quic: bool) -> Box<Encrypted> {
+        Box::new(Encrypted {
+            quic,
+            seg: SegmentInference::new(SegmentConfig::default()),
+        })
+    }
+
+    fn packet(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
+        self.seg.on_packet(s.dir, s.ts_ns, s.payload_len, &mut |x| {
+            out.segment(flow, &x)
+        });
+    }
+
+    /// Segment-shaped: at least three segments, received during at most half of the time
+    /// they span (a bulk download is one long segment; browsing, small responses).
+    fn streaming(&self) -> bool {
+        let sum = self.seg.summary();
+        sum.count >= 3 && sum.on_share.is_some_and(|on| on <= 0.5)
+    }
+}
+
+/// Whether a TCP payload starts with a TLS record header: content type 20-23 (change
+/// cipher spec, alert, handshake, application data), version 3.x (SSL 3.0 to TLS 1.3's
+/// legacy 3.3).
+fn tls_record_start(p: &[u8]) -> bool {
+    matches!(p, [20..=23, 3, 0..=4, ..])
+}
+
+/// Whether a UDP payload is a QUIC client Initial: a long header (RFC 8999) of version 1
+/// (packet type 0) or 2 (RFC 9369: packet type 1), in a datagram padded to at least 1,200
+/// bytes (RFC 9000 section 14.1).
+fn quic_initial(p: &[u8]) -> bool {
+    if p.len() < 1200 || p[0] & 0xc0 != 0xc0 {
+        return false;
+    }
+    let version = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
+    let kind = (p[0] >> 4) & 3;
+    matches!((version, kind), (1, 0) | (0x6b33_43cf, 1))
 }
 
 /// A UDP flow's media state.
@@ -195,6 +268,8 @@ struct Udp {
     let_go: bool,
     /// Time of the last datagram (a bin's end for the MDI).
     last_ns: i64,
+    /// The first datagram was a QUIC Initial: the flow is read as QUIC from now on.
+    quic: bool,
     class: Option<MediaClass>,
 }
 
@@ -218,6 +293,11 @@ impl Udp {
     }
 
     fn datagram(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
+        if self.datagrams == 0 && self.group.is_none() && quic_initial(s.payload) {
+            self.quic = true;
+            self.let_go = true;
+            return;
+        }
         self.last_ns = self.last_ns.max(s.ts_ns);
         let payload = s.payload;
         if let Some(group) = self.group {
@@ -315,6 +395,21 @@ impl MediaInspector {
         match &self.kind {
             Kind::Udp(u) => u.class,
             Kind::Rtsp(t) => (t.summary().packets > 0).then_some(MediaClass::IptvUnicast),
+            Kind::Dns { .. } => Some(MediaClass::Dns),
+            Kind::Encrypted(e) => Some(match (e.quic, e.streaming()) {
+                (false, true) => MediaClass::TlsStreaming,
+                (false, false) => MediaClass::TlsOther,
+                (true, true) => MediaClass::QuicStreaming,
+                (true, false) => MediaClass::QuicOther,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The shape of the segments inferred on a TLS or QUIC flow.
+    pub fn segments(&self) -> Option<SegmentSummary> {
+        match &self.kind {
+            Kind::Encrypted(e) => Some(e.seg.summary()),
             _ => None,
         }
     }
@@ -323,6 +418,15 @@ impl MediaInspector {
     pub fn class_evidence(&self) -> Option<&'static str> {
         match (&self.kind, self.class()?) {
             (Kind::Rtsp(_), _) => Some("mpeg-ts in rtsp-interleaved tcp"),
+            (Kind::Dns { .. }, _) => Some("port 53"),
+            (Kind::Encrypted(_), MediaClass::TlsStreaming) => {
+                Some("tls records; segment-shaped downloads (3 or more, on at most half the time)")
+            }
+            (Kind::Encrypted(_), MediaClass::TlsOther) => Some("tls records"),
+            (Kind::Encrypted(_), MediaClass::QuicStreaming) => {
+                Some("quic initial; segment-shaped downloads (3 or more, on at most half the time)")
+            }
+            (Kind::Encrypted(_), _) => Some("quic initial"),
             (Kind::Udp(u), MediaClass::RtpMedia) => {
                 let _ = u;
                 Some("rtp streams (rfc 3550 validation), not mpeg-ts")
@@ -374,12 +478,8 @@ impl Inspector for MediaInspector {
             // Any UDP datagram may be DNS, MPEG-TS or RTP; a later fragment (no transport
             // here) may complete one.
             Transport::Udp { .. } | Transport::None | Transport::Igmp { .. } => true,
-            Transport::Tcp(t) => {
-                dns::is_dns_port(t.src_port)
-                    || dns::is_dns_port(t.dst_port)
-                    || t.src_port == RTSP_PORT
-                    || t.dst_port == RTSP_PORT
-            }
+            // TLS is told by its first bytes, on any port.
+            Transport::Tcp(_) => true,
             Transport::Icmpv6 { kind, .. } => MLD_TYPES.contains(&kind),
             _ => false,
         }
@@ -409,6 +509,7 @@ impl Inspector for MediaInspector {
             6 if flow.server.port == RTSP_PORT || flow.client.port == RTSP_PORT => {
                 Kind::Rtsp(Box::new(TsAnalyzer::new(TsConfig::default())))
             }
+            6 => Kind::TcpProbe,
             17 => {
                 let group = [flow.server.addr, flow.client.addr]
                     .into_iter()
@@ -421,6 +522,7 @@ impl Inspector for MediaInspector {
                     datagrams: 0,
                     let_go: false,
                     last_ns: flow.ts_ns,
+                    quic: false,
                     class: None,
                 }))
             }
@@ -435,6 +537,7 @@ impl Inspector for MediaInspector {
             Kind::Dns { tcp: false, .. } | Kind::Multicast => Wants::PACKETS,
             Kind::Udp(u) => u.wants(),
             Kind::LetGo => Wants::NOTHING,
+            Kind::TcpProbe | Kind::Encrypted(_) => Wants::PACKETS,
             Kind::Rtsp(_) => Wants {
                 up: Want::Nothing,
                 down: Want::Stream,
@@ -452,11 +555,27 @@ impl Inspector for MediaInspector {
             Kind::Multicast => MediaInspector::multicast_message(flow, s, out),
             Kind::Udp(u) => {
                 u.datagram(flow, s, out);
-                if u.let_go {
+                if u.quic {
+                    let mut e = Encrypted::new(true);
+                    e.packet(flow, s, out);
+                    self.kind = Kind::Encrypted(e);
+                } else if u.let_go {
                     // Nothing found: the state goes, the flow is only counted from now on.
                     self.kind = Kind::LetGo;
                 }
             }
+            Kind::TcpProbe => {
+                if s.payload_len > 0 {
+                    if tls_record_start(s.payload) {
+                        let mut e = Encrypted::new(false);
+                        e.packet(flow, s, out);
+                        self.kind = Kind::Encrypted(e);
+                    } else {
+                        self.kind = Kind::LetGo;
+                    }
+                }
+            }
+            Kind::Encrypted(e) => e.packet(flow, s, out),
             Kind::LetGo => {}
             Kind::Rtsp(_) => {}
         }
@@ -512,7 +631,8 @@ impl Inspector for MediaInspector {
                     out.ts(flow, t, Carrier::RtspInterleaved);
                 }
             }
-            Kind::Multicast | Kind::LetGo => {}
+            Kind::Encrypted(e) => e.seg.finish(&mut |x| out.segment(flow, &x)),
+            Kind::Multicast | Kind::LetGo | Kind::TcpProbe => {}
         }
     }
 }

@@ -27,6 +27,8 @@ pub mod dns;
 mod inspector;
 pub mod multicast;
 pub mod rtp;
+pub mod segments;
+pub mod service;
 pub mod ts;
 
 pub use inspector::{Carrier, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS};

@@ -103,8 +103,11 @@ fn flow(i: u64) -> FlowRow {
         bitrate_down_p50_bps: Some(((92 + i % 300) * 8) as i64),
         bitrate_down_p95_bps: Some(((92 + i % 300) * 8) as i64),
         bitrate_down_max_bps: Some(((92 + i % 300) * 8) as i64),
-        class: None,
-        class_evidence: None,
+        class: Some("other"),
+        class_evidence: Some("no payload evidence"),
+        service: Some("198.51.100.0/24".to_string()),
+        service_source: Some("prefix"),
+        segments: None,
     }
 }
 

@@ -64,12 +64,12 @@ pub use manifest::{
 pub use row::{count, ns_to_us, Row, RowWriter};
 pub use rows::{
     BinMedia, BinRow, ChannelSessionRow, DnsRecord, FlowRow, MulticastEventRow, RtpStreamRow,
-    TcpFacts, TsPidRow, TsStreamRow, TS_TR101290_COLUMNS,
+    SegmentFacts, SegmentRow, TcpFacts, TsPidRow, TsStreamRow, TS_TR101290_COLUMNS,
 };
 pub use schema::{
     arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec,
     CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION,
-    TS_PIDS, TS_STREAMS,
+    SEGMENTS, TS_PIDS, TS_STREAMS,
 };
 pub use writer::{
     Output, OutputSummary, Table, TableSummary, BATCH_ROWS, ROW_GROUP_ROWS, TILE_ROWS,

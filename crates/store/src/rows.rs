@@ -9,14 +9,14 @@ use std::net::IpAddr;
 
 use crate::row::{ns_to_us, Row, RowWriter};
 use crate::schema::{
-    TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, TS_PIDS,
-    TS_STREAMS,
+    TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, SEGMENTS,
+    TS_PIDS, TS_STREAMS,
 };
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
 ///
 /// "Up" is client → server and "down" is server → client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowRow {
     /// Identifier unique within the run, assigned in order of the flows' first packets.
     pub flow_id: i64,
@@ -72,6 +72,13 @@ pub struct FlowRow {
     pub class: Option<&'static str>,
     /// How [`FlowRow::class`] was decided.
     pub class_evidence: Option<&'static str>,
+    /// The service key (DESIGN: the group, the registered domain of the SNI, HTTP host or
+    /// DNS name, else the server prefix).
+    pub service: Option<String>,
+    /// Where the key came from: `group`, `sni`, `http_host`, `dns`, `prefix`.
+    pub service_source: Option<&'static str>,
+    /// Segments inferred on a TLS or QUIC flow.
+    pub segments: Option<SegmentFacts>,
 }
 
 /// What was observed of a TCP connection (RFC 9293).
@@ -114,6 +121,15 @@ pub struct BinRow {
     pub bitrate_down_bps: i64,
     /// The flow's media errors in the bin (zero for flows without media).
     pub media: BinMedia,
+}
+
+/// The shape of a flow's inferred segments ([`FlowRow::segments`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentFacts {
+    pub count: u64,
+    pub median_bytes: Option<u64>,
+    pub median_interval_ns: Option<i64>,
+    pub on_share: Option<f64>,
 }
 
 /// The media counters of a bin row ([`BinRow::media`]): see the `flow_bins` columns.
@@ -176,6 +192,16 @@ impl Row for FlowRow {
         w.opt_i64("bitrate_down_max_bps", self.bitrate_down_max_bps);
         w.opt_str("class", self.class);
         w.opt_str("class_evidence", self.class_evidence);
+        w.opt_str("service", self.service.as_deref());
+        w.opt_str("service_source", self.service_source);
+        let sg = self.segments.as_ref();
+        w.opt_count("segments", sg.map(|g| g.count));
+        w.opt_count("segment_median_bytes", sg.and_then(|g| g.median_bytes));
+        w.opt_i64(
+            "segment_median_interval_us",
+            sg.and_then(|g| g.median_interval_ns).map(ns_to_us),
+        );
+        w.opt_f64("segment_on_share", sg.and_then(|g| g.on_share));
     }
 }
 
@@ -524,5 +550,47 @@ impl Row for RtpStreamRow {
         w.opt_f64("max_jitter_ms", self.max_jitter_ms);
         w.opt_f64("max_delta_ms", self.max_delta_ms);
         w.count("mpeg_ts_packets", self.mpeg_ts_packets);
+    }
+}
+
+/// One media segment, written to the `segments` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRow {
+    pub flow_id: i64,
+    /// `inferred`.
+    pub method: &'static str,
+    pub request_ts_ns: i64,
+    pub first_byte_ts_ns: i64,
+    pub last_byte_ts_ns: i64,
+    pub request_bytes: u64,
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+impl Row for SegmentRow {
+    const TABLE: &'static TableSpec = &SEGMENTS;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.i64("flow_id", self.flow_id);
+        w.str("method", self.method);
+        w.ts_ns("request_ts", self.request_ts_ns);
+        w.ts_ns("first_byte_ts", self.first_byte_ts_ns);
+        w.ts_ns("last_byte_ts", self.last_byte_ts_ns);
+        w.count("request_bytes", self.request_bytes);
+        w.count("bytes", self.bytes);
+        w.count("packets", self.packets);
+        w.i64(
+            "download_us",
+            ns_to_us(
+                self.last_byte_ts_ns
+                    .saturating_sub(self.request_ts_ns)
+                    .max(0),
+            ),
+        );
+        let span = self.last_byte_ts_ns - self.first_byte_ts_ns;
+        w.opt_i64(
+            "throughput_bps",
+            (span > 0).then(|| (self.bytes as f64 * 8e9 / span as f64).round() as i64),
+        );
     }
 }

@@ -390,18 +390,60 @@ const FLOW_COLUMNS: &[Column] = &[
     col(
         "class",
         DictUtf8,
-        true,
-        "What the flow carries, found from its payload (never from ports alone): \
-         iptv_multicast (MPEG-TS, in UDP or RTP, to a multicast group), iptv_unicast \
-         (MPEG-TS to one host: UDP, RTP, or RTSP-interleaved TCP), rtp_media (RTP streams \
-         that are not MPEG-TS). Null otherwise.",
+        false,
+        "What the flow carries, payload evidence first, shape second: iptv_multicast \
+         (MPEG-TS, in UDP or RTP, to a multicast group), iptv_unicast (MPEG-TS to one host: \
+         UDP, RTP, or RTSP-interleaved TCP), rtp_media (RTP streams that are not MPEG-TS), \
+         tls_streaming / quic_streaming (TLS records or a QUIC Initial, and at least three \
+         inferred segments received during at most half the time they span), tls_other, \
+         quic_other, dns (port 53 with DNS messages read), other (no evidence).",
     ),
     col(
         "class_evidence",
         DictUtf8,
-        true,
+        false,
         "How class was decided, e.g. \"mpeg-ts in rtp to a multicast group\" (the rows of \
-         ts_streams and rtp_streams for the flow hold the figures). Null when class is.",
+         ts_streams, rtp_streams and segments for the flow hold the figures).",
+    ),
+    col(
+        "service",
+        DictUtf8,
+        false,
+        "The flow's service key: for a flow to a multicast group the group; else the \
+         registered domain (Public Suffix List) of the SNI, else of the HTTP host, else of \
+         server_name; else the server's prefix (IPv4 /24, IPv6 /48).",
+    ),
+    col(
+        "service_source",
+        DictUtf8,
+        false,
+        "Where service came from: group, sni, http_host, dns or prefix.",
+    ),
+    col(
+        "segments",
+        Int64,
+        true,
+        "Media segments inferred on a TLS or QUIC flow (rows in segments). Null for other \
+         flows.",
+    ),
+    col(
+        "segment_median_bytes",
+        Int64,
+        true,
+        "Median size of those segments, bytes. Null without segments.",
+    ),
+    col(
+        "segment_median_interval_us",
+        Int64,
+        true,
+        "Median time between their requests, µs. Null with fewer than two.",
+    ),
+    col(
+        "segment_on_share",
+        Float64,
+        true,
+        "Time receiving segments over the time they span (a player's ON/OFF ratio: low \
+         for segmented streaming, 1 for a bulk download). Null with fewer than two.",
     ),
 ];
 
@@ -1214,7 +1256,80 @@ const RTP_STREAM_COLUMNS: &[Column] = &[
     ),
 ];
 
-static TABLES: [TableSpec; 8] = [
+/// The `segments` table.
+pub const SEGMENTS: TableSpec = TableSpec {
+    name: "segments",
+    description: "One row per media segment: inferred from the shape of an encrypted flow \
+                  (TLS or QUIC: a request-sized upstream burst starts a segment, which takes \
+                  the downstream bytes until the next request; responses under 8 KiB are not \
+                  segments). Written when the segment ends.",
+    sort: "the order in which segments end",
+    statistics: &["request_ts"],
+    columns: SEGMENT_COLUMNS,
+};
+
+const SEGMENT_COLUMNS: &[Column] = &[
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow that carried the segment (flows.flow_id).",
+    ),
+    col(
+        "method",
+        DictUtf8,
+        false,
+        "How the segment was found: inferred (from packet sizes and times of an encrypted \
+         flow).",
+    ),
+    col(
+        "request_ts",
+        TimestampUs,
+        false,
+        "Time of the request's first packet.",
+    ),
+    col(
+        "first_byte_ts",
+        TimestampUs,
+        false,
+        "Time of the segment's first downstream byte.",
+    ),
+    col(
+        "last_byte_ts",
+        TimestampUs,
+        false,
+        "Time of its last downstream byte.",
+    ),
+    col(
+        "request_bytes",
+        Int64,
+        false,
+        "Upstream payload bytes of the request burst (TLS records or QUIC packets \
+         included).",
+    ),
+    col(
+        "bytes",
+        Int64,
+        false,
+        "Downstream payload bytes of the segment (TLS records or QUIC packets included).",
+    ),
+    col("packets", Int64, false, "Downstream packets with payload."),
+    col(
+        "download_us",
+        Int64,
+        false,
+        "Time from the request to the last byte, µs.",
+    ),
+    col(
+        "throughput_bps",
+        Int64,
+        true,
+        "bytes × 8 over the time from the first to the last byte, bit/s. Null when they \
+         came at once.",
+    ),
+];
+
+static TABLES: [TableSpec; 9] = [
     FLOWS,
     FLOW_BINS,
     DNS,
@@ -1223,6 +1338,7 @@ static TABLES: [TableSpec; 8] = [
     TS_STREAMS,
     TS_PIDS,
     RTP_STREAMS,
+    SEGMENTS,
 ];
 
 /// Every table streamscope writes, in documentation order.
@@ -1477,7 +1593,8 @@ mod tests {
                 "channel_sessions",
                 "ts_streams",
                 "ts_pids",
-                "rtp_streams"
+                "rtp_streams",
+                "segments"
             ]
         );
         let flows: Vec<_> = FLOWS.columns.iter().map(|c| c.name).collect();
@@ -1519,6 +1636,12 @@ mod tests {
                 "bitrate_down_max_bps",
                 "class",
                 "class_evidence",
+                "service",
+                "service_source",
+                "segments",
+                "segment_median_bytes",
+                "segment_median_interval_us",
+                "segment_on_share",
             ]
         );
         let bins: Vec<_> = FLOW_BINS.columns.iter().map(|c| c.name).collect();

@@ -99,8 +99,11 @@ fn tcp_flow() -> FlowRow {
         bitrate_down_p50_bps: Some(80_000),
         bitrate_down_p95_bps: Some(120_000),
         bitrate_down_max_bps: Some(120_000),
-        class: None,
-        class_evidence: None,
+        class: Some("other"),
+        class_evidence: Some("no payload evidence"),
+        service: Some("198.51.100.0/24".to_string()),
+        service_source: Some("prefix"),
+        segments: None,
     }
 }
 
@@ -133,8 +136,11 @@ fn icmp6_flow() -> FlowRow {
         bitrate_down_p50_bps: None,
         bitrate_down_p95_bps: None,
         bitrate_down_max_bps: None,
-        class: None,
-        class_evidence: None,
+        class: Some("other"),
+        class_evidence: Some("no payload evidence"),
+        service: Some("198.51.100.0/24".to_string()),
+        service_source: Some("prefix"),
+        segments: None,
     }
 }
 
