@@ -6,8 +6,10 @@
 //!
 //! [`SegmentInference`] is fed every packet of a flow that carries payload, with its
 //! direction, time and payload length (TCP segment data, or a QUIC datagram's UDP
-//! payload). Upstream packets less than [`SegmentConfig::request_merge_ns`] apart form one
-//! upstream burst. A burst of [`SegmentConfig::min_request_bytes`] or more starts a
+//! payload). Upstream packets less than [`SegmentConfig::request_merge_ns`] apart, with no
+//! downstream payload between them, form one upstream burst (so a TLS ClientHello and the
+//! client's Finished a round trip later are two bursts, the server's handshake flight
+//! between them). A burst of [`SegmentConfig::min_request_bytes`] or more starts a
 //! segment, which takes every downstream byte until the next such burst (or the flow's
 //! end). A segment whose downstream bytes stay under [`SegmentConfig::min_segment_bytes`]
 //! is not a media segment (a handshake, a playlist, an API call): it is counted
@@ -131,6 +133,8 @@ pub struct SegmentInference {
     burst: Option<(i64, i64, u64)>,
     /// Whether the current burst already started a segment.
     burst_started: bool,
+    /// Downstream payload came since the current burst's last packet.
+    down_since_burst: bool,
     open: Option<Open>,
     stats: SegmentStats,
     sizes: Vec<u64>,
@@ -148,6 +152,7 @@ impl SegmentInference {
             config,
             burst: None,
             burst_started: false,
+            down_since_burst: false,
             open: None,
             stats: SegmentStats::default(),
             sizes: Vec::new(),
@@ -181,7 +186,9 @@ impl SegmentInference {
             Dir::Up => {
                 let merge = self.config.request_merge_ns;
                 let (first, bytes) = match self.burst {
-                    Some((first, last, bytes)) if ts_ns.saturating_sub(last) <= merge => {
+                    Some((first, last, bytes))
+                        if !self.down_since_burst && ts_ns.saturating_sub(last) <= merge =>
+                    {
                         (first, bytes + len)
                     }
                     _ => {
@@ -193,6 +200,7 @@ impl SegmentInference {
                     }
                 };
                 self.burst = Some((first, ts_ns, bytes));
+                self.down_since_burst = false;
                 if self.burst_started {
                     if let Some(o) = self.open.as_mut() {
                         o.seg.request_bytes = bytes;
@@ -214,6 +222,7 @@ impl SegmentInference {
                 }
             }
             Dir::Down => {
+                self.down_since_burst = true;
                 if let Some(o) = self.open.as_mut() {
                     if !o.any {
                         o.any = true;
@@ -371,6 +380,19 @@ mod tests {
         assert_eq!(segs.len(), 1);
         assert_eq!(segs[0].bytes, 56_000);
         assert_eq!(s.stats().small_bursts, 1);
+    }
+
+    #[test]
+    fn the_handshake_and_the_first_request_are_two_bursts() {
+        // ClientHello, the server's flight 15 ms later, then Finished and the request
+        // 15 ms after that: within the merge window of the ClientHello, but the server's
+        // bytes between them end the first burst.
+        let mut p = vec![(Dir::Up, 0, 517), (Dir::Down, 15 * MS, 4_000)];
+        p.extend(fetch(30 * MS, 600, 20));
+        let (segs, s) = run(&p);
+        assert_eq!(segs.len(), 1);
+        assert_eq!((segs[0].request_ts_ns, segs[0].bytes), (30 * MS, 28_000));
+        assert_eq!(s.stats().small, 1);
     }
 
     #[test]
