@@ -153,6 +153,36 @@ fn check(label: &str, s: &Score) {
     );
 }
 
+/// No output file holds a credential the truth lists (IPTV panel URLs carry them).
+fn no_credentials(label: &str, truth: &Value, out: &Path) {
+    let mut creds = Vec::new();
+    for f in truth["flows"].as_array().unwrap() {
+        if let Some(c) = f.get("http").and_then(|h| h.get("credentials")) {
+            for k in ["username", "password"] {
+                if let Some(v) = c.get(k).and_then(Value::as_str) {
+                    creds.push(v.to_string());
+                }
+            }
+        }
+    }
+    creds.sort();
+    creds.dedup();
+    for entry in std::fs::read_dir(out).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for c in &creds {
+            assert!(
+                !bytes.windows(c.len()).any(|w| w == c.as_bytes()),
+                "{label}: {} holds the credential {c}",
+                path.display()
+            );
+        }
+    }
+    if label == "ott" {
+        assert_eq!(creds.len(), 2, "ott: the panel's username and password");
+    }
+}
+
 #[test]
 fn inferred_segments_match_the_bursts_served() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -181,5 +211,6 @@ fn inferred_segments_match_the_bursts_served() {
         let out = tmp.path().join(name);
         analyze(&capture, &out, &[]);
         check(name, &score(name, &truth, &out, false));
+        no_credentials(name, &truth, &out);
     }
 }
