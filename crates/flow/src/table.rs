@@ -242,7 +242,54 @@ struct Flow<S> {
 struct Ext<S> {
     tcp: Option<TcpState>,
     more: Option<Box<More>>,
-    inspected: Option<Box<Inspected<S>>>,
+    /// The flow's inspector: its slot in [`FlowTable`]'s [`Inspectors`].
+    inspected: Option<u32>,
+    _inspector: std::marker::PhantomData<fn() -> S>,
+}
+
+/// The inspectors of the flows that have one, in one vector of slots reused as flows
+/// end, rather than a box each: on a capture of a million inspected flows, a million
+/// allocations fewer on the flow table's thread, and a million frees fewer (on another
+/// thread, in another arena of the allocator's) when they end.
+#[derive(Debug)]
+struct Inspectors<S> {
+    slots: Vec<Option<Inspected<S>>>,
+    /// Slots free for the next inspector.
+    free: Vec<u32>,
+}
+
+impl<S> Inspectors<S> {
+    /// Stores an inspector; its slot.
+    fn insert(&mut self, inspected: Inspected<S>) -> u32 {
+        match self.free.pop() {
+            Some(k) => {
+                self.slots[k as usize] = Some(inspected);
+                k
+            }
+            None => {
+                self.slots.push(Some(inspected));
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn get(&self, k: Option<u32>) -> Option<&Inspected<S>> {
+        self.slots.get(k? as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, k: Option<u32>) -> Option<&mut Inspected<S>> {
+        self.slots.get_mut(k? as usize)?.as_mut()
+    }
+
+    /// Takes the inspector out of slot `k`, which becomes free.
+    fn remove(&mut self, k: Option<u32>) -> Option<Inspected<S>> {
+        let k = k?;
+        let taken = self.slots.get_mut(k as usize)?.take();
+        if taken.is_some() {
+            self.free.push(k);
+        }
+        taken
+    }
 }
 
 impl<S> Default for Ext<S> {
@@ -251,6 +298,7 @@ impl<S> Default for Ext<S> {
             tcp: None,
             more: None,
             inspected: None,
+            _inspector: std::marker::PhantomData,
         }
     }
 }
@@ -415,6 +463,7 @@ pub struct FlowTable<S: Inspector = ()> {
     prefault: Prefault,
     slab: Vec<Option<Flow<S>>>,
     free: Vec<u32>,
+    inspectors: Inspectors<S>,
     fragments: HashMap<FragKey, FragPorts, FixedHasher>,
     bins: BinOrderer<S::BinCounters>,
     wheel: Wheel,
@@ -453,6 +502,10 @@ impl<S: Inspector> FlowTable<S> {
             prefault: Prefault::none(),
             slab,
             free: Vec::new(),
+            inspectors: Inspectors {
+                slots: Vec::new(),
+                free: Vec::new(),
+            },
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),
             bins,
             wheel,
@@ -726,7 +779,8 @@ impl<S: Inspector> FlowTable<S> {
         if ts_ns - flow.bin_start >= bin_ns {
             // The packet starts a new bin: the current one closes without it.
             let bin_start = ts_ns.div_euclid(bin_ns) * bin_ns;
-            let (rec, base) = close_bin(flow, true);
+            let inspected = flow.ext.as_ref().and_then(|e| e.inspected);
+            let (rec, base) = close_bin(flow, self.inspectors.get_mut(inspected));
             self.bins.push(rec);
             self.stats.bins_emitted += 1;
             let skipped = ((bin_start - flow.bin_start) / bin_ns - 1) as u64;
@@ -750,11 +804,11 @@ impl<S: Inspector> FlowTable<S> {
 
         let id = flow.id;
         let d = Dir::from_index(dir);
-        let wanted = (flow.ext.as_ref().and_then(|e| e.inspected.as_ref()))
-            .is_some_and(|i| i.wants(d) != Want::Nothing);
+        let inspected = flow.ext.as_ref().and_then(|e| e.inspected);
+        let wanted = (self.inspectors.get(inspected)).is_some_and(|i| i.wants(d) != Want::Nothing);
         if wanted {
             let view = flow.view(&flow.key.unpack(&self.v6));
-            if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+            if let Some(i) = self.inspectors.get_mut(inspected) {
                 let limits = (self.cfg.stream_max_bytes, self.cfg.stream_max_segments);
                 i.packet(&view, d, ts_ns, packet, limits, sink.out());
             }
@@ -768,8 +822,9 @@ impl<S: Inspector> FlowTable<S> {
         if let Some(inspector) = S::start(&flow.view(key), sink.out()) {
             self.stats.inspected_flows += 1;
             let wants = inspector.wants();
+            let k = self.inspectors.insert(Inspected::new(inspector, wants));
             let ext = flow.ext.get_or_insert_with(Box::default);
-            ext.inspected = Some(Box::new(Inspected::new(inspector, wants)));
+            ext.inspected = Some(k);
         }
     }
 
@@ -892,9 +947,11 @@ impl<S: Inspector> FlowTable<S> {
             _ => reason.unwrap_or(EndReason::Idle),
         };
         let key = flow.key.unpack(&self.v6);
-        if flow.ext.as_ref().is_some_and(|e| e.inspected.is_some()) {
+        let mut inspected =
+            (self.inspectors).remove(flow.ext.as_mut().and_then(|e| e.inspected.take()));
+        {
             let view = flow.view(&key);
-            if let Some(i) = flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
+            if let Some(i) = inspected.as_mut() {
                 // Before its last bin closes, so that what it finds now counts in that bin.
                 let ended_ns = self.clock.max(flow.last_ns);
                 i.end(
@@ -907,7 +964,7 @@ impl<S: Inspector> FlowTable<S> {
                 );
             }
         }
-        let (rec, _) = close_bin(&mut flow, true);
+        let (rec, _) = close_bin(&mut flow, inspected.as_mut());
         self.bins.push(rec);
         self.stats.bins_emitted += 1;
         self.stats.flows_ended += 1;
@@ -977,11 +1034,7 @@ impl<S: Inspector> FlowTable<S> {
             bins,
             bitrate_down,
         };
-        let inspector = flow
-            .ext
-            .as_ref()
-            .and_then(|e| e.inspected.as_ref())
-            .map(|i| i.inspector());
+        let inspector = inspected.as_ref().map(|i| i.inspector());
         sink.flow(&record, inspector);
     }
 
@@ -1253,17 +1306,17 @@ impl Wheel {
 
 /// The row of a flow's current bin: its counts since the bin started. Also the flow's
 /// totals (packets, bytes), the next bin's base when the flow goes on.
-/// `inspect`: ask the flow's inspector for its counters (the bin really closes).
+/// `inspected`: the flow's inspector, asked for its counters.
 fn close_bin<S: Inspector>(
     flow: &mut Flow<S>,
-    inspect: bool,
+    inspected: Option<&mut Inspected<S>>,
 ) -> (BinRecord<S::BinCounters>, [[u64; 2]; 2]) {
     let [packets, bytes] = flow.more().map(|m| m.bin_base).unwrap_or_default();
     let totals = [flow.packets(), flow.bytes()];
     let [total_packets, total_bytes] = totals;
-    let counters = match flow.ext.as_mut().and_then(|e| e.inspected.as_mut()) {
-        Some(i) if inspect => i.inspector_mut().close_bin(),
-        _ => S::BinCounters::default(),
+    let counters = match inspected {
+        Some(i) => i.inspector_mut().close_bin(),
+        None => S::BinCounters::default(),
     };
     let rec = BinRecord {
         flow_id: flow.id,

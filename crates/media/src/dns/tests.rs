@@ -867,6 +867,31 @@ fn name_map_is_bounded() {
     assert_eq!(m.lookup(IpAddr::V4(Ipv4Addr::from(0)), 1000), None);
 }
 
+/// Names no answer refers to any longer are dropped as the map goes (its names are kept
+/// in one buffer that is compacted): every answer still held reads back its own name,
+/// including names shared by the addresses of one response.
+#[test]
+fn name_map_keeps_its_names_through_compaction() {
+    let mut m = NameMap::default();
+    let addrs: Vec<IpAddr> = (0..=255).map(ip).collect();
+    // 200,000 distinct 40-byte names (8 MB), each answered for two addresses at once.
+    let name = |i: i64| format!("{i:0>10}.many-names.streamscope.example");
+    for i in 0..200_000i64 {
+        let a = addrs[(i % 256) as usize];
+        let b = addrs[((i + 1) % 256) as usize];
+        m.insert(i * S, a, &name(i), 3600);
+        m.insert(i * S, b, &name(i), 3600);
+    }
+    // An address keeps its last four answers: those of the last two rounds.
+    for i in 199_500..200_000i64 {
+        let a = addrs[(i % 256) as usize];
+        assert_eq!(m.lookup(a, i * S), Some(name(i).as_str()), "{i}");
+    }
+    let last = addrs[(199_999 % 256) as usize];
+    assert_eq!(m.lookup(last, 300_000 * S), Some(name(199_999).as_str()));
+    assert_eq!(m.stats().inserts, 400_000);
+}
+
 #[test]
 fn name_map_from_rows_uses_the_question_name() {
     let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
