@@ -201,9 +201,9 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 fn starts_message(bytes: &[u8], server: bool) -> bool {
     if server {
         return match bytes.get(..12) {
-            Some(
-                [b'H', b'T', b'T', b'P', b'/', b'1', b'.', v, b' ', a, b, c],
-            ) => v.is_ascii_digit() && [a, b, c].iter().all(|d| d.is_ascii_digit()),
+            Some([b'H', b'T', b'T', b'P', b'/', b'1', b'.', v, b' ', a, b, c]) => {
+                v.is_ascii_digit() && [a, b, c].iter().all(|d| d.is_ascii_digit())
+            }
             _ => false,
         };
     }
@@ -797,7 +797,10 @@ impl HttpFlow {
                 } => match b {
                     b'\n' if digits > 0 => {
                         if value == 0 {
-                            Some(Chunk::Trailer { empty: true, len: 0 })
+                            Some(Chunk::Trailer {
+                                empty: true,
+                                len: 0,
+                            })
                         } else {
                             Some(Chunk::Data(value))
                         }

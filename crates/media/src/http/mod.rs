@@ -81,7 +81,8 @@
 //!
 //! * credential positions of the Xtream-Codes panel layouts become `{cred}`:
 //!   `/live|movie|series|timeshift/USER/PASS/...` (four segments or more) and
-//!   `/USER/PASS/ID[.ext]` (three segments, the last a number);
+//!   `/USER/PASS/ID`, `/USER/PASS/ID.ts`, `/USER/PASS/ID.m3u8` (three segments, the
+//!   last a number, the first not one of those four words);
 //! * runs of 20 or more base64url-ish characters (`A-Z a-z 0-9 - _ %`) with a digit or
 //!   both cases, UUIDs, hex runs of 16 or more digits, and anything that is not printable
 //!   ASCII become `{id}`;

@@ -218,11 +218,9 @@ impl Playlist {
                     st.open(&e, &mut pl, true, host, path);
                 }
                 Event::End(e) => st.close(e.local_name().as_ref(), host, path, &mut pl),
-                Event::Text(t) => {
-                    if st.in_base_url {
-                        if let Ok(s) = t.decode() {
-                            st.text.push_str(s.trim());
-                        }
+                Event::Text(t) if st.in_base_url => {
+                    if let Ok(s) = t.decode() {
+                        st.text.push_str(s.trim());
                     }
                 }
                 Event::Eof => break,
@@ -776,7 +774,11 @@ impl PlaylistIndex {
             }
         }
         let own = (!pl.template.is_empty())
-            .then(|| self.renditions.get(&key(pl.host.as_deref(), &pl.template)).copied())
+            .then(|| {
+                self.renditions
+                    .get(&key(pl.host.as_deref(), &pl.template))
+                    .copied()
+            })
             .flatten();
         for a in &pl.adverts {
             let k = key(a.host.as_deref(), &a.template);

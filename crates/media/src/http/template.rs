@@ -34,6 +34,8 @@ const MORE: &str = "/{more}";
 /// First path segments of the Xtream-Codes panel stream layouts
 /// `/<kind>/USER/PASS/...`.
 const PANEL_KINDS: [&str; 4] = ["live", "movie", "series", "timeshift"];
+/// Extensions of the bare panel layout `/USER/PASS/ID.ext` (also without extension).
+const BARE_EXTS: [&str; 2] = ["ts", "m3u8"];
 /// Last path segments of IPTV panel APIs (credentials in the query).
 const PANEL_APIS: [&str; 4] = ["get.php", "player_api.php", "xmltv.php", "panel_api.php"];
 /// Extensions of playlists.
@@ -67,7 +69,8 @@ pub(crate) enum Panel {
     No,
     /// `/live|movie|series|timeshift/USER/PASS/...` (at least four segments).
     Kind,
-    /// `/USER/PASS/ID` or `/USER/PASS/ID.ext` (three segments, the last a number).
+    /// `/USER/PASS/ID`, `/USER/PASS/ID.ts` or `/USER/PASS/ID.m3u8` (three segments, the
+    /// last a number, the first not one of [`PANEL_KINDS`]).
     Bare,
 }
 
@@ -116,8 +119,16 @@ fn panel_layout(path: &str) -> Panel {
     if fourth.is_some() && PANEL_KINDS.iter().any(|k| first.eq_ignore_ascii_case(k)) {
         return Panel::Kind;
     }
-    let stem = third.split_once('.').map_or(third, |(s, _)| s);
-    if fourth.is_none() && !stem.is_empty() && stem.bytes().all(|b| b.is_ascii_digit()) {
+    let (stem, ext) = third
+        .split_once('.')
+        .map_or((third, None), |(s, e)| (s, Some(e)));
+    let panel_ext = ext.is_none_or(|e| BARE_EXTS.iter().any(|x| e.eq_ignore_ascii_case(x)));
+    if fourth.is_none()
+        && panel_ext
+        && !PANEL_KINDS.iter().any(|k| first.eq_ignore_ascii_case(k))
+        && !stem.is_empty()
+        && stem.bytes().all(|b| b.is_ascii_digit())
+    {
         return Panel::Bare;
     }
     Panel::No
@@ -186,8 +197,20 @@ fn is_token_byte(b: u8) -> bool {
 fn is_safe_delimiter(b: u8) -> bool {
     matches!(
         b,
-        b'.' | b',' | b';' | b':' | b'@' | b'!' | b'$' | b'&' | b'(' | b')' | b'*' | b'\''
-            | b'+' | b'=' | b'~'
+        b'.' | b','
+            | b';'
+            | b':'
+            | b'@'
+            | b'!'
+            | b'$'
+            | b'&'
+            | b'('
+            | b')'
+            | b'*'
+            | b'\''
+            | b'+'
+            | b'='
+            | b'~'
     )
 }
 
@@ -369,7 +392,8 @@ pub(crate) fn role(url: Option<&UrlFacts>, ct: Option<&str>) -> Role {
             _ => {}
         }
     }
-    if ext.is_some_and(|e| SEGMENT_EXTS.contains(&e)) || ct.is_some_and(|c| SEGMENT_TYPES.contains(&c))
+    if ext.is_some_and(|e| SEGMENT_EXTS.contains(&e))
+        || ct.is_some_and(|c| SEGMENT_TYPES.contains(&c))
     {
         return Role::Segment;
     }
@@ -402,8 +426,7 @@ pub(crate) fn host_of(value: &[u8]) -> Option<String> {
     };
     let ok = !h.is_empty()
         && h.len() <= 255
-        && h
-            .bytes()
+        && h.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':'));
     ok.then(|| h.to_ascii_lowercase())
 }
