@@ -369,10 +369,12 @@ impl HttpFlow {
         match self.sides[d].phase {
             Phase::Off | Phase::Lost => {}
             Phase::Head => {
-                if !self.sides[d].head.is_empty() {
+                let partial = !self.sides[d].head.is_empty();
+                if partial {
                     self.stats.incomplete_heads += 1;
                 }
-                if server && !self.pending.is_empty() {
+                // Lost bytes at or in a response head: the oldest request's answer.
+                if server && (partial || missing > 0) && !self.pending.is_empty() {
                     self.drop_on_resync = true;
                 }
                 self.lose(d, ts_ns, out);

@@ -66,11 +66,13 @@
 //! request line (`METHOD SP target SP HTTP/1.x`, method one of RFC 9110's and PATCH,
 //! whole in one call) or a status line (`HTTP/1.x NNN`), at the start of a call or after
 //! a line feed ([`HttpStats::resyncs`]; the bytes passed over are counted in
-//! [`HttpStats::skipped_bytes`]). When the server direction lost its framing at a head,
-//! the oldest waiting request is taken as answered in the lost bytes and emitted alone.
+//! [`HttpStats::skipped_bytes`]). When bytes of the server direction were lost at or in
+//! a response head (or the head was bad), the oldest waiting request is taken as
+//! answered in the lost bytes and emitted alone.
 //!
 //! A direction's first bytes are taken as a message start; for a connection picked up in
-//! the middle, the caller reports a gap (of any size) before them.
+//! the middle, the caller reports a gap of 0 bytes before them (nothing is known lost,
+//! but the direction looks for a message start).
 //!
 //! # Privacy: URL templates
 //!
