@@ -38,8 +38,9 @@
 //! 3. `Transfer-Encoding` ending in `chunked`: chunked ([`Transfer::Chunked`]; chunk
 //!    sizes, extensions and trailers read here); a response with another transfer coding
 //!    is read until the connection closes;
-//! 4. `Content-Length` ([`Transfer::Length`]); several differing values make the head
-//!    bad;
+//! 4. `Content-Length` ([`Transfer::Length`]); values that differ or do not parse are
+//!    counted as a bad head, and the response is then read until the connection closes
+//!    (a request loses the direction's framing);
 //! 5. otherwise a response is read until the connection closes ([`Transfer::Close`]) and
 //!    a request has no body.
 //!
