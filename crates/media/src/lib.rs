@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod http;
 mod inspector;
 pub mod multicast;
 pub mod rtp;
