@@ -25,11 +25,12 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_streamscope");
 
 /// The files a complete `analyze` run leaves in its output folder, sorted.
-const COMPLETE_OUTPUT: [&str; 10] = [
+const COMPLETE_OUTPUT: [&str; 11] = [
     "channel_sessions.parquet",
     "dns.parquet",
     "flow_bins.parquet",
     "flows.parquet",
+    "http.parquet",
     "multicast_events.parquet",
     "rtp_streams.parquet",
     "run.json",
@@ -149,7 +150,7 @@ fn assert_complete_output(out: &Path) {
     assert_eq!(
         listing(out),
         COMPLETE_OUTPUT,
-        "{} should hold exactly the nine tables and run.json (no .tmp left)",
+        "{} should hold exactly the ten tables and run.json (no .tmp left)",
         out.display()
     );
 }

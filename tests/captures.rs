@@ -86,7 +86,7 @@ fn testbed_captures_are_read_whole_and_leak_no_credentials() {
             seen += 1;
         }
     }
-    assert_eq!(seen, 30, "ten files per run (nine tables and run.json)");
+    assert_eq!(seen, 33, "eleven files per run (ten tables and run.json)");
 }
 
 #[test]

@@ -109,7 +109,8 @@ fn analyze(extra: &[&str]) -> (tempfile::TempDir, PathBuf, PathBuf) {
             "ts_streams",
             "ts_pids",
             "rtp_streams",
-            "segments"
+            "segments",
+            "http"
         ]
     );
     let schema_path = dir.path().join("schema.json");

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowStart, FlowTable};
 use streamscope_media::dns::{self, DnsRow, DnsStats, NameMap};
 
+use streamscope_media::http::{HttpStats, HttpTransaction, Role};
 use streamscope_media::multicast::{
     ChannelSession, ChannelSessions, MulticastEvent, MulticastStats, SessionConfig,
 };
@@ -19,10 +20,10 @@ use streamscope_media::ts::TsAnalyzer;
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
-    InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentFacts, SegmentRow,
-    Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS, FLOWS,
-    MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION, SEGMENTS, TOOL_NAME, TOOL_VERSION, TS_PIDS,
-    TS_STREAMS,
+    HttpRow, InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentFacts,
+    SegmentRow, Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS,
+    FLOWS, HTTP, MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION, SEGMENTS, TOOL_NAME, TOOL_VERSION,
+    TS_PIDS, TS_STREAMS,
 };
 
 use crate::args::AnalyzeArgs;
@@ -42,6 +43,8 @@ struct TableSink {
     dns: DnsStats,
     /// What the IGMP / MLD messages were.
     multicast: MulticastStats,
+    /// What the HTTP flows read and could not.
+    http: HttpStats,
     /// Memberships open, and the group traffic they see.
     sessions: ChannelSessions,
     /// A record's sources, reused.
@@ -213,6 +216,63 @@ impl MediaOut for TableSink {
         }
     }
 
+    fn http(&mut self, flow: &FlowStart, tx: &HttpTransaction) {
+        if self.error.is_some() {
+            return;
+        }
+        let row = HttpRow {
+            flow_id: flow.id,
+            pairing: tx.pairing.name(),
+            request_ts_ns: tx.request_ts_ns,
+            response_ts_ns: tx.response_ts_ns,
+            response_end_ns: tx.response_end_ns,
+            method: tx.method.map(|m| m.name()),
+            host: tx.host.as_deref(),
+            path_template: tx.path_template.as_deref(),
+            extension: tx.extension.as_deref(),
+            query_names: tx.query_names.as_deref(),
+            status: tx.status,
+            content_type: tx.content_type.as_deref(),
+            content_length: tx.content_length,
+            body_bytes: tx.body_bytes,
+            missing_bytes: tx.missing_bytes,
+            transfer: tx.transfer.map(|t| t.name()),
+            role: tx.role.name(),
+            complete: tx.complete,
+            duration_s: tx.duration_s,
+            bitrate_bps: tx.bitrate_bps,
+        };
+        let r = self.output.push_ref(&row);
+        self.keep(r);
+        // A media segment in clear.
+        if let (Role::Segment, Some(first), Some(last)) =
+            (tx.role, tx.response_ts_ns, tx.response_end_ns)
+        {
+            let rendition = tx.rendition.as_ref();
+            let row = SegmentRow {
+                flow_id: flow.id,
+                method: "http",
+                request_ts_ns: tx.request_ts_ns.unwrap_or(first),
+                first_byte_ts_ns: first,
+                last_byte_ts_ns: last,
+                request_bytes: None,
+                bytes: tx.body_bytes,
+                packets: None,
+                duration_s: tx.duration_s,
+                bitrate_bps: tx.bitrate_bps,
+                rendition_bandwidth_bps: rendition.and_then(|r| r.bandwidth_bps),
+                rendition_resolution: rendition
+                    .and_then(|r| Some(format!("{}x{}", r.width?, r.height?))),
+            };
+            let r = self.output.push(row);
+            self.keep(r);
+        }
+    }
+
+    fn http_stats(&mut self) -> &mut HttpStats {
+        &mut self.http
+    }
+
     fn segment(&mut self, flow: &FlowStart, s: &InferredSegment) {
         if self.error.is_some() {
             return;
@@ -223,9 +283,13 @@ impl MediaOut for TableSink {
             request_ts_ns: s.request_ts_ns,
             first_byte_ts_ns: s.first_byte_ts_ns,
             last_byte_ts_ns: s.last_byte_ts_ns,
-            request_bytes: s.request_bytes,
+            request_bytes: Some(s.request_bytes),
             bytes: s.bytes,
-            packets: s.packets,
+            packets: Some(s.packets),
+            duration_s: None,
+            bitrate_bps: None,
+            rendition_bandwidth_bps: None,
+            rendition_resolution: None,
         };
         let r = self.output.push(row);
         self.keep(r);
@@ -338,6 +402,7 @@ impl FlowSink<MediaInspector> for TableSink {
                 row.class = Some(c.name());
                 row.class_evidence = i.class_evidence();
             }
+            row.http_host = i.http_host().map(str::to_owned);
             row.segments = i.segments().map(|g| SegmentFacts {
                 count: g.count,
                 median_bytes: g.median_bytes,
@@ -348,8 +413,13 @@ impl FlowSink<MediaInspector> for TableSink {
         let group = [f.client.addr, f.server.addr]
             .into_iter()
             .find(|a| a.is_multicast());
-        let (service, source) =
-            service_key(group, None, None, row.server_name.as_deref(), f.server.addr);
+        let (service, source) = service_key(
+            group,
+            None,
+            row.http_host.as_deref(),
+            row.server_name.as_deref(),
+            f.server.addr,
+        );
         row.service = Some(service);
         row.service_source = Some(source.name());
         let r = self.output.push(row);
@@ -398,6 +468,7 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         class_evidence: None,
         service: None,
         service_source: None,
+        http_host: None,
         segments: None,
     }
 }
@@ -418,6 +489,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
                 Table::new(&TS_PIDS),
                 Table::new(&RTP_STREAMS),
                 Table::new(&SEGMENTS),
+                Table::new(&HTTP),
             ];
             Output::create_with_threads(&args.out, tables, args.read.threads())
         })
@@ -431,6 +503,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         names: NameMap::default(),
         dns: DnsStats::default(),
         multicast: MulticastStats::default(),
+        http: HttpStats::default(),
         sessions: ChannelSessions::new(SessionConfig::default()),
         sources: Vec::new(),
     };
@@ -481,6 +554,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let names = sink.names.stats();
     extra.insert("dns_names_inserted".to_string(), names.inserts);
     extra.insert("dns_names_evicted".to_string(), names.evictions);
+    for (name, n) in sink.http.iter() {
+        extra.insert(format!("http_{name}"), n);
+    }
     for (name, n) in sink.multicast.iter() {
         extra.insert(format!("multicast_{name}"), n);
     }

@@ -240,6 +240,7 @@ def check_pyarrow(out, schema, run):
                 "ts_pids",
                 "rtp_streams",
                 "segments",
+                "http",
             ]
         ),
         "tables declared by the schema",

@@ -15,6 +15,10 @@
 //!   datagrams feed the channel sessions ([`MediaOut::group_packet`]).
 //! * **MPEG-TS in RTSP-interleaved TCP** (port 554): the server's byte stream
 //!   ([`TsAnalyzer::on_interleaved`]).
+//! * **HTTP/1.x on TCP**, told by its first bytes on any port ([`crate::http`]): every
+//!   transaction, playlists read, segments in clear with their advertised duration, and
+//!   MPEG-TS bodies (progressive TS of IPTV panels, TS segments) fed to a
+//!   [`TsAnalyzer`] as a byte stream.
 //! * **TLS on TCP and QUIC on UDP**: a TCP flow whose first payload is a TLS record, a
 //!   UDP flow whose first datagram is a QUIC long-header Initial; every packet's size then
 //!   feeds segment inference ([`crate::segments`]) to the flow's end.
@@ -30,6 +34,7 @@ use streamscope_flow::{
 use streamscope_wire::{Packet, Transport};
 
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
+use crate::http::{self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, Role};
 use crate::multicast::{MulticastEvent, MulticastReader, MulticastStats};
 use crate::rtp::{RtpConfig, RtpFlow};
 use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
@@ -64,6 +69,10 @@ pub trait MediaOut {
     fn rtp(&mut self, flow: &FlowStart, rtp: &RtpFlow);
     /// A media segment inferred from an encrypted flow's shape.
     fn segment(&mut self, flow: &FlowStart, segment: &InferredSegment);
+    /// One HTTP transaction of `flow`.
+    fn http(&mut self, flow: &FlowStart, tx: &HttpTransaction);
+    /// What the run's HTTP flows read and could not read, counted as they go.
+    fn http_stats(&mut self) -> &mut HttpStats;
 }
 
 /// How a flow's MPEG-TS came.
@@ -75,6 +84,8 @@ pub enum Carrier {
     Rtp,
     /// TS in RTSP-interleaved frames on TCP (RFC 2326 section 10.12).
     RtspInterleaved,
+    /// TS in HTTP response bodies (progressive TS of IPTV panels, TS segments).
+    Http,
 }
 
 impl Carrier {
@@ -84,6 +95,7 @@ impl Carrier {
             Carrier::Udp => "udp",
             Carrier::Rtp => "rtp",
             Carrier::RtspInterleaved => "rtsp_interleaved",
+            Carrier::Http => "http",
         }
     }
 }
@@ -107,6 +119,12 @@ pub enum MediaClass {
     QuicOther,
     /// DNS (port 53, messages read).
     Dns,
+    /// Progressive MPEG-TS over HTTP (IPTV panels).
+    HttpTs,
+    /// Nothing identified (an HTTP flow that is neither streaming nor a panel).
+    Other,
+    /// HLS or DASH over cleartext HTTP (playlists and segments).
+    Hls,
 }
 
 impl MediaClass {
@@ -121,6 +139,9 @@ impl MediaClass {
             MediaClass::QuicStreaming => "quic_streaming",
             MediaClass::QuicOther => "quic_other",
             MediaClass::Dns => "dns",
+            MediaClass::HttpTs => "http_ts",
+            MediaClass::Hls => "hls",
+            MediaClass::Other => "other",
         }
     }
 }
@@ -203,6 +224,98 @@ enum Kind {
     TcpProbe,
     /// TLS (`quic: false`) or QUIC: segment inference on packet sizes.
     Encrypted(Box<Encrypted>),
+    /// HTTP/1.x.
+    Http(Box<Http>),
+}
+
+/// An HTTP flow: its transactions, and the MPEG-TS its bodies carry.
+#[derive(Debug)]
+struct Http {
+    flow: HttpFlow,
+    ts: Option<Box<TsAnalyzer>>,
+    /// The first Host seen.
+    host: Option<String>,
+    /// Transactions by role: playlists and segments, panel streams.
+    playlists: u64,
+    segments: u64,
+    panel_streams: u64,
+}
+
+/// Where an HTTP flow's transactions and TS bodies go.
+struct HttpTo<'a> {
+    out: &'a mut (dyn MediaOut + Send),
+    flow: &'a FlowStart,
+    ts: &'a mut Option<Box<TsAnalyzer>>,
+    host: &'a mut Option<String>,
+    counts: [&'a mut u64; 3],
+}
+
+impl HttpSink for HttpTo<'_> {
+    fn transaction(&mut self, tx: HttpTransaction) {
+        if self.host.is_none() {
+            self.host.clone_from(&tx.host);
+        }
+        let i = match tx.role {
+            Role::Playlist => Some(0),
+            Role::Segment => Some(1),
+            Role::PanelStream => Some(2),
+            _ => None,
+        };
+        if let Some(i) = i {
+            *self.counts[i] += 1;
+        }
+        self.out.http(self.flow, &tx);
+    }
+
+    fn body(&mut self, _: u64, ts_ns: i64, bytes: &[u8]) {
+        self.ts
+            .get_or_insert_with(|| Box::new(TsAnalyzer::new(TsConfig::default())))
+            .on_bytes(ts_ns, bytes);
+    }
+}
+
+impl Http {
+    fn to<'a>(
+        &'a mut self,
+        flow: &'a FlowStart,
+        out: &'a mut (dyn MediaOut + Send),
+    ) -> (&'a mut HttpFlow, HttpTo<'a>) {
+        let Http {
+            flow: f,
+            ts,
+            host,
+            playlists,
+            segments,
+            panel_streams,
+        } = self;
+        (
+            f,
+            HttpTo {
+                out,
+                flow,
+                ts,
+                host,
+                counts: [playlists, segments, panel_streams],
+            },
+        )
+    }
+
+    fn class(&self) -> MediaClass {
+        let ts = self.ts.as_ref().is_some_and(|t| t.summary().packets > 0);
+        if self.panel_streams > 0 && ts {
+            MediaClass::HttpTs
+        } else if self.playlists + self.segments > 0 {
+            MediaClass::Hls
+        } else if ts {
+            MediaClass::HttpTs
+        } else {
+            MediaClass::Other
+        }
+    }
+}
+
+fn http_dir(d: FlowDir) -> http::Dir {
+    dns_dir(d)
 }
 
 /// Segments inferred from a TLS or QUIC flow's shape.
@@ -396,12 +509,21 @@ impl MediaInspector {
             Kind::Udp(u) => u.class,
             Kind::Rtsp(t) => (t.summary().packets > 0).then_some(MediaClass::IptvUnicast),
             Kind::Dns { .. } => Some(MediaClass::Dns),
+            Kind::Http(h) => Some(h.class()),
             Kind::Encrypted(e) => Some(match (e.quic, e.streaming()) {
                 (false, true) => MediaClass::TlsStreaming,
                 (false, false) => MediaClass::TlsOther,
                 (true, true) => MediaClass::QuicStreaming,
                 (true, false) => MediaClass::QuicOther,
             }),
+            _ => None,
+        }
+    }
+
+    /// The first HTTP Host of an HTTP flow.
+    pub fn http_host(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Http(h) => h.host.as_deref(),
             _ => None,
         }
     }
@@ -419,6 +541,9 @@ impl MediaInspector {
         match (&self.kind, self.class()?) {
             (Kind::Rtsp(_), _) => Some("mpeg-ts in rtsp-interleaved tcp"),
             (Kind::Dns { .. }, _) => Some("port 53"),
+            (Kind::Http(_), MediaClass::HttpTs) => Some("http response bodies of mpeg-ts"),
+            (Kind::Http(_), MediaClass::Hls) => Some("http playlists or media segments"),
+            (Kind::Http(_), _) => Some("http"),
             (Kind::Encrypted(_), MediaClass::TlsStreaming) => {
                 Some("tls records; segment-shaped downloads (3 or more, on at most half the time)")
             }
@@ -538,6 +663,7 @@ impl Inspector for MediaInspector {
             Kind::Udp(u) => u.wants(),
             Kind::LetGo => Wants::NOTHING,
             Kind::TcpProbe | Kind::Encrypted(_) => Wants::PACKETS,
+            Kind::Http(_) => Wants::STREAMS,
             Kind::Rtsp(_) => Wants {
                 up: Want::Nothing,
                 down: Want::Stream,
@@ -570,12 +696,30 @@ impl Inspector for MediaInspector {
                         let mut e = Encrypted::new(false);
                         e.packet(flow, s, out);
                         self.kind = Kind::Encrypted(e);
+                    } else if http::looks_like_http(http_dir(s.dir), s.payload) {
+                        let mut h = Box::new(Http {
+                            flow: HttpFlow::new(HttpConfig::default()),
+                            ts: None,
+                            host: None,
+                            playlists: 0,
+                            segments: 0,
+                            panel_streams: 0,
+                        });
+                        // This packet's bytes; the stream from the next segment on.
+                        let (f, mut to) = h.to(flow, out);
+                        if flow.client_rule != ClientRule::Syn {
+                            f.on_gap(http_dir(s.dir), s.ts_ns, 0, &mut to);
+                        }
+                        f.on_stream(http_dir(s.dir), s.ts_ns, s.payload, &mut to);
+                        self.kind = Kind::Http(h);
                     } else {
                         self.kind = Kind::LetGo;
                     }
                 }
             }
             Kind::Encrypted(e) => e.packet(flow, s, out),
+            // Read as streams: packets come only before the switch.
+            Kind::Http(_) => {}
             Kind::LetGo => {}
             Kind::Rtsp(_) => {}
         }
@@ -595,6 +739,10 @@ impl Inspector for MediaInspector {
                 state.on_stream(dns_dir(dir), ts_ns, bytes, &mut DnsTo::new(out, flow))
             }
             Kind::Rtsp(t) if dir == FlowDir::Down => t.on_interleaved(ts_ns, bytes),
+            Kind::Http(h) => {
+                let (f, mut to) = h.to(flow, out);
+                f.on_stream(http_dir(dir), ts_ns, bytes, &mut to);
+            }
             _ => {}
         }
         self.wants()
@@ -604,12 +752,17 @@ impl Inspector for MediaInspector {
         &mut self,
         flow: &FlowStart,
         dir: FlowDir,
-        _: i64,
-        _: u64,
+        ts_ns: i64,
+        missing: u64,
         out: &mut Self::Out,
     ) -> Wants {
-        if let Kind::Dns { state, .. } = &mut self.kind {
-            state.on_gap(dns_dir(dir), &mut DnsTo::new(out, flow));
+        match &mut self.kind {
+            Kind::Dns { state, .. } => state.on_gap(dns_dir(dir), &mut DnsTo::new(out, flow)),
+            Kind::Http(h) => {
+                let (f, mut to) = h.to(flow, out);
+                f.on_gap(http_dir(dir), ts_ns, missing, &mut to);
+            }
+            _ => {}
         }
         self.wants()
     }
@@ -632,6 +785,17 @@ impl Inspector for MediaInspector {
                 }
             }
             Kind::Encrypted(e) => e.seg.finish(&mut |x| out.segment(flow, &x)),
+            Kind::Http(h) => {
+                let (f, mut to) = h.to(flow, out);
+                f.finish(ended_ns, &mut to);
+                out.http_stats().merge(h.flow.stats());
+                if let Some(t) = h.ts.as_mut() {
+                    t.finish(ended_ns);
+                    if t.summary().packets > 0 {
+                        out.ts(flow, t, Carrier::Http);
+                    }
+                }
+            }
             Kind::Multicast | Kind::LetGo | Kind::TcpProbe => {}
         }
     }

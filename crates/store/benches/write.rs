@@ -107,6 +107,7 @@ fn flow(i: u64) -> FlowRow {
         class_evidence: Some("no payload evidence"),
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
+        http_host: None,
         segments: None,
     }
 }

@@ -63,12 +63,12 @@ pub use manifest::{
 };
 pub use row::{count, ns_to_us, Row, RowWriter};
 pub use rows::{
-    BinMedia, BinRow, ChannelSessionRow, DnsRecord, FlowRow, MulticastEventRow, RtpStreamRow,
-    SegmentFacts, SegmentRow, TcpFacts, TsPidRow, TsStreamRow, TS_TR101290_COLUMNS,
+    BinMedia, BinRow, ChannelSessionRow, DnsRecord, FlowRow, HttpRow, MulticastEventRow,
+    RtpStreamRow, SegmentFacts, SegmentRow, TcpFacts, TsPidRow, TsStreamRow, TS_TR101290_COLUMNS,
 };
 pub use schema::{
     arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec,
-    CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION,
+    CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, HTTP, MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION,
     SEGMENTS, TS_PIDS, TS_STREAMS,
 };
 pub use writer::{

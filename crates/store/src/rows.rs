@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use crate::row::{ns_to_us, Row, RowWriter};
 use crate::schema::{
-    TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, MULTICAST_EVENTS, RTP_STREAMS, SEGMENTS,
-    TS_PIDS, TS_STREAMS,
+    TableSpec, CHANNEL_SESSIONS, DNS, FLOWS, FLOW_BINS, HTTP, MULTICAST_EVENTS, RTP_STREAMS,
+    SEGMENTS, TS_PIDS, TS_STREAMS,
 };
 
 /// One bidirectional flow, written to the `flows` table when the flow ends.
@@ -77,6 +77,8 @@ pub struct FlowRow {
     pub service: Option<String>,
     /// Where the key came from: `group`, `sni`, `http_host`, `dns`, `prefix`.
     pub service_source: Option<&'static str>,
+    /// The first HTTP Host of an HTTP flow.
+    pub http_host: Option<String>,
     /// Segments inferred on a TLS or QUIC flow.
     pub segments: Option<SegmentFacts>,
 }
@@ -194,6 +196,7 @@ impl Row for FlowRow {
         w.opt_str("class_evidence", self.class_evidence);
         w.opt_str("service", self.service.as_deref());
         w.opt_str("service_source", self.service_source);
+        w.opt_str("http_host", self.http_host.as_deref());
         let sg = self.segments.as_ref();
         w.opt_count("segments", sg.map(|g| g.count));
         w.opt_count("segment_median_bytes", sg.and_then(|g| g.median_bytes));
@@ -554,17 +557,21 @@ impl Row for RtpStreamRow {
 }
 
 /// One media segment, written to the `segments` table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SegmentRow {
     pub flow_id: i64,
-    /// `inferred`.
+    /// `http` or `inferred`.
     pub method: &'static str,
     pub request_ts_ns: i64,
     pub first_byte_ts_ns: i64,
     pub last_byte_ts_ns: i64,
-    pub request_bytes: u64,
+    pub request_bytes: Option<u64>,
     pub bytes: u64,
-    pub packets: u64,
+    pub packets: Option<u64>,
+    pub duration_s: Option<f64>,
+    pub bitrate_bps: Option<f64>,
+    pub rendition_bandwidth_bps: Option<u64>,
+    pub rendition_resolution: Option<String>,
 }
 
 impl Row for SegmentRow {
@@ -576,9 +583,9 @@ impl Row for SegmentRow {
         w.ts_ns("request_ts", self.request_ts_ns);
         w.ts_ns("first_byte_ts", self.first_byte_ts_ns);
         w.ts_ns("last_byte_ts", self.last_byte_ts_ns);
-        w.count("request_bytes", self.request_bytes);
+        w.opt_count("request_bytes", self.request_bytes);
         w.count("bytes", self.bytes);
-        w.count("packets", self.packets);
+        w.opt_count("packets", self.packets);
         w.i64(
             "download_us",
             ns_to_us(
@@ -592,5 +599,61 @@ impl Row for SegmentRow {
             "throughput_bps",
             (span > 0).then(|| (self.bytes as f64 * 8e9 / span as f64).round() as i64),
         );
+        w.opt_f64("duration_s", self.duration_s);
+        w.opt_i64("bitrate_bps", self.bitrate_bps.map(|b| b.round() as i64));
+        w.opt_count("rendition_bandwidth_bps", self.rendition_bandwidth_bps);
+        w.opt_str("rendition_resolution", self.rendition_resolution.as_deref());
+    }
+}
+
+/// One HTTP transaction, written to the `http` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRow<'a> {
+    pub flow_id: i64,
+    pub pairing: &'static str,
+    pub request_ts_ns: Option<i64>,
+    pub response_ts_ns: Option<i64>,
+    pub response_end_ns: Option<i64>,
+    pub method: Option<&'static str>,
+    pub host: Option<&'a str>,
+    pub path_template: Option<&'a str>,
+    pub extension: Option<&'a str>,
+    pub query_names: Option<&'a str>,
+    pub status: Option<u16>,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<u64>,
+    pub body_bytes: u64,
+    pub missing_bytes: u64,
+    pub transfer: Option<&'static str>,
+    pub role: &'static str,
+    pub complete: bool,
+    pub duration_s: Option<f64>,
+    pub bitrate_bps: Option<f64>,
+}
+
+impl Row for HttpRow<'_> {
+    const TABLE: &'static TableSpec = &HTTP;
+
+    fn append(&self, w: &mut RowWriter<'_>) {
+        w.i64("flow_id", self.flow_id);
+        w.str("pairing", self.pairing);
+        w.opt_ts_ns("request_ts", self.request_ts_ns);
+        w.opt_ts_ns("response_ts", self.response_ts_ns);
+        w.opt_ts_ns("response_end_ts", self.response_end_ns);
+        w.opt_str("method", self.method);
+        w.opt_str("host", self.host);
+        w.opt_str("path_template", self.path_template);
+        w.opt_str("extension", self.extension);
+        w.opt_str("query_names", self.query_names);
+        w.opt_i32("status", self.status);
+        w.opt_str("content_type", self.content_type);
+        w.opt_count("content_length", self.content_length);
+        w.count("body_bytes", self.body_bytes);
+        w.count("missing_bytes", self.missing_bytes);
+        w.opt_str("transfer", self.transfer);
+        w.str("role", self.role);
+        w.bool("complete", self.complete);
+        w.opt_f64("duration_s", self.duration_s);
+        w.opt_i64("bitrate_bps", self.bitrate_bps.map(|b| b.round() as i64));
     }
 }

@@ -420,6 +420,12 @@ const FLOW_COLUMNS: &[Column] = &[
         "Where service came from: group, sni, http_host, dns or prefix.",
     ),
     col(
+        "http_host",
+        DictUtf8,
+        true,
+        "The first HTTP Host header of an HTTP flow in clear. Null for other flows.",
+    ),
+    col(
         "segments",
         Int64,
         true,
@@ -1259,10 +1265,12 @@ const RTP_STREAM_COLUMNS: &[Column] = &[
 /// The `segments` table.
 pub const SEGMENTS: TableSpec = TableSpec {
     name: "segments",
-    description: "One row per media segment: inferred from the shape of an encrypted flow \
-                  (TLS or QUIC: a request-sized upstream burst starts a segment, which takes \
-                  the downstream bytes until the next request; responses under 8 KiB are not \
-                  segments). Written when the segment ends.",
+    description: "One row per media segment: read from HTTP in clear (a response whose role \
+                  is segment, with the duration and rendition its playlist advertised), or \
+                  inferred from the shape of an encrypted flow (TLS or QUIC: a request-sized \
+                  upstream burst starts a segment, which takes the downstream bytes until the \
+                  next request; responses under 8 KiB are not segments). Written when the \
+                  segment ends.",
     sort: "the order in which segments end",
     statistics: &["request_ts"],
     columns: SEGMENT_COLUMNS,
@@ -1279,14 +1287,15 @@ const SEGMENT_COLUMNS: &[Column] = &[
         "method",
         DictUtf8,
         false,
-        "How the segment was found: inferred (from packet sizes and times of an encrypted \
-         flow).",
+        "How the segment was found: http (a response in clear) or inferred (from packet \
+         sizes and times of an encrypted flow).",
     ),
     col(
         "request_ts",
         TimestampUs,
         false,
-        "Time of the request's first packet.",
+        "Time of the request's first packet (for a response whose request was not seen, \
+         of its first byte).",
     ),
     col(
         "first_byte_ts",
@@ -1303,17 +1312,23 @@ const SEGMENT_COLUMNS: &[Column] = &[
     col(
         "request_bytes",
         Int64,
-        false,
+        true,
         "Upstream payload bytes of the request burst (TLS records or QUIC packets \
-         included).",
+         included). Null for http.",
     ),
     col(
         "bytes",
         Int64,
         false,
-        "Downstream payload bytes of the segment (TLS records or QUIC packets included).",
+        "The segment's bytes: the response body for http; downstream payload bytes for \
+         inferred (TLS records or QUIC packets included).",
     ),
-    col("packets", Int64, false, "Downstream packets with payload."),
+    col(
+        "packets",
+        Int64,
+        true,
+        "Downstream packets with payload. Null for http.",
+    ),
     col(
         "download_us",
         Int64,
@@ -1327,9 +1342,178 @@ const SEGMENT_COLUMNS: &[Column] = &[
         "bytes × 8 over the time from the first to the last byte, bit/s. Null when they \
          came at once.",
     ),
+    col(
+        "duration_s",
+        Float64,
+        true,
+        "The media duration the playlist advertised for it (EXTINF, or the DASH template \
+         or timeline), s. Null when unknown, and for inferred.",
+    ),
+    col(
+        "bitrate_bps",
+        Int64,
+        true,
+        "bytes × 8 / duration_s, bit/s: the rendition's real bitrate. Null without a \
+         duration or a complete body.",
+    ),
+    col(
+        "rendition_bandwidth_bps",
+        Int64,
+        true,
+        "The advertised bandwidth of its rendition (HLS BANDWIDTH, DASH bandwidth). Null \
+         when unknown.",
+    ),
+    col(
+        "rendition_resolution",
+        DictUtf8,
+        true,
+        "Its rendition's resolution, WIDTHxHEIGHT. Null when unknown.",
+    ),
 ];
 
-static TABLES: [TableSpec; 9] = [
+/// The `http` table.
+pub const HTTP: TableSpec = TableSpec {
+    name: "http",
+    description: "One row per HTTP/1.x transaction in clear: a request with its response, a \
+                  request no response came for, or a response whose request was not seen. \
+                  Never a raw path or query: paths are templates (numbers {n}, long tokens \
+                  {id}, the credential positions of IPTV panel URLs {cred}) and queries keep \
+                  their parameter names only. Written when the transaction ends.",
+    sort: "the order in which transactions end",
+    statistics: &["request_ts"],
+    columns: HTTP_COLUMNS,
+};
+
+const HTTP_COLUMNS: &[Column] = &[
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow that carried the transaction (flows.flow_id).",
+    ),
+    col(
+        "pairing",
+        DictUtf8,
+        false,
+        "answered, request_only (no response seen) or response_only (its request not seen).",
+    ),
+    col(
+        "request_ts",
+        TimestampUs,
+        true,
+        "Time of the request's first byte. Null for response_only.",
+    ),
+    col(
+        "response_ts",
+        TimestampUs,
+        true,
+        "Time of the response's first byte. Null for request_only.",
+    ),
+    col(
+        "response_end_ts",
+        TimestampUs,
+        true,
+        "Time of the response's last byte read. Null for request_only.",
+    ),
+    col(
+        "method",
+        DictUtf8,
+        true,
+        "Request method. Null for response_only.",
+    ),
+    col(
+        "host",
+        DictUtf8,
+        true,
+        "Host header (or the absolute-form target's host), lower-case, without port. Null \
+         when absent.",
+    ),
+    col(
+        "path_template",
+        DictUtf8,
+        true,
+        "The target's path as a template: numbers {n}, long tokens {id}, credential \
+         positions {cred}. Null for response_only.",
+    ),
+    col(
+        "extension",
+        DictUtf8,
+        true,
+        "Extension of the path's last segment, lower-case (m3u8, ts, m4s, ...). Null when \
+         it has none.",
+    ),
+    col(
+        "query_names",
+        DictUtf8,
+        true,
+        "The query's parameter names, sorted, joined by &. Null without a query.",
+    ),
+    col(
+        "status",
+        Int32,
+        true,
+        "Response status code. Null for request_only.",
+    ),
+    col(
+        "content_type",
+        DictUtf8,
+        true,
+        "Response Content-Type without parameters, lower-case. Null when absent.",
+    ),
+    col(
+        "content_length",
+        Int64,
+        true,
+        "Response Content-Length as declared. Null when absent.",
+    ),
+    col(
+        "body_bytes",
+        Int64,
+        false,
+        "Response body bytes read (chunked framing not counted).",
+    ),
+    col(
+        "missing_bytes",
+        Int64,
+        false,
+        "Response body bytes lost in capture gaps.",
+    ),
+    col(
+        "transfer",
+        DictUtf8,
+        true,
+        "How the body was delimited: none, length, chunked or close. Null for request_only.",
+    ),
+    col(
+        "role",
+        DictUtf8,
+        false,
+        "What was fetched: playlist (m3u8, mpd), segment (ts, m4s, mp4, aac, ... or their \
+         content types), panel_api (get.php, player_api.php, ...), panel_stream (an IPTV \
+         panel's /live/... stream) or other.",
+    ),
+    col(
+        "complete",
+        Bool,
+        false,
+        "The response body was read to its end, without a gap.",
+    ),
+    col(
+        "duration_s",
+        Float64,
+        true,
+        "A segment's advertised media duration (from a playlist seen on the flow), s. Null \
+         when unknown.",
+    ),
+    col(
+        "bitrate_bps",
+        Int64,
+        true,
+        "body_bytes × 8 / duration_s for a complete segment, bit/s. Null otherwise.",
+    ),
+];
+
+static TABLES: [TableSpec; 10] = [
     FLOWS,
     FLOW_BINS,
     DNS,
@@ -1339,6 +1523,7 @@ static TABLES: [TableSpec; 9] = [
     TS_PIDS,
     RTP_STREAMS,
     SEGMENTS,
+    HTTP,
 ];
 
 /// Every table streamscope writes, in documentation order.
@@ -1594,7 +1779,8 @@ mod tests {
                 "ts_streams",
                 "ts_pids",
                 "rtp_streams",
-                "segments"
+                "segments",
+                "http"
             ]
         );
         let flows: Vec<_> = FLOWS.columns.iter().map(|c| c.name).collect();
@@ -1638,6 +1824,7 @@ mod tests {
                 "class_evidence",
                 "service",
                 "service_source",
+                "http_host",
                 "segments",
                 "segment_median_bytes",
                 "segment_median_interval_us",

@@ -215,6 +215,25 @@ fn is_safe_delimiter(b: u8) -> bool {
 }
 
 fn template_segment(seg: &str, out: &mut String) {
+    // The extension is kept as it is (`master.m3u8` stays `master.m3u8`, not
+    // `master.m{n}u{n}`): a few letters and digits with at least one letter, as
+    // [`extension`] reads it.
+    if let Some((stem, ext)) = seg.rsplit_once('.') {
+        let is_ext = !stem.is_empty()
+            && (1..=MAX_EXTENSION).contains(&ext.len())
+            && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+            && ext.bytes().any(|b| b.is_ascii_alphabetic());
+        if is_ext {
+            template_tokens(stem, out);
+            out.push('.');
+            out.push_str(ext);
+            return;
+        }
+    }
+    template_tokens(seg, out);
+}
+
+fn template_tokens(seg: &str, out: &mut String) {
     let bytes = seg.as_bytes();
     let mut i = 0;
     while i < bytes.len() {

@@ -103,6 +103,7 @@ fn tcp_flow() -> FlowRow {
         class_evidence: Some("no payload evidence"),
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
+        http_host: None,
         segments: None,
     }
 }
@@ -140,6 +141,7 @@ fn icmp6_flow() -> FlowRow {
         class_evidence: Some("no payload evidence"),
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
+        http_host: None,
         segments: None,
     }
 }
