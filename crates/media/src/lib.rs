@@ -10,7 +10,9 @@
 //! * [`multicast`]: IGMP v1/v2/v3 and MLD v1/v2 messages and the channel sessions they
 //!   open and close;
 //! * [`tls`]: TLS over TCP: the ClientHello and ServerHello (SNI, ALPN, versions) and
-//!   every record header after them, per direction.
+//!   every record header after them, per direction;
+//! * [`quic`]: QUIC (v1, v2 and the versions it only names): client Initials decrypted
+//!   for the ClientHello, packets and datagrams counted per direction.
 //!
 //! [`MediaInspector`] is the flow table's inspector for these protocols
 //! (`streamscope_flow::Inspector`): it chooses per flow which of them reads it; the rows
@@ -31,6 +33,7 @@ mod counters;
 pub mod dns;
 mod inspector;
 pub mod multicast;
+pub mod quic;
 pub mod rtp;
 pub mod tls;
 pub mod ts;

@@ -74,7 +74,8 @@
 //!
 //! # Memory and cost
 //!
-//! A `TlsFlow` is about 280 bytes inline (its two hellos' fields included) and holds
+//! A `TlsFlow` is 672 bytes inline (its counters, size histograms and the two hellos'
+//! fields included; box it where flows are many) and holds
 //! one buffer while a hello is being collected (at most [`MAX_HELLO`] bytes per
 //! direction), none after. After the hellos, a record costs a header read and a few
 //! counter updates per record, whatever its length.
