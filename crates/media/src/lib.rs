@@ -8,7 +8,11 @@
 //!   stream): continuity, PCR, PSI, ETSI TR 101 290 priority 1 and 2, MDI (RFC 4445);
 //! * [`rtp`]: RTP found by a validating state machine, with RFC 3550 loss and jitter;
 //! * [`multicast`]: IGMP v1/v2/v3 and MLD v1/v2 messages and the channel sessions they
-//!   open and close.
+//!   open and close;
+//! * [`tls`]: TLS over TCP: the ClientHello and ServerHello (SNI, ALPN, versions) and
+//!   every record header after them, per direction;
+//! * [`quic`]: QUIC (v1, v2 and the versions it only names): client Initials decrypted
+//!   for the ClientHello, packets and datagrams counted per direction.
 //!
 //! [`MediaInspector`] is the flow table's inspector for these protocols
 //! (`streamscope_flow::Inspector`): it chooses per flow which of them reads it; the rows
@@ -23,13 +27,18 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[macro_use]
+mod counters;
+
 pub mod dns;
 pub mod http;
 mod inspector;
 pub mod multicast;
+pub mod quic;
 pub mod rtp;
 pub mod segments;
 pub mod service;
+pub mod tls;
 pub mod ts;
 
 pub use inspector::{Carrier, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS};
