@@ -2,10 +2,10 @@
 //! (TLS on TCP, QUIC) against the bursts capgen wrote, on the bundled demo capture and on
 //! captures generated from the `ott` and `takedown` scenarios.
 //!
-//! QUIC is not scored yet: its request bursts merge with the handshake packets around
-//! them until the inspector reads QUIC headers (coalesced long-header packets).
+//! Also: every flow of the `ott` capture gets the class and service key its truth
+//! implies (below, [`expected_class`]).
 //!
-//! For every HTTPS-like flow of the truth, each burst (a request and the
+//! For every HTTPS-like and QUIC flow of the truth, each burst (a request and the
 //! response bytes written) is looked for among our `segments` rows of the same flow by
 //! its request time. The targets: at least 95 % of the served
 //! segments found, a median size error under 3 %, at most 5 % of our rows spurious (no
@@ -183,6 +183,92 @@ fn no_credentials(label: &str, truth: &Value, out: &Path) {
     }
 }
 
+/// The class a truth flow implies: its kind, and for encrypted flows whether it fetched
+/// at least three segments (bursts of 8 KiB or more), the shape the classifier needs.
+fn expected_class(t: &Value) -> &'static str {
+    let bursts = |b: &Value| {
+        b.as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["response_bytes_sent"].as_u64().unwrap() >= MIN_SEGMENT_BYTES)
+            .count()
+    };
+    match t["kind"].as_str().unwrap() {
+        "dns" | "dns_lookup" | "small_dns" => "dns",
+        "hls" => "hls",
+        "panel" => {
+            let live = t["http"]["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["uri"].as_str().unwrap().starts_with("/live/"));
+            if live {
+                "http_ts"
+            } else {
+                "other"
+            }
+        }
+        "https" if bursts(&t["tcp"]["bursts"]) >= 3 => "tls_streaming",
+        "https" => "tls_other",
+        "quic" if bursts(&t["quic"]["bursts"]) >= 3 => "quic_streaming",
+        "quic" => "quic_other",
+        "multicast_ts_udp" | "multicast_ts_rtp" => "iptv_multicast",
+        k => panic!("no expected class for kind {k}"),
+    }
+}
+
+/// The service key a truth flow implies: the registered domain of its SNI or HTTP host
+/// (the scenarios' names are under .example, .net and .org, where that is the last two
+/// labels), else, for DNS, the resolver's /24.
+fn expected_service(t: &Value) -> String {
+    let name = t["tls"]["sni"]
+        .as_str()
+        .or(t["quic"]["sni"].as_str())
+        .or(t["http"]["host"].as_str());
+    match name {
+        Some(n) => {
+            let labels: Vec<&str> = n.split('.').collect();
+            labels[labels.len() - 2..].join(".")
+        }
+        None => {
+            let a: std::net::Ipv4Addr = t["server_addr"].as_str().unwrap().parse().unwrap();
+            let [x, y, z, _] = a.octets();
+            format!("{x}.{y}.{z}.0/24")
+        }
+    }
+}
+
+fn check_classes(label: &str, truth: &Value, out: &Path) {
+    let flows = rows(&out.join("flows.parquet"));
+    let mut n = 0;
+    for t in truth["flows"].as_array().unwrap() {
+        let f = flows
+            .iter()
+            .find(|f| {
+                addr(&f["client_addr"]) == addr(&t["client_addr"])
+                    && f["client_port"] == t["client_port"]
+                    && addr(&f["server_addr"]) == addr(&t["server_addr"])
+                    && f["server_port"] == t["server_port"]
+            })
+            .unwrap_or_else(|| panic!("{label}: no flow for truth flow {}", t["flow_id"]));
+        let want = expected_class(t);
+        assert_eq!(
+            f["class"], want,
+            "{label}: truth flow {} ({})",
+            t["flow_id"], t["kind"]
+        );
+        assert_eq!(
+            f["service"].as_str(),
+            Some(expected_service(t).as_str()),
+            "{label}: service of truth flow {} ({})",
+            t["flow_id"],
+            t["kind"]
+        );
+        n += 1;
+    }
+    assert_eq!(n, truth["flows"].as_array().unwrap().len());
+}
+
 #[test]
 fn inferred_segments_match_the_bursts_served() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -211,6 +297,10 @@ fn inferred_segments_match_the_bursts_served() {
         let out = tmp.path().join(name);
         analyze(&capture, &out, &[]);
         check(name, &score(name, &truth, &out, false));
+        if name == "ott" {
+            check("ott quic", &score(name, &truth, &out, true));
+            check_classes(name, &truth, &out);
+        }
         no_credentials(name, &truth, &out);
     }
 }

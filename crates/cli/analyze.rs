@@ -403,6 +403,16 @@ impl FlowSink<MediaInspector> for TableSink {
                 row.class_evidence = i.class_evidence();
             }
             row.http_host = i.http_host().map(str::to_owned);
+            if let Some(h) = i.hello() {
+                row.sni.clone_from(&h.sni);
+                row.alpn = Some(h.alpn.clone());
+                if row.protocol == 17 {
+                    row.quic_version.clone_from(&h.version);
+                    row.tls_version = Some("TLS 1.3".to_string());
+                } else {
+                    row.tls_version.clone_from(&h.version);
+                }
+            }
             row.segments = i.segments().map(|g| SegmentFacts {
                 count: g.count,
                 median_bytes: g.median_bytes,
@@ -415,7 +425,7 @@ impl FlowSink<MediaInspector> for TableSink {
             .find(|a| a.is_multicast());
         let (service, source) = service_key(
             group,
-            None,
+            row.sni.as_deref(),
             row.http_host.as_deref(),
             row.server_name.as_deref(),
             f.server.addr,
@@ -469,6 +479,10 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         service: None,
         service_source: None,
         http_host: None,
+        sni: None,
+        alpn: None,
+        tls_version: None,
+        quic_version: None,
         segments: None,
     }
 }

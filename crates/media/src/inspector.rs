@@ -36,8 +36,10 @@ use streamscope_wire::{Packet, Transport};
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
 use crate::http::{self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, Role};
 use crate::multicast::{MulticastEvent, MulticastReader, MulticastStats};
+use crate::quic::{self, QuicFlow};
 use crate::rtp::{RtpConfig, RtpFlow};
 use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
+use crate::tls::{self, TlsFlow};
 use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
 
 /// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
@@ -318,25 +320,119 @@ fn http_dir(d: FlowDir) -> http::Dir {
     dns_dir(d)
 }
 
-/// Segments inferred from a TLS or QUIC flow's shape.
+/// A TLS or QUIC flow: its hellos, and the segments its shape shows.
 #[derive(Debug)]
 struct Encrypted {
     quic: bool,
     seg: SegmentInference,
+    /// The TLS reader, until both hellos are read (or [`TLS_HELLO_BYTES`] went by).
+    tls: Option<Box<TlsFlow>>,
+    /// Stream bytes given to the TLS reader.
+    tls_bytes: u64,
+    /// The QUIC reader (cheap once its ClientHello is read: header forms only).
+    quic_reader: Option<Box<QuicFlow>>,
+    /// What the hellos said, kept when the reader goes.
+    hello: Option<Hello>,
 }
+
+/// What a flow's TLS or QUIC hellos said.
+#[derive(Clone, Debug, Default)]
+pub struct Hello {
+    /// The ClientHello's server name, lower-case.
+    pub sni: Option<String>,
+    /// The ALPN protocols it offered.
+    pub alpn: Vec<String>,
+    /// The version: for TLS the ServerHello's choice (else the highest offered), for QUIC
+    /// the long header's.
+    pub version: Option<String>,
+}
+
+/// Bytes a TLS flow's stream is read for its hellos, at most (then only packet sizes).
+const TLS_HELLO_BYTES: u64 = 64 * 1024;
 
 impl Encrypted {
     fn new(quic: bool) -> Box<Encrypted> {
         Box::new(Encrypted {
             quic,
             seg: SegmentInference::new(SegmentConfig::default()),
+            tls: (!quic).then(|| Box::new(TlsFlow::new())),
+            tls_bytes: 0,
+            quic_reader: quic.then(|| Box::new(QuicFlow::new())),
+            hello: None,
         })
     }
 
     fn packet(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
+        if let Some(q) = self.quic_reader.as_mut() {
+            q.on_datagram(s.dir, s.ts_ns, s.payload, &mut |_| {});
+            if self.hello.is_none() {
+                if let Some(ch) = q.client_hello() {
+                    self.hello = Some(Hello {
+                        sni: ch.sni.clone(),
+                        alpn: ch.alpn.clone(),
+                        version: q.version().map(|v| quic::version_name(v).into_owned()),
+                    });
+                }
+            }
+        }
         self.seg.on_packet(s.dir, s.ts_ns, s.payload_len, &mut |x| {
             out.segment(flow, &x)
         });
+    }
+
+    /// In-order bytes of a TLS direction, while the hellos are read.
+    fn stream(
+        &mut self,
+        flow: &FlowStart,
+        dir: FlowDir,
+        ts_ns: i64,
+        bytes: &[u8],
+        out: &mut (dyn MediaOut + Send),
+    ) {
+        if let Some(t) = self.tls.as_mut() {
+            t.on_stream(dir, ts_ns, bytes, &mut |_| {});
+            self.tls_bytes += bytes.len() as u64;
+            let done = t.client_hello().is_some() && t.server_hello().is_some();
+            if done || !t.wants_bytes() || self.tls_bytes >= TLS_HELLO_BYTES {
+                self.keep_hello();
+                self.tls = None;
+            }
+        }
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        self.seg
+            .on_packet(dir, ts_ns, len, &mut |x| out.segment(flow, &x));
+    }
+
+    fn gap(&mut self, dir: FlowDir, ts_ns: i64, missing: u64) {
+        if let Some(t) = self.tls.as_mut() {
+            t.on_gap(dir, ts_ns, missing);
+        }
+    }
+
+    /// Keeps what the TLS reader's hellos said.
+    fn keep_hello(&mut self) {
+        let Some(t) = self.tls.as_ref() else {
+            return;
+        };
+        if let Some(ch) = t.client_hello() {
+            let version = t
+                .server_hello()
+                .map(|sh| sh.version())
+                .unwrap_or_else(|| ch.max_version());
+            self.hello = Some(Hello {
+                sni: ch.sni.clone(),
+                alpn: ch.alpn.clone(),
+                version: Some(tls::version_name(version).into_owned()),
+            });
+        }
+    }
+
+    fn wants(&self) -> Wants {
+        if self.tls.is_some() {
+            Wants::STREAMS
+        } else {
+            Wants::PACKETS
+        }
     }
 
     /// Segment-shaped: at least three segments, received during at most half of the time
@@ -520,6 +616,15 @@ impl MediaInspector {
         }
     }
 
+    /// What a TLS or QUIC flow's hellos said (`None` for other flows, or when no
+    /// ClientHello was read).
+    pub fn hello(&self) -> Option<&Hello> {
+        match &self.kind {
+            Kind::Encrypted(e) => e.hello.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The first HTTP Host of an HTTP flow.
     pub fn http_host(&self) -> Option<&str> {
         match &self.kind {
@@ -662,7 +767,8 @@ impl Inspector for MediaInspector {
             Kind::Dns { tcp: false, .. } | Kind::Multicast => Wants::PACKETS,
             Kind::Udp(u) => u.wants(),
             Kind::LetGo => Wants::NOTHING,
-            Kind::TcpProbe | Kind::Encrypted(_) => Wants::PACKETS,
+            Kind::TcpProbe => Wants::PACKETS,
+            Kind::Encrypted(e) => e.wants(),
             Kind::Http(_) => Wants::STREAMS,
             Kind::Rtsp(_) => Wants {
                 up: Want::Nothing,
@@ -694,7 +800,8 @@ impl Inspector for MediaInspector {
                 if s.payload_len > 0 {
                     if tls_record_start(s.payload) {
                         let mut e = Encrypted::new(false);
-                        e.packet(flow, s, out);
+                        // This packet's bytes; the stream from the next segment on.
+                        e.stream(flow, s.dir, s.ts_ns, s.payload, out);
                         self.kind = Kind::Encrypted(e);
                     } else if http::looks_like_http(http_dir(s.dir), s.payload) {
                         let mut h = Box::new(Http {
@@ -743,6 +850,7 @@ impl Inspector for MediaInspector {
                 let (f, mut to) = h.to(flow, out);
                 f.on_stream(http_dir(dir), ts_ns, bytes, &mut to);
             }
+            Kind::Encrypted(e) => e.stream(flow, dir, ts_ns, bytes, out),
             _ => {}
         }
         self.wants()
@@ -762,6 +870,7 @@ impl Inspector for MediaInspector {
                 let (f, mut to) = h.to(flow, out);
                 f.on_gap(http_dir(dir), ts_ns, missing, &mut to);
             }
+            Kind::Encrypted(e) => e.gap(dir, ts_ns, missing),
             _ => {}
         }
         self.wants()
@@ -784,7 +893,11 @@ impl Inspector for MediaInspector {
                     out.ts(flow, t, Carrier::RtspInterleaved);
                 }
             }
-            Kind::Encrypted(e) => e.seg.finish(&mut |x| out.segment(flow, &x)),
+            Kind::Encrypted(e) => {
+                e.keep_hello();
+                e.tls = None;
+                e.seg.finish(&mut |x| out.segment(flow, &x));
+            }
             Kind::Http(h) => {
                 let (f, mut to) = h.to(flow, out);
                 f.finish(ended_ns, &mut to);

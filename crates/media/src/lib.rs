@@ -41,4 +41,6 @@ pub mod service;
 pub mod tls;
 pub mod ts;
 
-pub use inspector::{Carrier, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS};
+pub use inspector::{
+    Carrier, Hello, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS,
+};

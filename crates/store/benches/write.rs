@@ -108,6 +108,10 @@ fn flow(i: u64) -> FlowRow {
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
         http_host: None,
+        sni: None,
+        alpn: None,
+        tls_version: None,
+        quic_version: None,
         segments: None,
     }
 }

@@ -79,6 +79,11 @@ pub struct FlowRow {
     pub service_source: Option<&'static str>,
     /// The first HTTP Host of an HTTP flow.
     pub http_host: Option<String>,
+    /// TLS / QUIC ClientHello facts.
+    pub sni: Option<String>,
+    pub alpn: Option<Vec<String>>,
+    pub tls_version: Option<String>,
+    pub quic_version: Option<String>,
     /// Segments inferred on a TLS or QUIC flow.
     pub segments: Option<SegmentFacts>,
 }
@@ -197,6 +202,13 @@ impl Row for FlowRow {
         w.opt_str("service", self.service.as_deref());
         w.opt_str("service_source", self.service_source);
         w.opt_str("http_host", self.http_host.as_deref());
+        w.opt_str("sni", self.sni.as_deref());
+        w.opt_strs(
+            "alpn",
+            self.alpn.as_ref().map(|a| a.iter().map(String::as_str)),
+        );
+        w.opt_str("tls_version", self.tls_version.as_deref());
+        w.opt_str("quic_version", self.quic_version.as_deref());
         let sg = self.segments.as_ref();
         w.opt_count("segments", sg.map(|g| g.count));
         w.opt_count("segment_median_bytes", sg.and_then(|g| g.median_bytes));

@@ -426,6 +426,35 @@ const FLOW_COLUMNS: &[Column] = &[
         "The first HTTP Host header of an HTTP flow in clear. Null for other flows.",
     ),
     col(
+        "sni",
+        DictUtf8,
+        true,
+        "The server name of the flow's TLS ClientHello, or of the ClientHello in its QUIC \
+         v1/v2 Initial packets (decrypted with the Initial keys, RFC 9001 / RFC 9369), \
+         lower-case. Null when there is none.",
+    ),
+    col(
+        "alpn",
+        ListUtf8,
+        true,
+        "The ALPN protocols that ClientHello offered (h2, http/1.1, h3, ...). Null \
+         without a ClientHello.",
+    ),
+    col(
+        "tls_version",
+        DictUtf8,
+        true,
+        "The TLS version: the ServerHello's choice, else the highest the ClientHello \
+         offered (TLS 1.3 for QUIC). Null without a ClientHello.",
+    ),
+    col(
+        "quic_version",
+        DictUtf8,
+        true,
+        "The QUIC version of a QUIC flow's Initial packets (v1, v2; drafts and others by \
+         name). Null for other flows.",
+    ),
+    col(
         "segments",
         Int64,
         true,
@@ -1825,6 +1854,10 @@ mod tests {
                 "service",
                 "service_source",
                 "http_host",
+                "sni",
+                "alpn",
+                "tls_version",
+                "quic_version",
                 "segments",
                 "segment_median_bytes",
                 "segment_median_interval_us",

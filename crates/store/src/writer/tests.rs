@@ -104,6 +104,10 @@ fn tcp_flow() -> FlowRow {
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
         http_host: None,
+        sni: None,
+        alpn: None,
+        tls_version: None,
+        quic_version: None,
         segments: None,
     }
 }
@@ -142,6 +146,10 @@ fn icmp6_flow() -> FlowRow {
         service: Some("198.51.100.0/24".to_string()),
         service_source: Some("prefix"),
         http_host: None,
+        sni: None,
+        alpn: None,
+        tls_version: None,
+        quic_version: None,
         segments: None,
     }
 }
@@ -463,7 +471,8 @@ fn files_carry_zstd_created_by_statistics_and_parquet_types() {
                 );
             }
             let descr = fm.schema_descr().column(i);
-            assert_eq!(descr.name(), c.name);
+            // A list's leaf is its item; the path starts with the column's name.
+            assert_eq!(descr.path().parts()[0], c.name);
             let lt = descr.logical_type_ref();
             match c.ty {
                 crate::ColType::TimestampUs => assert!(
