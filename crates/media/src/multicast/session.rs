@@ -297,6 +297,10 @@ impl ChannelSessions {
     /// chooses what it counts: IP length or UDP payload). O(1): at most two hash look-ups
     /// and a look at the earliest expiry.
     pub fn on_group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64) {
+        if self.counters.is_empty() {
+            // Nobody joined anything: nothing to count (a capture of the channels alone).
+            return;
+        }
         self.expire_until(ts_ns);
         let Some(c) = self.counters.get_mut(&(group, None)) else {
             return;

@@ -10,6 +10,8 @@ use super::{
 
 /// Number of PIDs (13 bits).
 const PID_COUNT: usize = 8192;
+/// PIDs found by a linear search before the map ([`Core::slot`]).
+const FEW_PIDS: usize = 8;
 /// Counter value before the first packet.
 const NO_CC: u8 = 0xff;
 /// Jitter window: at most this many PCRs...
@@ -258,6 +260,10 @@ struct Core {
     /// in runs).
     index: hashbrown::HashMap<u16, u16, foldhash::fast::FixedState>,
     last: Option<(u16, u16)>,
+    /// The first [`FEW_PIDS`] PIDs and their slots, searched before the map: a channel's
+    /// PIDs (PAT, PMT, video, audio, null) interleave, so `last` misses often.
+    few: [(u16, u16); FEW_PIDS],
+    few_len: u8,
     pids: Vec<PidState>,
     programs: Vec<ProgramSummary>,
     /// PAT version and id last read.
@@ -303,6 +309,8 @@ impl TsAnalyzer {
                 config,
                 index: Default::default(),
                 last: None,
+                few: [(0, 0); FEW_PIDS],
+                few_len: 0,
                 pids: Vec::new(),
                 programs: Vec::new(),
                 tr: Tr101290::default(),
@@ -336,7 +344,14 @@ impl TsAnalyzer {
     /// whether it was read as TS.
     pub fn on_datagram(&mut self, ts_ns: i64, payload: &[u8]) -> bool {
         self.datagrams += 1;
-        let framing = match framing::detect(payload) {
+        // Most datagrams are framed as the last one: same length, sync byte in place.
+        let same = self.framing.filter(|f| {
+            let at = usize::from(f.offset);
+            payload.len() == at + usize::from(f.packet_len) * usize::from(f.packets)
+                && payload.get(at) == Some(&SYNC_BYTE)
+                && (f.offset == 0 || payload.first().is_some_and(|b| b >> 6 == 2))
+        });
+        let framing = match same.or_else(|| framing::detect(payload)) {
             Some(f) => {
                 self.framing = Some(f);
                 f
@@ -523,17 +538,26 @@ impl Core {
                 return Some(usize::from(i));
             }
         }
-        let i = match self.index.get(&pid) {
-            Some(&i) => i,
-            None => {
-                if self.pids.len() >= self.config.max_pids.min(PID_COUNT) {
-                    return None;
+        let few = &self.few[..usize::from(self.few_len)];
+        let i = match few.iter().find(|(p, _)| *p == pid) {
+            Some(&(_, i)) => i,
+            None => match self.index.get(&pid) {
+                Some(&i) => i,
+                None => {
+                    if self.pids.len() >= self.config.max_pids.min(PID_COUNT) {
+                        return None;
+                    }
+                    let i = self.pids.len() as u16;
+                    if usize::from(self.few_len) < FEW_PIDS {
+                        self.few[usize::from(self.few_len)] = (pid, i);
+                        self.few_len += 1;
+                    } else {
+                        self.index.insert(pid, i);
+                    }
+                    self.pids.push(PidState::new(pid, ts));
+                    i
                 }
-                let i = self.pids.len() as u16;
-                self.index.insert(pid, i);
-                self.pids.push(PidState::new(pid, ts));
-                i
-            }
+            },
         };
         self.last = Some((pid, i));
         Some(usize::from(i))
