@@ -16,7 +16,7 @@ use streamscope_media::multicast::{
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
 use streamscope_media::service::service_key;
-use streamscope_media::ts::TsAnalyzer;
+use streamscope_media::ts::{TsAnalyzer, TsConfig};
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
@@ -49,6 +49,8 @@ struct TableSink {
     sessions: ChannelSessions,
     /// A record's sources, reused.
     sources: Vec<IpAddr>,
+    /// The MPEG-TS analysers' settings: the captures' timestamp resolution.
+    ts_config: TsConfig,
 }
 
 impl TableSink {
@@ -148,6 +150,10 @@ impl MediaOut for TableSink {
 
     fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64) {
         self.sessions.on_group_packet(ts_ns, group, source, bytes);
+    }
+
+    fn ts_config(&self) -> TsConfig {
+        self.ts_config
     }
 
     fn ts(&mut self, flow: &FlowStart, ts: &TsAnalyzer, carrier: Carrier) {
@@ -520,6 +526,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         http: HttpStats::default(),
         sessions: ChannelSessions::new(SessionConfig::default()),
         sources: Vec::new(),
+        ts_config: TsConfig {
+            // The coarsest of the inputs' (the jitter figures cannot be finer).
+            ts_resolution_ns: captures
+                .iter()
+                .map(|c| c.ts_resolution_ns())
+                .max()
+                .unwrap_or(1_000),
+            ..TsConfig::default()
+        },
     };
     let report = pipeline::run(
         &args.read,

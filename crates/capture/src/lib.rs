@@ -712,6 +712,17 @@ impl Capture {
         }
     }
 
+    /// The timestamps' resolution in nanoseconds: 1 or 1,000 for classic pcap (its
+    /// magic number), for pcapng the coarsest of the interfaces seen so far (their
+    /// `if_tsresol`; 1,000, the format's default, before any).
+    pub fn ts_resolution_ns(&self) -> u64 {
+        match &self.parser {
+            Parser::Pcap(p) if p.nanosecond => 1,
+            Parser::Pcap(_) => 1_000,
+            Parser::PcapNg(n) => n.ts_resolution_ns(),
+        }
+    }
+
     /// Snap length of a classic pcap file (§4); `None` for pcapng (per interface).
     pub fn snaplen(&self) -> Option<u32> {
         match &self.parser {

@@ -94,6 +94,16 @@ impl TsScale {
         }
     }
 
+    /// Nanoseconds per unit, rounded up (at least 1).
+    pub(crate) fn unit_ns(self) -> u64 {
+        match self {
+            TsScale::Mul(m) => m.max(1),
+            TsScale::Div(_) => 1,
+            TsScale::Pow2(k) if k < 64 => 1_000_000_000u64.div_ceil(1u64 << k).max(1),
+            TsScale::Pow2(_) => 1,
+        }
+    }
+
     #[inline]
     fn to_ns(self, units: u64, offset_s: i64) -> i64 {
         let u = i128::from(units);
@@ -117,6 +127,7 @@ pub(crate) struct Interface {
     pub tsoffset: i64,
 }
 
+#[derive(Clone)]
 pub(crate) struct PcapNg {
     big_endian: bool,
     interfaces: Vec<Interface>,
@@ -152,6 +163,16 @@ fn rd_u16(b: &[u8], at: usize, be: bool) -> u16 {
 }
 
 impl PcapNg {
+    /// The coarsest timestamp resolution of the interfaces seen so far, ns (1,000, the
+    /// default `if_tsresol`, before any).
+    pub(crate) fn ts_resolution_ns(&self) -> u64 {
+        self.interfaces
+            .iter()
+            .map(|i| i.scale.unit_ns())
+            .max()
+            .unwrap_or(1_000)
+    }
+
     /// Reads and consumes the first Section Header Block; its problems are header problems.
     pub(crate) fn read_first_section(
         input: &mut Input,
@@ -167,6 +188,7 @@ impl PcapNg {
         match ng.block(input, ctx, anomalies, true) {
             Ok(Step::Skipped(n)) => {
                 input.consume(n);
+                ng.read_leading_interfaces(input, ctx, anomalies);
                 Ok(ng)
             }
             Ok(_) => Err(bad_header(ctx, "a Section Header Block must come first")),
@@ -176,6 +198,43 @@ impl PcapNg {
                 "Section Header Block cut short (at least 28 bytes expected)",
             )),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the Interface Description Blocks right after the first section header, so
+    /// that the interfaces (their timestamp resolution) are known before the first
+    /// record. A block that does not read cleanly is left for [`PcapNg::next`], which
+    /// reports it as it would have.
+    fn read_leading_interfaces(
+        &mut self,
+        input: &mut Input,
+        ctx: &Ctx<'_>,
+        anomalies: &mut Anomalies,
+    ) {
+        loop {
+            if !matches!(input.fill(8), Ok(n) if n >= 8) {
+                return;
+            }
+            let Some(&[a, b, c, d]) = input.window().get(..4) else {
+                return;
+            };
+            let kind = if self.big_endian {
+                u32::from_be_bytes([a, b, c, d])
+            } else {
+                u32::from_le_bytes([a, b, c, d])
+            };
+            if kind != block::IDB {
+                return;
+            }
+            let (mut ng, mut seen) = (self.clone(), *anomalies);
+            match ng.block(input, ctx, &mut seen, false) {
+                Ok(Step::Skipped(n)) => {
+                    input.consume(n);
+                    *self = ng;
+                    *anomalies = seen;
+                }
+                _ => return,
+            }
         }
     }
 
@@ -533,6 +592,10 @@ mod tests {
     #[test]
     fn tsresol_scales() {
         assert_eq!(TsScale::from_tsresol(6).to_ns(1_500_000, 0), 1_500_000_000);
+        assert_eq!(TsScale::from_tsresol(6).unit_ns(), 1_000);
+        assert_eq!(TsScale::from_tsresol(9).unit_ns(), 1);
+        assert_eq!(TsScale::from_tsresol(12).unit_ns(), 1);
+        assert_eq!(TsScale::from_tsresol(0x80 | 20).unit_ns(), 954);
         assert_eq!(TsScale::from_tsresol(9).to_ns(7, 0), 7);
         assert_eq!(TsScale::from_tsresol(12).to_ns(1_234_567, 0), 1_234);
         // 2^-20: 3 * 2^20 + 2^19 units = 3.5 s

@@ -65,6 +65,11 @@ pub trait MediaOut {
     fn multicast_stats(&mut self) -> &mut MulticastStats;
     /// A UDP datagram with `bytes` of payload from `source` to the multicast `group`.
     fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64);
+    /// The MPEG-TS analysers' settings (default: [`TsConfig::default`]; the pipeline's
+    /// sink sets the capture's timestamp resolution).
+    fn ts_config(&self) -> TsConfig {
+        TsConfig::default()
+    }
     /// A flow that carried MPEG-TS ended: its analyser, finished, and how the TS came.
     fn ts(&mut self, flow: &FlowStart, ts: &TsAnalyzer, carrier: Carrier);
     /// A flow with confirmed RTP streams ended: its analyser, finished.
@@ -270,8 +275,9 @@ impl HttpSink for HttpTo<'_> {
     }
 
     fn body(&mut self, _: u64, ts_ns: i64, bytes: &[u8]) {
+        let config = self.out.ts_config();
         self.ts
-            .get_or_insert_with(|| Box::new(TsAnalyzer::new(TsConfig::default())))
+            .get_or_insert_with(|| Box::new(TsAnalyzer::new(config)))
             .on_bytes(ts_ns, bytes);
     }
 }
@@ -530,7 +536,7 @@ impl Udp {
         }
         if self.ts.is_none() && probing {
             if let Some(f) = ts::detect(payload) {
-                self.ts = Some(Box::new(TsAnalyzer::new(TsConfig::default())));
+                self.ts = Some(Box::new(TsAnalyzer::new(out.ts_config())));
                 self.carrier = match f.encapsulation {
                     Encapsulation::Raw => Carrier::Udp,
                     Encapsulation::Rtp { .. } => Carrier::Rtp,
@@ -737,7 +743,7 @@ impl Inspector for MediaInspector {
                 }
             }
             6 if flow.server.port == RTSP_PORT || flow.client.port == RTSP_PORT => {
-                Kind::Rtsp(Box::new(TsAnalyzer::new(TsConfig::default())))
+                Kind::Rtsp(Box::new(TsAnalyzer::new(out.ts_config())))
             }
             6 => Kind::TcpProbe,
             17 => {
