@@ -292,7 +292,11 @@ fn pcapng_sections_interfaces_and_packet_blocks() {
     assert_eq!(cap.format(), FileFormat::PcapNg);
     // The interfaces right after the first section header are read at open: their
     // timestamp resolution is known before the first record (the coarsest, 2^-20 s).
-    assert_eq!(cap.offset(), offsets[0], "after the first SHB and its two IDBs");
+    assert_eq!(
+        cap.offset(),
+        offsets[0],
+        "after the first SHB and its two IDBs"
+    );
     assert_eq!(cap.ts_resolution_ns(), 954);
     let mut seen_offsets = vec![];
     let mut recs = vec![];
