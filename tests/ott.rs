@@ -264,6 +264,18 @@ fn check_classes(label: &str, truth: &Value, out: &Path) {
             t["flow_id"],
             t["kind"]
         );
+        // The ClientHello's server name, from the TLS record or the QUIC Initials (in
+        // this scenario over two Initial packets: browsers' post-quantum key shares).
+        let sni = t["tls"]["sni"].as_str().or(t["quic"]["sni"].as_str());
+        assert_eq!(
+            f["sni"].as_str(),
+            sni,
+            "{label}: SNI of truth flow {}",
+            t["flow_id"]
+        );
+        if let Some(n) = t["quic"]["client_initials"].as_u64() {
+            assert!(n >= 2, "{label}: the ClientHello takes several Initials");
+        }
         n += 1;
     }
     assert_eq!(n, truth["flows"].as_array().unwrap().len());

@@ -437,6 +437,7 @@ impl Player {
                             alpn: &ALPN,
                             key_share: key,
                             quic_params: None,
+                            padding: 0,
                         },
                     )
                 });

@@ -297,11 +297,23 @@ pub fn initial_packet(
 
 /// A CRYPTO frame at offset 0 carrying `data`.
 fn crypto_frame(f: &mut Vec<u8>, data: &[u8]) {
+    crypto_frame_at(f, 0, data);
+}
+
+/// A CRYPTO frame at `offset` carrying `data`.
+fn crypto_frame_at(f: &mut Vec<u8>, offset: u64, data: &[u8]) {
     f.push(FRAME_CRYPTO);
-    varint(f, 0);
+    varint(f, offset);
     varint(f, data.len() as u64);
     f.extend_from_slice(data);
 }
+
+/// Time between a ClientHello's Initial datagrams, ns.
+const INITIAL_GAP_NS: u64 = 20_000;
+
+/// ClientHello bytes per client Initial packet: what fits in a 1,200-byte datagram with
+/// the long header, the CRYPTO frame's header and the AEAD tag.
+const CRYPTO_PER_INITIAL: usize = 1_100;
 
 /// An ACK frame acknowledging packet 0..=largest in one range, no ECN.
 fn ack_frame(f: &mut Vec<u8>, largest: u64, delay: u64) {
@@ -368,6 +380,8 @@ enum Phase {
     DnsQuery,
     DnsAnswer,
     ClientInitial,
+    /// The ClientHello's further Initial packets, one datagram per step.
+    MoreInitials,
     ServerInitial,
     ServerHandshake,
     ClientFinished,
@@ -405,6 +419,10 @@ pub(crate) struct QuicPlayer {
     next_data: u64,
     pool_off: usize,
     buf: Vec<u8>,
+    /// Initial packets the ClientHello took.
+    client_initials: u64,
+    /// Its Initial datagrams not sent yet.
+    more_initials: Vec<Vec<u8>>,
 }
 
 impl QuicPlayer {
@@ -436,6 +454,8 @@ impl QuicPlayer {
             next_data: 0,
             pool_off: 0,
             buf: Vec::with_capacity(2048),
+            client_initials: 1,
+            more_initials: Vec::new(),
         }
     }
 
@@ -569,22 +589,33 @@ impl QuicPlayer {
                         alpn: &alpn,
                         key_share: key,
                         quic_params: Some(&tp),
+                        padding: self.svc.cfg.client_hello_padding,
                     },
                 );
-                let mut frames = Vec::with_capacity(ch.len() + 8);
-                crypto_frame(&mut frames, &ch);
+                // The ClientHello in CRYPTO frames of at most CRYPTO_PER_INITIAL bytes, one
+                // Initial packet (and datagram) each, as browsers send a ClientHello
+                // grown past one packet by post-quantum key shares.
                 let (ck, _) = initial_keys(&self.dcid);
-                self.buf.clear();
                 let (dcid, scid) = (self.dcid, self.scid);
-                initial_packet(
-                    &mut self.buf,
-                    &dcid,
-                    &scid,
-                    0,
-                    &frames,
-                    MIN_INITIAL_DATAGRAM,
-                    &ck,
-                );
+                let mut datagrams = Vec::new();
+                for (i, part) in ch.chunks(CRYPTO_PER_INITIAL).enumerate() {
+                    let mut frames = Vec::with_capacity(part.len() + 8);
+                    crypto_frame_at(&mut frames, (i * CRYPTO_PER_INITIAL) as u64, part);
+                    let mut b = Vec::with_capacity(MIN_INITIAL_DATAGRAM);
+                    initial_packet(
+                        &mut b,
+                        &dcid,
+                        &scid,
+                        i as u64,
+                        &frames,
+                        MIN_INITIAL_DATAGRAM,
+                        &ck,
+                    );
+                    datagrams.push(b);
+                }
+                self.client_initials = datagrams.len() as u64;
+                self.buf.clear();
+                self.buf.extend_from_slice(&datagrams[0]);
                 let mut f = FlowTruth::new(
                     FlowKind::Quic,
                     Some(self.svc.cfg.name.clone()),
@@ -600,6 +631,7 @@ impl QuicPlayer {
                     alpn: self.svc.cfg.alpn.clone(),
                     initial_ts_ns: sh.q(now),
                     client_initial_bytes: self.buf.len() as u64,
+                    client_initials: self.client_initials as u32,
                     handshake_done_ts_ns: None,
                     path_rtt_ns: self.rtt,
                     closed: false,
@@ -608,8 +640,29 @@ impl QuicPlayer {
                 self.flow = Some(sh.open_flow(f));
                 self.path = Some(path);
                 self.send(now, sh, true);
-                self.phase = Phase::ServerInitial;
-                Some(now + self.rtt)
+                datagrams.remove(0);
+                datagrams.reverse();
+                self.more_initials = datagrams;
+                if self.more_initials.is_empty() {
+                    self.phase = Phase::ServerInitial;
+                    Some(now + self.rtt)
+                } else {
+                    self.phase = Phase::MoreInitials;
+                    Some(now + INITIAL_GAP_NS)
+                }
+            }
+            Phase::MoreInitials => {
+                if let Some(d) = self.more_initials.pop() {
+                    self.buf.clear();
+                    self.buf.extend_from_slice(&d);
+                    self.send(now, sh, true);
+                }
+                if self.more_initials.is_empty() {
+                    self.phase = Phase::ServerInitial;
+                    Some(now + self.rtt)
+                } else {
+                    Some(now + INITIAL_GAP_NS)
+                }
             }
             Phase::ServerInitial => {
                 let mut random = [0u8; 32];
@@ -620,7 +673,7 @@ impl QuicPlayer {
                 let mut sh_msg = Vec::with_capacity(128);
                 tls::server_hello(&mut sh_msg, &random, &[], &key);
                 let mut frames = Vec::with_capacity(160);
-                ack_frame(&mut frames, 0, 0);
+                ack_frame(&mut frames, self.client_initials.saturating_sub(1), 0);
                 crypto_frame(&mut frames, &sh_msg);
                 let (_, sk) = initial_keys(&self.dcid);
                 self.buf.clear();

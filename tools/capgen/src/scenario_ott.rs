@@ -172,6 +172,11 @@ pub struct QuicConfig {
     /// ALPN offered in the ClientHello.
     #[serde(default = "default_alpn_h3")]
     pub alpn: Vec<String>,
+    /// Bytes of padding extension in the ClientHello (0: none), standing in for a
+    /// post-quantum key share: past about 1,100 bytes of ClientHello the client sends it
+    /// in several Initial packets.
+    #[serde(default)]
+    pub client_hello_padding: usize,
 }
 
 fn default_http_port() -> u16 {

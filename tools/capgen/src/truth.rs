@@ -307,6 +307,8 @@ pub struct QuicTruth {
     pub initial_ts_ns: u64,
     /// UDP payload bytes of the first client Initial datagram (1200).
     pub client_initial_bytes: u64,
+    /// Client Initial packets (one datagram each) that carried the ClientHello.
+    pub client_initials: u32,
     /// Time of the client's Handshake (Finished) datagram.
     pub handshake_done_ts_ns: Option<u64>,
     pub path_rtt_ns: u64,

@@ -593,63 +593,71 @@ fn quic_initial_decrypts_to_a_client_hello_with_the_sni() {
         if f["kind"] != "quic" {
             continue;
         }
-        let pkt = &flows[&key(f, true)].datagrams[0];
-        assert_eq!(pkt.len(), 1200, "padded client Initial");
-        assert_eq!(pkt[0] & 0xF0, 0xC0, "long header, Initial");
-        assert_eq!(&pkt[1..5], &[0, 0, 0, 1], "version 1");
-        let dl = pkt[5] as usize;
-        let dcid = &pkt[6..6 + dl];
         let q = &f["quic"];
-        let hex: String = dcid.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, q["dcid"].as_str().unwrap());
-        let mut p = 6 + dl;
-        p += 1 + pkt[p] as usize; // SCID
-        assert_eq!(varint(pkt, &mut p), 0, "token length");
-        let length = varint(pkt, &mut p) as usize;
-        let pn_off = p;
-        assert_eq!(pn_off + length, pkt.len());
-        // Keys (RFC 9001 §5.2) and header protection removal (§5.4).
-        let (prk, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(&salt), dcid);
-        let client = hkdf_label(&prk, "client in", 32);
-        let key = hkdf_label(&client, "quic key", 16);
-        let iv = hkdf_label(&client, "quic iv", 12);
-        let hp = hkdf_label(&client, "quic hp", 16);
-        let mut mask = aes::Block::clone_from_slice(&pkt[pn_off + 4..pn_off + 20]);
-        aes::Aes128::new_from_slice(&hp)
-            .unwrap()
-            .encrypt_block(&mut mask);
-        let first = pkt[0] ^ (mask[0] & 0x0F);
-        let pn_len = (first & 3) as usize + 1;
-        let mut hdr = pkt[..pn_off + pn_len].to_vec();
-        hdr[0] = first;
-        let mut pn = 0u64;
-        for i in 0..pn_len {
-            hdr[pn_off + i] ^= mask[1 + i];
-            pn = pn << 8 | hdr[pn_off + i] as u64;
+        // The ClientHello's Initial packets, one datagram each, CRYPTO frames in order.
+        let initials = q["client_initials"].as_u64().unwrap() as usize;
+        let mut hello = Vec::new();
+        for (k, pkt) in flows[&key(f, true)].datagrams[..initials]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(pkt.len(), 1200, "padded client Initial");
+            assert_eq!(pkt[0] & 0xF0, 0xC0, "long header, Initial");
+            assert_eq!(&pkt[1..5], &[0, 0, 0, 1], "version 1");
+            let dl = pkt[5] as usize;
+            let dcid = &pkt[6..6 + dl];
+            let hex: String = dcid.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hex, q["dcid"].as_str().unwrap());
+            let mut p = 6 + dl;
+            p += 1 + pkt[p] as usize; // SCID
+            assert_eq!(varint(pkt, &mut p), 0, "token length");
+            let length = varint(pkt, &mut p) as usize;
+            let pn_off = p;
+            assert_eq!(pn_off + length, pkt.len());
+            // Keys (RFC 9001 §5.2) and header protection removal (§5.4).
+            let (prk, _) = hkdf::Hkdf::<sha2::Sha256>::extract(Some(&salt), dcid);
+            let client = hkdf_label(&prk, "client in", 32);
+            let key = hkdf_label(&client, "quic key", 16);
+            let iv = hkdf_label(&client, "quic iv", 12);
+            let hp = hkdf_label(&client, "quic hp", 16);
+            let mut mask = aes::Block::clone_from_slice(&pkt[pn_off + 4..pn_off + 20]);
+            aes::Aes128::new_from_slice(&hp)
+                .unwrap()
+                .encrypt_block(&mut mask);
+            let first = pkt[0] ^ (mask[0] & 0x0F);
+            let pn_len = (first & 3) as usize + 1;
+            let mut hdr = pkt[..pn_off + pn_len].to_vec();
+            hdr[0] = first;
+            let mut pn = 0u64;
+            for i in 0..pn_len {
+                hdr[pn_off + i] ^= mask[1 + i];
+                pn = pn << 8 | hdr[pn_off + i] as u64;
+            }
+            assert_eq!(pn, k as u64, "packet numbers from 0");
+            let mut nonce = iv.clone();
+            for (i, b) in pn.to_be_bytes().iter().enumerate() {
+                nonce[4 + i] ^= b;
+            }
+            let mut body = pkt[pn_off + pn_len..pkt.len() - 16].to_vec();
+            let tag = &pkt[pkt.len() - 16..];
+            aes_gcm::Aes128Gcm::new_from_slice(&key)
+                .unwrap()
+                .decrypt_in_place_detached(
+                    aes_gcm::Nonce::from_slice(&nonce),
+                    &hdr,
+                    &mut body,
+                    aes_gcm::Tag::from_slice(tag),
+                )
+                .expect("AEAD tag verifies");
+            // A CRYPTO frame continuing the ClientHello, then PADDING.
+            assert_eq!(body[0], 0x06);
+            let mut p = 1;
+            assert_eq!(varint(&body, &mut p) as usize, hello.len(), "CRYPTO offset");
+            let clen = varint(&body, &mut p) as usize;
+            hello.extend_from_slice(&body[p..p + clen]);
+            assert!(body[p + clen..].iter().all(|&b| b == 0), "PADDING");
         }
-        assert_eq!(pn, 0);
-        let mut nonce = iv.clone();
-        for (i, b) in pn.to_be_bytes().iter().enumerate() {
-            nonce[4 + i] ^= b;
-        }
-        let mut body = pkt[pn_off + pn_len..pkt.len() - 16].to_vec();
-        let tag = &pkt[pkt.len() - 16..];
-        aes_gcm::Aes128Gcm::new_from_slice(&key)
-            .unwrap()
-            .decrypt_in_place_detached(
-                aes_gcm::Nonce::from_slice(&nonce),
-                &hdr,
-                &mut body,
-                aes_gcm::Tag::from_slice(tag),
-            )
-            .expect("AEAD tag verifies");
-        // CRYPTO frame at offset 0, then PADDING.
-        assert_eq!(body[0], 0x06);
-        let mut p = 1;
-        assert_eq!(varint(&body, &mut p), 0);
-        let clen = varint(&body, &mut p) as usize;
-        let (sni, alpn) = client_hello_sni(&body[p..p + clen]);
-        assert!(body[p + clen..].iter().all(|&b| b == 0), "PADDING");
+        let (sni, alpn) = client_hello_sni(&hello);
         assert_eq!(sni, q["sni"].as_str().unwrap());
         assert_eq!(sni, j["scenario"]["quic"][0]["host"].as_str().unwrap());
         assert_eq!(alpn, ["h3"]);
