@@ -407,3 +407,74 @@ fn testbed_segments_match_the_server_log() {
     assert!(found as f64 >= 0.95 * encrypted as f64);
     assert!(median < 0.03);
 }
+
+/// MPEG-DASH in clear (capgen's dash scenario: an MPD with a SegmentTemplate, fMP4
+/// segments, a switch from 360p to 720p): every segment the truth lists is a `segments` row with
+/// the MPD's duration and, since capgen sizes each segment as bandwidth × duration, the
+/// rendition's exact bandwidth as its bitrate.
+#[test]
+fn dash_segments_get_the_mpd_duration_and_bitrate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, capture) = generate(
+        tmp.path(),
+        "dash",
+        include_str!("../tools/capgen/scenarios/dash.toml"),
+    );
+    let out = tmp.path().join("out");
+    analyze(&capture, &out, &[]);
+    let flows = rows(&out.join("flows.parquet"));
+    let segs = rows(&out.join("segments.parquet"));
+    let dash = truth["scenario"]["hls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["format"] == "dash")
+        .expect("the dash scenario has a DASH service");
+    let duration = dash["segment_duration_s"].as_f64().unwrap();
+    let bandwidth = |name: &str| {
+        dash["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .and_then(|v| v["bandwidth_bps"].as_i64())
+            .unwrap()
+    };
+    let mut n = 0;
+    for t in truth["flows"].as_array().unwrap() {
+        if t["http"]["host"] != dash["host"] {
+            continue;
+        }
+        let f = flows
+            .iter()
+            .find(|f| {
+                addr(&f["client_addr"]) == addr(&t["client_addr"])
+                    && f["client_port"] == t["client_port"]
+            })
+            .expect("the DASH flow");
+        assert_eq!(f["class"], "hls");
+        let mut ours: Vec<_> = segs
+            .iter()
+            .filter(|s| s["flow_id"] == f["flow_id"] && s["duration_s"].is_f64())
+            .collect();
+        ours.sort_by_key(|s| s["request_ts"].as_i64());
+        let theirs: Vec<_> = t["http"]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == "segment")
+            .collect();
+        assert_eq!(ours.len(), theirs.len(), "a row per DASH segment");
+        for (o, x) in ours.iter().zip(&theirs) {
+            assert_eq!(o["duration_s"].as_f64(), Some(duration));
+            assert_eq!(o["bytes"], x["body_bytes_sent"]);
+            assert_eq!(
+                o["bitrate_bps"].as_i64(),
+                Some(bandwidth(x["variant"].as_str().unwrap())),
+                "the rendition's bandwidth"
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "{n} DASH segments");
+}

@@ -65,7 +65,7 @@ impl Service {
         let n = (bw as f64 * self.cfg.segment_duration_s / 8.0) as u64;
         match self.cfg.format {
             SegmentFormat::Ts => n / TS_PACKET as u64 * TS_PACKET as u64,
-            SegmentFormat::Fmp4 => n,
+            SegmentFormat::Fmp4 | SegmentFormat::Dash => n,
         }
     }
 
@@ -76,8 +76,54 @@ impl Service {
     fn ext(&self) -> &'static str {
         match self.cfg.format {
             SegmentFormat::Ts => "ts",
-            SegmentFormat::Fmp4 => "m4s",
+            SegmentFormat::Fmp4 | SegmentFormat::Dash => "m4s",
         }
+    }
+
+    fn dash(&self) -> bool {
+        self.cfg.format == SegmentFormat::Dash
+    }
+
+    /// The path prefix of the service's files: `/hls` or `/dash`.
+    fn root(&self) -> &'static str {
+        if self.dash() {
+            "/dash"
+        } else {
+            "/hls"
+        }
+    }
+
+    /// The DASH MPD (ISO/IEC 23009-1): one period, one video adaptation set with a
+    /// SegmentTemplate numbered as the HLS media sequence, a representation per variant.
+    pub fn mpd(&self) -> String {
+        let c = &self.cfg;
+        let kind = if c.live { "dynamic" } else { "static" };
+        let ms = (c.segment_duration_s * 1000.0).round() as u64;
+        let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            s,
+            "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" type=\"{kind}\" \
+             profiles=\"urn:mpeg:dash:profile:isoff-live:2011\" minBufferTime=\"PT2S\">"
+        );
+        s.push_str(" <Period id=\"0\" start=\"PT0S\">\n");
+        s.push_str("  <AdaptationSet mimeType=\"video/mp4\" segmentAlignment=\"true\">\n");
+        let _ = writeln!(
+            s,
+            "   <SegmentTemplate timescale=\"1000\" duration=\"{ms}\" startNumber=\"0\" \
+             initialization=\"/dash/$RepresentationID$/init.mp4\" \
+             media=\"/dash/$RepresentationID$/seg$Number$.m4s\"/>"
+        );
+        for v in &c.variants {
+            let (w, h) = v.resolution.split_once('x').unwrap_or(("0", "0"));
+            let _ = writeln!(
+                s,
+                "   <Representation id=\"{}\" bandwidth=\"{}\" width=\"{w}\" height=\"{h}\" \
+                 codecs=\"avc1.64001f\"/>",
+                v.name, v.bandwidth_bps
+            );
+        }
+        s.push_str("  </AdaptationSet>\n </Period>\n</MPD>\n");
+        s
     }
 
     /// The master playlist (RFC 8216 §4.3.4.2).
@@ -278,9 +324,16 @@ impl HlsPlayer {
         if !self.queue.is_empty() {
             return;
         }
-        let fmp4 = self.svc.cfg.format == SegmentFormat::Fmp4;
+        let fmp4 = self.svc.cfg.format != SegmentFormat::Ts;
+        let dash = self.svc.dash();
         let dur = self.svc.dur_ns();
         match self.stage {
+            Stage::Master if dash => {
+                // The MPD gave every address: the init segment, then the media.
+                self.queue.push_back(Req::Init(self.variant));
+                self.stage = Stage::FirstMedia;
+                self.next_req_at = now;
+            }
             Stage::Master => {
                 self.queue.push_back(Req::Media(self.variant));
                 if fmp4 {
@@ -318,7 +371,7 @@ impl HlsPlayer {
                     self.stage = Stage::Done;
                     return;
                 }
-                if c.live || changed {
+                if (c.live || changed) && !dash {
                     self.queue.push_back(Req::Media(v));
                 }
                 if fmp4 && changed {
@@ -345,6 +398,25 @@ impl HlsPlayer {
             &'static str,
             Body,
         ) = match r {
+            Req::Master if svc.dash() => {
+                // Where the player starts: as from a live HLS playlist (the MPD's
+                // numbering is the HLS media sequence).
+                self.next_seg = if c.live {
+                    let edge = svc.live_edge(now);
+                    (edge + 1).saturating_sub(c.startup_segments as u64)
+                } else {
+                    0
+                };
+                (
+                    "/dash/manifest.mpd".into(),
+                    "master_playlist",
+                    None,
+                    None,
+                    None,
+                    http::CT_MPD,
+                    Body::Bytes(svc.mpd().into_bytes()),
+                )
+            }
             Req::Master => (
                 "/hls/master.m3u8".into(),
                 "master_playlist",
@@ -378,7 +450,7 @@ impl HlsPlayer {
                 )
             }
             Req::Init(v) => (
-                format!("/hls/{}/init.mp4", c.variants[v].name),
+                format!("{}/{}/init.mp4", svc.root(), c.variants[v].name),
                 "init_segment",
                 Some(v),
                 None,
@@ -393,7 +465,7 @@ impl HlsPlayer {
                 let len = svc.segment_bytes(v);
                 let (ct, body) = match c.format {
                     SegmentFormat::Ts => (http::CT_MP2T, self.ts_body(v, len)),
-                    SegmentFormat::Fmp4 => (
+                    SegmentFormat::Fmp4 | SegmentFormat::Dash => (
                         http::CT_ISO_SEGMENT,
                         Body::Random {
                             len,
@@ -402,7 +474,7 @@ impl HlsPlayer {
                     ),
                 };
                 (
-                    format!("/hls/{}/seg{n}.{}", c.variants[v].name, svc.ext()),
+                    format!("{}/{}/seg{n}.{}", svc.root(), c.variants[v].name, svc.ext()),
                     "segment",
                     Some(v),
                     Some(n),

@@ -32,6 +32,7 @@ pub const CT_M3U8: &str = "application/vnd.apple.mpegurl";
 pub const CT_MP2T: &str = "video/mp2t";
 pub const CT_ISO_SEGMENT: &str = "video/iso.segment";
 pub const CT_MP4: &str = "video/mp4";
+pub const CT_MPD: &str = "application/dash+xml";
 pub const CT_JSON: &str = "application/json";
 
 /// The next ephemeral port of a client host.

@@ -36,6 +36,10 @@ pub enum SegmentFormat {
     Ts,
     /// Fragmented MP4 segments (`.m4s`, `video/iso.segment`) with an `init.mp4` map.
     Fmp4,
+    /// MPEG-DASH: fragmented MP4 segments described by one MPD (`/dash/manifest.mpd`,
+    /// ISO/IEC 23009-1) with a SegmentTemplate (`$RepresentationID$`, `$Number$`); the
+    /// player computes segment addresses from it and fetches no media playlists.
+    Dash,
 }
 
 /// HLS players over cleartext HTTP/1.1 (RFC 8216 playlists, RFC 9112 messages).
