@@ -21,9 +21,8 @@ use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
     rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
     HttpRow, InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentFacts,
-    SegmentRow, Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, CHANNEL_SESSIONS, DNS,
-    FLOWS, HTTP, MULTICAST_EVENTS, RTP_STREAMS, SCHEMA_VERSION, SEGMENTS, TOOL_NAME, TOOL_VERSION,
-    TS_PIDS, TS_STREAMS,
+    SegmentRow, Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, FLOW_BINS,
+    SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
 };
 
 use crate::args::AnalyzeArgs;
@@ -497,22 +496,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let captures = pipeline::open_all(&args.read)?;
-    let output = Table::flow_bins(args.bin)
-        .and_then(|bins| {
-            let tables = [
-                Table::new(&FLOWS),
-                bins,
-                Table::new(&DNS),
-                Table::new(&MULTICAST_EVENTS),
-                Table::new(&CHANNEL_SESSIONS),
-                Table::new(&TS_STREAMS),
-                Table::new(&TS_PIDS),
-                Table::new(&RTP_STREAMS),
-                Table::new(&SEGMENTS),
-                Table::new(&HTTP),
-            ];
-            Output::create_with_threads(&args.out, tables, args.read.threads())
+    // Every table the schema declares; flow_bins carries the bin width.
+    let output = streamscope_store::tables()
+        .iter()
+        .map(|t| match t.name {
+            n if n == FLOW_BINS.name => Table::flow_bins(args.bin),
+            _ => Ok(Table::new(t)),
         })
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|tables| Output::create_with_threads(&args.out, tables, args.read.threads()))
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
     let progress = Progress::new(args.read.quiet, pipeline::total_size(&captures));
     let mut table = FlowTable::<MediaInspector>::new(pipeline::flow_config(&args.read, args.bin));
