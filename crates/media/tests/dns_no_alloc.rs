@@ -4,58 +4,19 @@
 //! and address list plus simple-dns's section and label vectors, pinned here per kind of
 //! message (simple-dns 0.13), so that a change in either shows.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
+use streamscope_testkit::CountingAlloc;
 
 use simple_dns::rdata::{RData, A, CNAME};
 use simple_dns::{Name, Packet, PacketFlag, Question, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 use streamscope_media::dns::{Dir, DnsConfig, DnsFlow, DnsRow};
 
-struct Counting;
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: the thread-local may already be gone while a thread shuts down.
-    let _ = WATCHING.try_with(|watching| {
-        if watching.get() {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 fn watched<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCATIONS.with(|n| n.set(0));
-    WATCHING.with(|w| w.set(true));
-    let r = f();
-    WATCHING.with(|w| w.set(false));
-    (r, ALLOCATIONS.with(Cell::get))
+    CountingAlloc::watched(f)
 }
 
 const NAME: &str = "www.example.com";

@@ -206,3 +206,61 @@ pub fn tshark(test: &str, what: &str) -> Option<&'static Tshark> {
         }
     }
 }
+
+/// A global allocator that counts the allocations (and reallocations) the current
+/// thread makes inside [`CountingAlloc::watched`], for tests that pin what a hot path
+/// allocates. Install it in the test binary:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static GLOBAL: streamscope_testkit::CountingAlloc = streamscope_testkit::CountingAlloc;
+/// ```
+///
+/// Other threads (a reader's page-mapping thread, the test harness) are not counted.
+pub struct CountingAlloc;
+
+thread_local! {
+    static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn note_allocation() {
+    // `try_with`: the thread-locals may already be gone while a thread shuts down.
+    let _ = WATCHING.try_with(|watching| {
+        if watching.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged; counting touches
+// only thread-locals that need no allocation (const-initialised `Cell`s).
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        note_allocation();
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        note_allocation();
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+impl CountingAlloc {
+    /// Runs `f` and returns its result with the allocations this thread made during it
+    /// (counted only when [`CountingAlloc`] is the global allocator).
+    pub fn watched<R>(f: impl FnOnce() -> R) -> (R, u64) {
+        ALLOCATIONS.with(|n| n.set(0));
+        WATCHING.with(|w| w.set(true));
+        let r = f();
+        WATCHING.with(|w| w.set(false));
+        (r, ALLOCATIONS.with(std::cell::Cell::get))
+    }
+}
