@@ -275,10 +275,12 @@ impl HttpSink for HttpTo<'_> {
     }
 
     fn body(&mut self, _: u64, ts_ns: i64, bytes: &[u8]) {
-        let config = self.out.ts_config();
-        self.ts
-            .get_or_insert_with(|| Box::new(TsAnalyzer::new(config)))
-            .on_bytes(ts_ns, bytes);
+        if self.ts.is_none() {
+            *self.ts = Some(Box::new(TsAnalyzer::new(self.out.ts_config())));
+        }
+        if let Some(t) = self.ts.as_mut() {
+            t.on_bytes(ts_ns, bytes);
+        }
     }
 }
 
@@ -320,10 +322,6 @@ impl Http {
             MediaClass::Other
         }
     }
-}
-
-fn http_dir(d: FlowDir) -> http::Dir {
-    dns_dir(d)
 }
 
 /// A TLS or QUIC flow: its hellos, and the segments its shape shows.
@@ -597,6 +595,7 @@ impl Udp {
     }
 }
 
+/// The DNS and HTTP readers' direction (client to server or back) of a flow direction.
 fn dns_dir(d: FlowDir) -> dns::Dir {
     match d {
         FlowDir::Up => dns::Dir::ClientToServer,
@@ -663,8 +662,7 @@ impl MediaInspector {
                 Some("quic initial; segment-shaped downloads (3 or more, on at most half the time)")
             }
             (Kind::Encrypted(_), _) => Some("quic initial"),
-            (Kind::Udp(u), MediaClass::RtpMedia) => {
-                let _ = u;
+            (Kind::Udp(_), MediaClass::RtpMedia) => {
                 Some("rtp streams (rfc 3550 validation), not mpeg-ts")
             }
             (Kind::Udp(u), c) => Some(match (u.carrier, c == MediaClass::IptvMulticast) {
@@ -809,7 +807,7 @@ impl Inspector for MediaInspector {
                         // This packet's bytes; the stream from the next segment on.
                         e.stream(flow, s.dir, s.ts_ns, s.payload, out);
                         self.kind = Kind::Encrypted(e);
-                    } else if http::looks_like_http(http_dir(s.dir), s.payload) {
+                    } else if http::looks_like_http(dns_dir(s.dir), s.payload) {
                         let mut h = Box::new(Http {
                             flow: HttpFlow::new(HttpConfig::default()),
                             ts: None,
@@ -821,9 +819,9 @@ impl Inspector for MediaInspector {
                         // This packet's bytes; the stream from the next segment on.
                         let (f, mut to) = h.to(flow, out);
                         if flow.client_rule != ClientRule::Syn {
-                            f.on_gap(http_dir(s.dir), s.ts_ns, 0, &mut to);
+                            f.on_gap(dns_dir(s.dir), s.ts_ns, 0, &mut to);
                         }
-                        f.on_stream(http_dir(s.dir), s.ts_ns, s.payload, &mut to);
+                        f.on_stream(dns_dir(s.dir), s.ts_ns, s.payload, &mut to);
                         self.kind = Kind::Http(h);
                     } else {
                         self.kind = Kind::LetGo;
@@ -854,7 +852,7 @@ impl Inspector for MediaInspector {
             Kind::Rtsp(t) if dir == FlowDir::Down => t.on_interleaved(ts_ns, bytes),
             Kind::Http(h) => {
                 let (f, mut to) = h.to(flow, out);
-                f.on_stream(http_dir(dir), ts_ns, bytes, &mut to);
+                f.on_stream(dns_dir(dir), ts_ns, bytes, &mut to);
             }
             Kind::Encrypted(e) => e.stream(flow, dir, ts_ns, bytes, out),
             _ => {}
@@ -874,7 +872,7 @@ impl Inspector for MediaInspector {
             Kind::Dns { state, .. } => state.on_gap(dns_dir(dir), &mut DnsTo::new(out, flow)),
             Kind::Http(h) => {
                 let (f, mut to) = h.to(flow, out);
-                f.on_gap(http_dir(dir), ts_ns, missing, &mut to);
+                f.on_gap(dns_dir(dir), ts_ns, missing, &mut to);
             }
             Kind::Encrypted(e) => e.gap(dir, ts_ns, missing),
             _ => {}
