@@ -64,6 +64,9 @@ pub fn skip(test: &str, what: &str, why: &str) {
     say(&format!("SKIPPED {test}: {what} not checked: {why}"));
 }
 
+/// Files in the corpus the conformance tests were written against.
+pub const CORPUS_FILES: usize = 40;
+
 /// The public corpus: its folder and its parsed `oracle.json`.
 #[derive(Debug)]
 pub struct Corpus {
@@ -94,6 +97,20 @@ impl Corpus {
             .into_iter()
             .flatten()
             .map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Every file of the oracle, checking that the whole corpus is there (at least
+    /// [`CORPUS_FILES`] files): a test over "every file" that silently read a partial
+    /// corpus would prove less than it says.
+    pub fn all_files(&self) -> Vec<(&str, &Value)> {
+        let files: Vec<(&str, &Value)> = self.files().collect();
+        assert!(
+            files.len() >= CORPUS_FILES,
+            "expected the {CORPUS_FILES}-file corpus in {}, got {} files",
+            self.dir.display(),
+            files.len()
+        );
+        files
     }
 
     /// One file's facts.
