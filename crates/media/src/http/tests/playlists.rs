@@ -1,0 +1,290 @@
+//! HLS and DASH playlists, and what they give the segments of their flow.
+
+use proptest::prelude::*;
+
+use super::*;
+
+const MASTER: &str = "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-STREAM-INF:BANDWIDTH=1280000,RESOLUTION=640x360,CODECS=\"avc1.4d401e,mp4a.40.2\"
+low/index.m3u8?token=abc
+#EXT-X-STREAM-INF:BANDWIDTH=5000000,RESOLUTION=1920x1080
+http://other.example/high/index.m3u8
+#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=100000,URI=\"iframe.m3u8\"
+";
+
+const MEDIA: &str = "#EXTM3U
+#EXT-X-VERSION:3
+#EXT-X-TARGETDURATION:6
+#EXT-X-MEDIA-SEQUENCE:100
+#EXTINF:6.000,
+seg-100.ts
+#EXTINF:5.5,
+seg-101.ts
+#EXTINF:6.5,
+../low/seg-102.ts?x=1
+";
+
+#[test]
+fn hls_master_playlist() {
+    let pl = Playlist::parse_hls(MASTER.as_bytes(), Some("cdn.example"), "/v/master.m3u8")
+        .expect("a master playlist");
+    assert_eq!(pl.kind, PlaylistKind::HlsMaster);
+    assert_eq!(pl.template, "/v/master.m3u8");
+    assert_eq!(pl.variants.len(), 2);
+    let v = &pl.variants[0];
+    assert_eq!(v.host.as_deref(), Some("cdn.example"));
+    assert_eq!(v.template, "/v/low/index.m3u8");
+    assert_eq!(
+        v.rendition,
+        Rendition {
+            bandwidth_bps: Some(1_280_000),
+            width: Some(640),
+            height: Some(360)
+        }
+    );
+    assert_eq!(v.codecs.as_deref(), Some("avc1.4d401e,mp4a.40.2"));
+    assert_eq!(pl.variants[1].host.as_deref(), Some("other.example"));
+    assert_eq!(pl.variants[1].template, "/high/index.m3u8");
+    assert_eq!(pl.variants[1].rendition.height, Some(1080));
+}
+
+#[test]
+fn hls_media_playlist() {
+    let pl = Playlist::parse_hls(
+        MEDIA.as_bytes(),
+        Some("cdn.example"),
+        "/v/low/index.m3u8?t=1",
+    )
+    .expect("a media playlist");
+    assert_eq!(pl.kind, PlaylistKind::HlsMedia);
+    assert_eq!(pl.target_duration_s, Some(6.0));
+    assert_eq!(pl.media_sequence, Some(100));
+    assert_eq!(pl.segments, 3);
+    assert!((pl.duration_s - 18.0).abs() < 1e-9);
+    assert!(pl.live);
+    assert_eq!(pl.adverts.len(), 1);
+    let a = &pl.adverts[0];
+    assert_eq!(a.template, "/v/low/seg-{n}.ts");
+    assert_eq!(a.segments, 3);
+    assert!((a.duration_s - 6.0).abs() < 1e-9);
+}
+
+#[test]
+fn not_a_playlist() {
+    assert!(Playlist::parse_hls(b"<html></html>", None, "").is_none());
+    assert!(Playlist::parse_hls(&[0xff, 0xfe, 0x00], None, "").is_none());
+    assert!(Playlist::parse_dash(b"<html></html>", None, "").is_none());
+    assert!(Playlist::parse_dash(b"#EXTM3U", None, "").is_none());
+}
+
+proptest! {
+    #[test]
+    fn playlist_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = Playlist::parse_hls(&bytes, Some("h"), "/a/b.m3u8");
+        let _ = Playlist::parse_dash(&bytes, Some("h"), "/a/b.mpd");
+        let mut with_header = b"#EXTM3U\n".to_vec();
+        with_header.extend_from_slice(&bytes);
+        let _ = Playlist::parse_hls(&with_header, Some("h"), "/a/b.m3u8");
+    }
+
+    #[test]
+    fn hls_like_text_never_panics(
+        lines in prop::collection::vec(
+            prop::sample::select(vec![
+                "#EXTINF:", "#EXTINF:4.5,", "#EXT-X-TARGETDURATION:", "#EXT-X-TARGETDURATION:99999999999999999999",
+                "#EXT-X-STREAM-INF:BANDWIDTH=", "#EXT-X-STREAM-INF:RESOLUTION=1x", "seg.ts", "", "#EXT-X-ENDLIST",
+                "#EXT-X-BYTERANGE:1@", "#EXT-X-KEY:METHOD=", "#EXT-X-MAP:URI=", "#EXT-X-PROGRAM-DATE-TIME:x",
+            ]),
+            0..30,
+        )
+    ) {
+        let text = format!("#EXTM3U\n{}", lines.join("\n"));
+        let _ = Playlist::parse_hls(text.as_bytes(), None, "/x.m3u8");
+    }
+}
+
+const MPD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="dynamic" maxSegmentDuration="PT2S"
+     mediaPresentationDuration="PT1M">
+  <BaseURL>http://dash.example/live/</BaseURL>
+  <Period id="p0" duration="PT1M">
+    <AdaptationSet mimeType="video/mp4" width="1280" height="720">
+      <SegmentTemplate timescale="90000" media="$RepresentationID$/$Number%05d$.m4s"
+                       initialization="$RepresentationID$/init.mp4" startNumber="7">
+        <SegmentTimeline>
+          <S t="0" d="180000" r="2"/>
+          <S d="90000"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="video_hd" bandwidth="3000000" codecs="avc1.64001f"/>
+      <Representation id="video_sd" bandwidth="1000000" width="640" height="360"/>
+    </AdaptationSet>
+    <AdaptationSet mimeType="audio/mp4">
+      <Representation id="audio" bandwidth="128000" codecs="mp4a.40.2">
+        <SegmentTemplate timescale="48000" duration="96000" media="audio/seg-$Number$.m4s"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>"#;
+
+#[test]
+fn dash_mpd_with_template_and_timeline() {
+    let pl = Playlist::parse_dash(MPD.as_bytes(), Some("origin.example"), "/live/manifest.mpd")
+        .expect("an MPD");
+    assert_eq!(pl.kind, PlaylistKind::Dash);
+    assert!(pl.live);
+    assert_eq!(pl.target_duration_s, Some(2.0));
+    assert_eq!(pl.media_sequence, Some(7));
+    assert_eq!(pl.variants.len(), 3);
+    let hd = &pl.variants[0];
+    assert_eq!(hd.host.as_deref(), Some("dash.example"));
+    assert_eq!(hd.template, "/live/video_hd/{n}.m4s");
+    assert_eq!(
+        hd.rendition,
+        Rendition {
+            bandwidth_bps: Some(3_000_000),
+            width: Some(1280),
+            height: Some(720)
+        }
+    );
+    assert_eq!(hd.codecs.as_deref(), Some("avc1.64001f"));
+    assert_eq!(pl.variants[1].rendition.width, Some(640));
+    // Timeline: 3 × 2 s + 1 × 1 s = 4 segments, 7 s; audio: 60 s / 2 s = 30 segments.
+    assert_eq!(pl.segments, 30);
+    let a = |t: &str| {
+        pl.adverts
+            .iter()
+            .find(|a| a.template == t)
+            .expect(t)
+            .clone()
+    };
+    let hd = a("/live/video_hd/{n}.m4s");
+    assert_eq!(hd.segments, 4);
+    assert!((hd.duration_s - 1.75).abs() < 1e-9);
+    assert_eq!(hd.rendition.and_then(|r| r.bandwidth_bps), Some(3_000_000));
+    let audio = a("/live/audio/seg-{n}.m4s");
+    assert_eq!(audio.segments, 30);
+    assert!((audio.duration_s - 2.0).abs() < 1e-9);
+}
+
+#[test]
+fn hls_segments_get_duration_rendition_and_bitrate_on_the_flow() {
+    let seg_body = "S".repeat(750);
+    let (out, stats) = run(&[
+        b(
+            C,
+            "GET /v/master.m3u8 HTTP/1.1\r\nHost: cdn.example\r\n\r\n",
+        ),
+        b(S, &ok("application/vnd.apple.mpegurl", MASTER)),
+        b(
+            C,
+            "GET /v/low/index.m3u8?token=abc HTTP/1.1\r\nHost: cdn.example\r\n\r\n",
+        ),
+        b(S, &ok("application/x-mpegURL", MEDIA)),
+        b(
+            C,
+            "GET /v/low/seg-101.ts HTTP/1.1\r\nHost: cdn.example\r\n\r\n",
+        ),
+        b(S, &ok("video/MP2T", &seg_body)),
+    ]);
+    assert_eq!(stats.playlists, 2);
+    assert_eq!(stats.annotated, 1);
+    let master = out.txs[0].playlist.as_deref().expect("the master playlist");
+    assert_eq!(master.kind, PlaylistKind::HlsMaster);
+    let media = out.txs[1].playlist.as_deref().expect("the media playlist");
+    assert_eq!(media.segments, 3);
+    let seg = &out.txs[2];
+    assert_eq!(seg.role, Role::Segment);
+    assert_eq!(seg.duration_s, Some(6.0));
+    assert_eq!(seg.bitrate_bps, Some(1000.0));
+    assert_eq!(seg.rendition.and_then(|r| r.bandwidth_bps), Some(1_280_000));
+
+    // A caller's run-level index joins them across flows.
+    let mut index = PlaylistIndex::new(16);
+    index.insert(master);
+    index.insert(media);
+    let mut tx = seg.clone();
+    tx.duration_s = None;
+    tx.rendition = None;
+    assert!(index.annotate(&mut tx));
+    assert_eq!(tx.rendition.and_then(|r| r.height), Some(360));
+}
+
+#[test]
+fn dash_segment_annotated_from_the_mpd() {
+    let (out, _) = run(&[
+        b(
+            C,
+            "GET /live/manifest.mpd HTTP/1.1\r\nHost: dash.example\r\n\r\n",
+        ),
+        b(S, &ok("application/dash+xml", MPD)),
+        b(
+            C,
+            "GET /live/audio/seg-12.m4s HTTP/1.1\r\nHost: dash.example\r\n\r\n",
+        ),
+        b(S, &ok("audio/mp4", "0123456789")),
+    ]);
+    assert!(out.txs[0].playlist.is_some());
+    assert_eq!(out.txs[1].duration_s, Some(2.0));
+    assert_eq!(out.txs[1].bitrate_bps, Some(40.0));
+    assert_eq!(
+        out.txs[1].rendition.and_then(|r| r.bandwidth_bps),
+        Some(128_000)
+    );
+}
+
+#[test]
+fn oversize_playlist_is_counted_not_read() {
+    let config = HttpConfig {
+        max_playlist_bytes: 32,
+        ..HttpConfig::default()
+    };
+    let (out, stats) = run_with(
+        config,
+        &[
+            b(C, &get("/a.m3u8")),
+            b(S, &ok("application/vnd.apple.mpegurl", MEDIA)),
+        ],
+    );
+    assert_eq!(stats.oversize_playlists, 1);
+    assert_eq!(stats.playlists, 0);
+    assert!(out.txs[0].playlist.is_none());
+    assert!(out.txs[0].complete);
+}
+
+#[test]
+fn index_is_bounded() {
+    let mut index = PlaylistIndex::new(4);
+    for dir in ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"] {
+        let media = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nv1/a.ts\n";
+        let pl = Playlist::parse_hls(media.as_bytes(), Some("h"), &format!("/{dir}/x.m3u8"))
+            .expect("a playlist");
+        index.insert(&pl);
+        assert!(index.len() <= 4);
+    }
+    assert_eq!(index.evicted(), 6);
+    assert!(index.lookup(Some("h"), "/j/v{n}/a.ts").is_some());
+    assert!(index.lookup(Some("h"), "/a/v{n}/a.ts").is_none());
+}
+
+#[test]
+fn panel_stream_body_goes_to_the_sink() {
+    let (out, _) = run(&[
+        b(
+            C,
+            "GET /live/someuser/somepass/1234.ts HTTP/1.1\r\nHost: panel.example\r\n\r\n",
+        ),
+        b(
+            S,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n",
+        ),
+        b(S, "\x47abc"),
+    ]);
+    assert_eq!(out.txs[0].role, Role::PanelStream);
+    assert_eq!(
+        out.txs[0].path_template.as_deref(),
+        Some("/live/{cred}/{cred}/{n}.ts")
+    );
+    assert_eq!(out.bodies, vec![(0, b"\x47abc".to_vec())]);
+}
