@@ -632,144 +632,6 @@ fn a_message_without_question() {
     assert_eq!(rows[0].rcode_name().as_deref(), Some("FORMERR"));
 }
 
-/// The two messages framed for TCP.
-fn framed(msgs: &[&[u8]]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for m in msgs {
-        v.extend_from_slice(&(m.len() as u16).to_be_bytes());
-        v.extend_from_slice(m);
-    }
-    v
-}
-
-fn tcp(segments: &[(Dir, i64, &[u8])]) -> (Vec<DnsRow>, DnsStats) {
-    let mut flow = DnsFlow::new(DnsConfig::default());
-    let mut rows = Vec::new();
-    let mut out = |r: DnsRow| rows.push(r);
-    for &(dir, ts, bytes) in segments {
-        if bytes.is_empty() {
-            flow.on_gap(dir);
-        } else {
-            flow.on_stream(dir, ts, bytes, &mut out);
-        }
-    }
-    flow.finish(segments.last().map_or(0, |s| s.1), &mut out);
-    let stats = *flow.stats();
-    (rows, stats)
-}
-
-#[test]
-fn tcp_message_split_across_three_segments() {
-    let q = framed(&[&QUERY]);
-    let r = framed(&[&RESPONSE]);
-    let (rows, stats) = tcp(&[
-        (C2S, 0, &q),
-        (S2C, MS, &r[..1]), // half the length prefix
-        (S2C, 2 * MS, &r[1..30]),
-        (S2C, 3 * MS, &r[30..]),
-    ]);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].outcome, Outcome::Answered);
-    assert_eq!(rows[0].response_ts_ns, Some(3 * MS)); // the completing segment's time
-    assert_eq!(rows[0].addresses.len(), 2);
-    assert_eq!(stats.malformed(), 0);
-}
-
-#[test]
-fn tcp_two_messages_in_one_segment() {
-    let q2 = query(0x4321, "second.example", TYPE::AAAA);
-    let r2 = response(
-        0x4321,
-        "second.example",
-        TYPE::AAAA,
-        RCODE::NameError,
-        vec![],
-    );
-    let queries = framed(&[&QUERY, &q2]);
-    let responses = framed(&[&RESPONSE, &r2]);
-    // The responses' segment boundary falls inside the second message.
-    let cut = responses.len() - 7;
-    let (rows, stats) = tcp(&[
-        (C2S, 0, &queries),
-        (S2C, MS, &responses[..cut]),
-        (S2C, 2 * MS, &responses[cut..]),
-    ]);
-    let got: Vec<(u16, Option<u8>, Option<i64>)> = rows
-        .iter()
-        .map(|r| (r.id, r.rcode, r.response_ts_ns))
-        .collect();
-    assert_eq!(
-        got,
-        [(0x1234, Some(0), Some(MS)), (0x4321, Some(3), Some(2 * MS))]
-    );
-    assert_eq!((stats.queries, stats.responses), (2, 2));
-}
-
-#[test]
-fn tcp_gap_drops_the_partial_message_and_resynchronises() {
-    let q2 = query(0x0bad, "after.example", TYPE::A);
-    let r2 = response(0x0bad, "after.example", TYPE::A, RCODE::NoError, vec![]);
-    let responses = framed(&[&RESPONSE]);
-    let (rows, stats) = tcp(&[
-        (C2S, 0, &framed(&[&QUERY, &q2])),
-        (S2C, MS, &responses[..20]),
-        (S2C, 2 * MS, &[]), // gap: the rest of the first response is lost
-        (S2C, 3 * MS, &responses[40..]), // the bytes after the gap: mid-message, skipped
-        (S2C, 4 * MS, &framed(&[&r2])), // starts like a message: read
-    ]);
-    let got: Vec<(u16, Outcome)> = rows.iter().map(|r| (r.id, r.outcome)).collect();
-    assert_eq!(
-        got,
-        [(0x0bad, Outcome::Answered), (0x1234, Outcome::FlowEnd)]
-    );
-    assert_eq!(
-        (stats.tcp_gaps, stats.tcp_incomplete, stats.tcp_resyncs),
-        (1, 1, 1)
-    );
-}
-
-#[test]
-fn tcp_picked_up_mid_connection() {
-    // The caller reports a gap before a direction's first bytes when the handshake was
-    // not captured: the tail of a message is skipped, the next message start is read.
-    let responses = framed(&[&RESPONSE]);
-    let (rows, stats) = tcp(&[
-        (S2C, 0, &[]),
-        (S2C, MS, &responses[30..]),
-        (S2C, 2 * MS, &responses),
-    ]);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].outcome, Outcome::ResponseOnly);
-    assert_eq!(rows[0].response_ts_ns, Some(2 * MS));
-    assert_eq!(
-        (stats.tcp_gaps, stats.tcp_incomplete, stats.tcp_resyncs),
-        (1, 0, 1)
-    );
-    assert_eq!(stats.malformed(), 0);
-}
-
-#[test]
-fn tcp_bad_length_prefix_loses_the_framing() {
-    let mut bytes = vec![0, 5, 1, 2, 3, 4, 5];
-    bytes.extend_from_slice(&framed(&[&QUERY])); // not read: same call
-    let (rows, stats) = tcp(&[
-        (C2S, 0, &bytes),
-        (C2S, 1, &framed(&[&QUERY])), // a new call that starts like a message
-    ]);
-    assert_eq!(rows.len(), 1);
-    assert_eq!(stats.bad_length_prefix, 1);
-    assert_eq!(stats.tcp_resyncs, 1);
-    assert_eq!(stats.queries, 1);
-}
-
-#[test]
-fn tcp_message_cut_by_the_flow_end() {
-    let r = framed(&[&RESPONSE]);
-    let (rows, stats) = tcp(&[(S2C, 0, &r[..30])]);
-    assert!(rows.is_empty());
-    assert_eq!(stats.tcp_incomplete, 1);
-}
-
 #[test]
 fn ports_and_names() {
     assert!(is_dns_port(53));
@@ -797,123 +659,6 @@ fn stats_merge_and_iterate() {
             ("too_short", 1)
         ]
     );
-}
-
-// NameMap
-
-fn ip(last: u8) -> IpAddr {
-    v4([192, 0, 2, last])
-}
-
-#[test]
-fn name_map_lookup_in_time() {
-    let mut m = NameMap::default();
-    m.insert(10 * S, ip(1), "first.example", 60);
-    m.insert(100 * S, ip(1), "second.example", 60);
-    assert_eq!(m.lookup(ip(1), 9 * S), None); // before any answer
-    assert_eq!(m.lookup(ip(1), 10 * S), Some("first.example"));
-    assert_eq!(m.lookup(ip(1), 99 * S), Some("first.example")); // expired, the only one
-    assert_eq!(m.lookup(ip(1), 100 * S), Some("second.example"));
-    assert_eq!(m.lookup(ip(1), 10_000 * S), Some("second.example")); // expired long ago
-    assert_eq!(m.lookup(ip(2), 100 * S), None);
-}
-
-#[test]
-fn name_map_prefers_a_live_answer() {
-    let mut m = NameMap::default();
-    m.insert(0, ip(1), "long-lived.example", 3600);
-    m.insert(10 * S, ip(1), "short-lived.example", 20);
-    assert_eq!(m.lookup(ip(1), 20 * S), Some("short-lived.example"));
-    // Past the short TTL the older answer is still live.
-    assert_eq!(m.lookup(ip(1), 100 * S), Some("long-lived.example"));
-    // Past both: the most recent.
-    assert_eq!(m.lookup(ip(1), 4000 * S), Some("short-lived.example"));
-}
-
-#[test]
-fn name_map_runs_history_and_order() {
-    let mut m = NameMap::default();
-    // The same name again extends its run.
-    m.insert(0, ip(1), "a.example", 10);
-    m.insert(50 * S, ip(1), "a.example", 10);
-    assert_eq!(m.lookup(ip(1), 55 * S), Some("a.example"));
-    // Five other names: the oldest runs fall out of the history of four.
-    for (i, n) in ["b", "c", "d", "e"].iter().enumerate() {
-        m.insert((100 + i as i64) * S, ip(1), &format!("{n}.example"), 1);
-    }
-    assert_eq!(m.lookup(ip(1), 60 * S), None);
-    assert_eq!(m.lookup(ip(1), 101 * S), Some("c.example"));
-    // An answer older than the newest (out of order) goes into the history.
-    m.insert(102 * S + 1, ip(1), "late.example", 1);
-    assert_eq!(m.lookup(ip(1), 102 * S + 2), Some("late.example"));
-    assert_eq!(m.lookup(ip(1), 103 * S + 1), Some("e.example"));
-}
-
-#[test]
-fn name_map_is_bounded() {
-    let mut m = NameMap::new(64);
-    for i in 0..1000u32 {
-        let addr = IpAddr::V4(Ipv4Addr::from(i));
-        m.insert(i64::from(i), addr, "x.example", 60);
-        assert!(m.len() <= 64);
-    }
-    assert!(m.stats().evictions >= 1000 - 64);
-    assert_eq!(m.stats().inserts, 1000);
-    // The most recent addresses are kept.
-    assert_eq!(
-        m.lookup(IpAddr::V4(Ipv4Addr::from(999)), 1000),
-        Some("x.example")
-    );
-    assert_eq!(m.lookup(IpAddr::V4(Ipv4Addr::from(0)), 1000), None);
-}
-
-/// Names no answer refers to any longer are dropped as the map goes (its names are kept
-/// in one buffer that is compacted): every answer still held reads back its own name,
-/// including names shared by the addresses of one response.
-#[test]
-fn name_map_keeps_its_names_through_compaction() {
-    let mut m = NameMap::default();
-    let addrs: Vec<IpAddr> = (0..=255).map(ip).collect();
-    // 200,000 distinct 40-byte names (8 MB), each answered for two addresses at once.
-    let name = |i: i64| format!("{i:0>10}.many-names.streamscope.example");
-    for i in 0..200_000i64 {
-        let a = addrs[(i % 256) as usize];
-        let b = addrs[((i + 1) % 256) as usize];
-        m.insert(i * S, a, &name(i), 3600);
-        m.insert(i * S, b, &name(i), 3600);
-    }
-    // An address keeps its last four answers: those of the last two rounds.
-    for i in 199_500..200_000i64 {
-        let a = addrs[(i % 256) as usize];
-        assert_eq!(m.lookup(a, i * S), Some(name(i).as_str()), "{i}");
-    }
-    let last = addrs[(199_999 % 256) as usize];
-    assert_eq!(m.lookup(last, 300_000 * S), Some(name(199_999).as_str()));
-    assert_eq!(m.stats().inserts, 400_000);
-}
-
-#[test]
-fn name_map_from_rows_uses_the_question_name() {
-    let addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
-    let q = query(7, "www.example.com", TYPE::AAAA);
-    let r = response(
-        7,
-        "www.example.com",
-        TYPE::AAAA,
-        RCODE::NoError,
-        vec![
-            cname("www.example.com", 300, "edge.cdn.net"),
-            aaaa("edge.cdn.net", 30, addr),
-        ],
-    );
-    let nx = response(8, "gone.example", TYPE::A, RCODE::NameError, vec![]);
-    let (rows, _) = udp(&[(C2S, 0, &q), (S2C, S, &r), (S2C, 2 * S, &nx)]);
-    let mut m = NameMap::default();
-    for row in &rows {
-        m.insert_row(row);
-    }
-    assert_eq!(m.len(), 1);
-    assert_eq!(m.lookup(IpAddr::V6(addr), 2 * S), Some("www.example.com"));
 }
 
 // Property tests: arbitrary bytes never panic.
@@ -1038,3 +783,36 @@ proptest! {
         }
     }
 }
+
+/// The two messages framed for TCP.
+fn framed(msgs: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for m in msgs {
+        v.extend_from_slice(&(m.len() as u16).to_be_bytes());
+        v.extend_from_slice(m);
+    }
+    v
+}
+
+fn tcp(segments: &[(Dir, i64, &[u8])]) -> (Vec<DnsRow>, DnsStats) {
+    let mut flow = DnsFlow::new(DnsConfig::default());
+    let mut rows = Vec::new();
+    let mut out = |r: DnsRow| rows.push(r);
+    for &(dir, ts, bytes) in segments {
+        if bytes.is_empty() {
+            flow.on_gap(dir);
+        } else {
+            flow.on_stream(dir, ts, bytes, &mut out);
+        }
+    }
+    flow.finish(segments.last().map_or(0, |s| s.1), &mut out);
+    let stats = *flow.stats();
+    (rows, stats)
+}
+
+fn ip(last: u8) -> IpAddr {
+    v4([192, 0, 2, last])
+}
+
+mod name_map;
+mod tcp;
