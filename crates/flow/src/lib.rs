@@ -23,6 +23,7 @@ mod rate;
 mod stream;
 mod table;
 mod tcp;
+mod wheel;
 
 pub use bins::{BinOrderer, BinRecord};
 pub use datagram::{DatagramStats, Datagrams};
