@@ -57,6 +57,7 @@ impl Prefault {
                 distance: AHEAD,
                 step: STEP,
                 how: Populate::Write,
+                release_behind: None,
             };
             // SAFETY: the range is `v`'s allocation, which the owner keeps alive and in
             // place until it has stopped (joined) the thread: `stop` before anything

@@ -530,13 +530,19 @@ impl Sink {
         }
     }
 
-    /// Hands over the last rows, closes the queue and waits for the writer thread to
-    /// finish the file.
-    fn close(&mut self) -> Written {
+    /// Hands over the last rows and closes the queue: the writer thread goes on to
+    /// finish the file ([`Sink::join`] waits for it). The tables of a run are ended
+    /// first and joined after, so that their last rows are encoded side by side.
+    fn end(&mut self) -> Result<(), Error> {
         self.check_running()?;
         self.flush_queue()?;
         self.flush_direct(false)?;
         self.tx = None;
+        Ok(())
+    }
+
+    /// Waits for the writer thread to finish the file, once [`Sink::end`]ed.
+    fn join(&mut self) -> Written {
         match self.handle.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             _ => Err(Error::WriterStopped {
@@ -799,6 +805,10 @@ struct Encoder {
     /// This thread's time spent building batches and appending chunks to the file, ns.
     overhead: u64,
     group: Option<Group>,
+    /// The next row group's column writers, made before its first rows come: making
+    /// them (a zstd context per column) then costs nothing at the end of a run, when
+    /// every table's rows come at once.
+    standby: Option<Vec<ArrowColumnWriter>>,
     /// The last row group ended, until its chunks are appended to the file.
     closed: Option<Closed>,
     groups: usize,
@@ -910,10 +920,13 @@ impl Encoder {
             })?;
             self.helper = Some(helper);
         }
-        let all = self
-            .factory
-            .create_column_writers(self.groups)
-            .map_err(parquet)?;
+        let all = match self.standby.take() {
+            Some(all) => all,
+            None => self
+                .factory
+                .create_column_writers(self.groups)
+                .map_err(parquet)?,
+        };
         if all.len() != self.fields.len() {
             return Err(parquet(ParquetError::General(format!(
                 "{} columns in the schema, {} Parquet columns",
@@ -1078,10 +1091,16 @@ impl WriterThread {
             lanes: lanes(spec),
             overhead: 0,
             group: None,
+            standby: None,
             closed: None,
             groups: 0,
             rows: 0,
         };
+        enc.standby = Some(
+            enc.factory
+                .create_column_writers(0)
+                .map_err(|source| Error::Parquet { table, source })?,
+        );
         while let Ok(message) = rx.recv() {
             if cancel.load(Ordering::Relaxed) {
                 return Err(Error::Aborted { table });
@@ -1245,7 +1264,13 @@ impl Output {
     /// are removed and the first error is returned.
     pub fn finish(mut self) -> Result<OutputSummary, Error> {
         self.done = true;
-        let closed: Vec<Written> = self.sinks.iter_mut().map(Sink::close).collect();
+        let ended: Vec<Result<(), Error>> = self.sinks.iter_mut().map(Sink::end).collect();
+        let closed: Vec<Written> = self
+            .sinks
+            .iter_mut()
+            .zip(ended)
+            .map(|(sink, ended)| ended.and_then(|()| sink.join()))
+            .collect();
         let mut written = Vec::with_capacity(closed.len());
         let mut first_error = None;
         for c in closed {
