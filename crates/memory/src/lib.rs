@@ -219,6 +219,8 @@ impl AheadThread {
                             }
                         }
                     }
+                    // Pages behind the owner are its own to map (it has been there).
+                    done = done.max(pos.min(end) & !(PAGE - 1));
                     if populating && done < end {
                         let want = pos.saturating_add(ahead.distance).min(end) & !(PAGE - 1);
                         if done < want {
