@@ -98,10 +98,37 @@ fn demo_capture_totals_equal_its_truth() {
     let t = truth(&dir.join("demo.pcap.truth.json"));
     assert_eq!(run["counts"]["packets"], t["totals"]["packets"]);
     assert_eq!(run["counts"]["bytes"], t["totals"]["frame_bytes"]);
+    let membership = membership_flows(&t);
+    assert!(!membership.is_empty(), "the demo has set-top boxes");
     assert_eq!(
         run["counts"]["flows"].as_u64(),
-        t["flows"].as_array().map(|f| f.len() as u64)
+        t["flows"]
+            .as_array()
+            .map(|f| (f.len() + membership.len()) as u64)
     );
+}
+
+/// The IGMP/MLD flows a capgen truth implies: capgen lists its IGMP and MLD messages as
+/// `multicast_events` (one per message and group record), not as flows; each (sender,
+/// destination) pair of them is one of our portless flows, the destination (a
+/// multicast address) its client. Keyed by (destination, sender): (the first message's
+/// time in ns, its index among the file's IGMP/MLD messages, messages).
+fn membership_flows(t: &Value) -> BTreeMap<(String, String), (i64, i64, i64)> {
+    let mut messages = BTreeMap::new();
+    for e in t["multicast_events"].as_array().expect("multicast_events") {
+        messages.entry(u(&e["message"])).or_insert(e);
+    }
+    let mut flows: BTreeMap<(String, String), (i64, i64, i64)> = BTreeMap::new();
+    // In message order: the first of a pair is its first message.
+    for (&message, e) in &messages {
+        let key = (
+            e["dst"].as_str().unwrap().to_string(),
+            e["host"].as_str().unwrap().to_string(),
+        );
+        let f = flows.entry(key).or_insert((u(&e["ts_ns"]), message, 0));
+        f.2 += 1;
+    }
+    flows
 }
 
 // ---------------------------------------------------------------------------------------
@@ -590,13 +617,45 @@ fn demo_flows_and_bins_equal_the_truth() {
     let bins_checked = check_bins("demo", &out);
 
     // 1. Flows: each truth flow is exactly one of ours in every column both have, and
-    //    each of ours is one truth flow.
+    //    each of ours is one truth flow or one (sender, destination) pair of the truth's
+    //    IGMP messages. Ids: ours count flows in the order of their first packets, the
+    //    IGMP flows among them; the truth numbers its own flows in that order, so our id
+    //    of each is its rank by first packet among both kinds.
     let truth_flows = t["flows"].as_array().expect("per-flow truth");
+    let membership = membership_flows(&t);
+    // (first packet, truth id or IGMP message index): the truth orders its flows that
+    // start together by id, and its IGMP messages by index; an IGMP flow must not start
+    // with a flow of the other kind.
+    let mut starts: Vec<(i64, Result<i64, i64>)> = truth_flows
+        .iter()
+        .map(|f| (u(&f["first_ts_ns"]), Ok(u(&f["flow_id"]))))
+        .chain(membership.values().map(|&(ts, m, _)| (ts, Err(m))))
+        .collect();
+    starts.sort();
+    assert!(
+        starts
+            .windows(2)
+            .all(|p| p[0].0 < p[1].0 || p[0].1.is_ok() == p[1].1.is_ok()),
+        "demo: an IGMP message starts a flow at the same time as another flow: their \
+         order is not the truth's to say"
+    );
+    // Both number from the same first id (the truth's flows alone did equal ours).
+    let first_id = truth_flows
+        .iter()
+        .map(|f| u(&f["flow_id"]))
+        .min()
+        .unwrap_or(0);
+    let our_id: HashMap<i64, i64> = starts
+        .iter()
+        .enumerate()
+        .filter_map(|(rank, (_, id))| id.ok().map(|id| (id, first_id + rank as i64)))
+        .collect();
     let ours: Vec<_> = out.flows.iter().map(Flow::columns).collect();
     let mut matched = vec![0; ours.len()];
     let mut by_truth_id = HashMap::new();
     for f in truth_flows {
-        let exp = expected_demo_flow(f, end_ns, w, udp_timeout);
+        let mut exp = expected_demo_flow(f, end_ns, w, udp_timeout);
+        exp.insert("flow_id", json!(our_id[&u(&f["flow_id"])]));
         let hits: Vec<usize> = (0..ours.len())
             .filter(|&i| exp.iter().all(|(k, v)| ours[i].get(k) == Some(v)))
             .collect();
@@ -633,6 +692,24 @@ fn demo_flows_and_bins_equal_the_truth() {
         matched[hits[0]] += 1;
         by_truth_id.insert(u(&f["flow_id"]), &out.flows[hits[0]]);
     }
+    for ((group, host), &(first_ns, _, messages)) in &membership {
+        let hits: Vec<usize> = (0..ours.len())
+            .filter(|&i| {
+                let f = &out.flows[i];
+                f.protocol == 2
+                    && (&f.client_addr, &f.server_addr) == (group, host)
+                    && (f.packets_up, f.packets_down) == (0, messages)
+                    && f.first_us == first_ns / 1000
+                    && f.client_rule == "multicast"
+            })
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "demo: the IGMP messages from {host} to {group} ({messages}, the first at              {first_ns} ns) are not exactly one of our flows"
+        );
+        matched[hits[0]] += 1;
+    }
     let extra: Vec<_> = out
         .flows
         .iter()
@@ -649,7 +726,7 @@ fn demo_flows_and_bins_equal_the_truth() {
         extra.is_empty(),
         "demo: flows of ours not in the truth: {extra:?}"
     );
-    assert_eq!(out.flows.len(), truth_flows.len());
+    assert_eq!(out.flows.len(), truth_flows.len() + membership.len());
 
     // 2. Channels: the bins of a channel's flow hold exactly the datagrams its mux
     //    schedule sends per bin, except in the bins the loss window touches, which

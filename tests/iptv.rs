@@ -15,6 +15,9 @@
 //! - `channel_sessions`: each session starts at a truth join of its host and group, and
 //!   each that ends by a leave ends at a truth leave.
 //!
+//! The bundled demo's sessions (the README's viewer counts) are compared exactly: one
+//! per first transmission of a truth join, ended at the first transmission of a leave.
+//!
 //! The continuity counter is 4 bits: a run of 16 lost packets of a PID is invisible to
 //! it, so `lost_packets` is not compared with the truth's (which counts what was
 //! dropped); CC errors are, because capgen counts the discontinuities a receiver sees.
@@ -243,6 +246,75 @@ fn iptv_tables_match_capgen_truth() {
         "{} sessions for {truth_joins} joins, {left} leaves for {truth_leaves}",
         sessions.len()
     );
+}
+
+/// The bundled demo's viewers, which the README counts: its five set-top boxes never
+/// join a group twice without leaving it, so each first transmission of a join in the
+/// truth is one session starting then, and each first transmission of a leave one
+/// session ending then; the sessions still joined at the end end with the capture.
+#[test]
+fn demo_sessions_are_the_truths_joins_and_leaves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let truth: Value =
+        serde_json::from_slice(&std::fs::read(root.join("demo.pcap.truth.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("demo");
+    analyze(&root.join("demo.pcap"), &out, &[]);
+    let sessions = rows(&out.join("channel_sessions.parquet"));
+    type Key = (Option<IpAddr>, Option<IpAddr>, i64);
+    let truth_of = |kind: &str| -> Vec<Key> {
+        let mut v: Vec<Key> = truth["multicast_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind && e["retransmission"] == false)
+            .map(|e| {
+                (
+                    addr(&e["host"]),
+                    addr(&e["group"]),
+                    e["ts_ns"].as_i64().unwrap() / 1000,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let ours_of = |at: &str, ended_by: Option<&str>| -> Vec<Key> {
+        let mut v: Vec<Key> = sessions
+            .iter()
+            .filter(|x| ended_by.is_none_or(|r| x["end_reason"] == r))
+            .map(|x| {
+                (
+                    addr(&x["host_addr"]),
+                    addr(&x["group_addr"]),
+                    x[at].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (joins, leaves) = (truth_of("join"), truth_of("leave"));
+    assert_eq!(
+        (joins.len(), leaves.len()),
+        (14, 11),
+        "the demo's joins and leaves"
+    );
+    assert_eq!(
+        ours_of("join_ts", None),
+        joins,
+        "sessions start at the joins"
+    );
+    assert_eq!(
+        ours_of("leave_ts", Some("leave")),
+        leaves,
+        "and end at the leaves"
+    );
+    let end_us = truth["end_ns"].as_i64().unwrap() / 1000;
+    for x in sessions.iter().filter(|x| x["end_reason"] != "leave") {
+        assert_eq!(x["end_reason"], "capture_end", "{x:?}");
+        assert!(x["leave_ts"].as_i64().unwrap() <= end_us);
+    }
 }
 
 /// The testbed's loss capture (real software: ffmpeg multicast channels, MPEG-TS in UDP and

@@ -120,11 +120,56 @@ def truth_key(t):
     )
 
 
+def membership_flows(truth):
+    """The IGMP/MLD flows the truth implies: capgen lists its IGMP and MLD messages as
+    `multicast_events` (one per message and group record), not as flows; each (sender,
+    destination) pair of them is one of our portless flows, the destination (a multicast
+    address) its client. {(destination, sender): [first message's ns, its index among the
+    file's IGMP/MLD messages, messages]}"""
+    messages = {}
+    for e in truth["multicast_events"]:
+        messages.setdefault(e["message"], e)
+    flows = {}
+    for m in sorted(messages):
+        e = messages[m]
+        f = flows.setdefault((e["dst"], e["host"]), [e["ts_ns"], m, 0])
+        f[2] += 1
+    return flows
+
+
+def expected_ids(truth):
+    """Our flow id of each truth flow: ours count flows in the order of their first
+    packets, the IGMP flows among them; capgen numbers its own flows in that order (those
+    starting together by id), its IGMP messages by index. An IGMP flow starting with a
+    flow of the other kind would leave the order unsaid."""
+    starts = sorted(
+        [(t["first_ts_ns"], 0, t["flow_id"]) for t in truth["flows"]]
+        + [(ts, 1, m) for ts, m, _ in membership_flows(truth).values()]
+    )
+    for a, b in zip(starts, starts[1:]):
+        check(a[0] < b[0] or a[1] == b[1],
+              lambda: f"an IGMP flow starts with another flow at {a[0]} ns")
+    first = min((t["flow_id"] for t in truth["flows"]), default=0)
+    return {i: first + rank for rank, (_, kind, i) in enumerate(starts) if kind == 0}
+
+
 def compare_flows(client, rows, truth, run):
     """The per-flow comparison with the truth, on rows (dicts of FLOW_FIELDS) read by
-    `client`. Every truth flow must match exactly one row and no row may be left over."""
+    `client`. Every truth flow, and every IGMP flow its messages imply, must match exactly
+    one row and no row may be left over."""
     flows = truth["flows"]
-    eq(len(rows), len(flows), f"[{client}] number of flows")
+    membership = membership_flows(truth)
+    eq(len(rows), len(flows) + len(membership), f"[{client}] number of flows")
+    for (group, host), (first_ns, _, messages) in membership.items():
+        hits = [r for r in rows if r["protocol"] == 2 and r["client_addr"] == group
+                and r["server_addr"] == host]
+        w = f"[{client}] IGMP messages from {host} to {group}"
+        eq(len(hits), 1, f"{w}: flows")
+        r = hits[0]
+        eq((r["packets_up"], r["packets_down"]), (0, messages), f"{w}: packets up, down")
+        eq(r["first_ts_us"], first_ns // 1000, f"{w}: first_ts (µs)")
+        eq(r["client_rule"], "multicast", f"{w}: client_rule")
+    ids = expected_ids(truth)
     by_key = {}
     for r in rows:
         k = tuple(r[c] for c in KEY)
@@ -136,8 +181,8 @@ def compare_flows(client, rows, truth, run):
         r = by_key.get(truth_key(t))
         check(r is not None, lambda: f"[{client}] {label}: no flow row with this key")
         w = f"[{client}] {label}"
-        # flow ids are assigned in order of first packet, as capgen numbers them.
-        eq(r["flow_id"], t["flow_id"], f"{w}: flow_id")
+        # flow ids are assigned in order of first packet.
+        eq(r["flow_id"], ids[t["flow_id"]], f"{w}: flow_id")
         eq(r["ip_version"], t["ip_version"], f"{w}: ip_version")
         eq(r["vlan_inner"], None, f"{w}: vlan_inner")
         eq(r["client_rule"], CLIENT_RULE[t["kind"]], f"{w}: client_rule")
@@ -464,7 +509,8 @@ def check_duckdb(out, schema, truth, run):
     eq(counts["decode_errors"], {}, "run.json counts.decode_errors")
     eq(counts["packets"], totals["packets"], "run.json counts.packets vs truth")
     eq(counts["bytes"], totals["frame_bytes"], "run.json counts.bytes vs truth")
-    eq(counts["flows"], totals["flows"], "run.json counts.flows vs truth")
+    membership = membership_flows(truth)
+    eq(counts["flows"], totals["flows"] + len(membership), "run.json counts.flows vs truth")
     p, b = con.execute(
         "SELECT sum(packets_up + packets_down), sum(bytes_up + bytes_down) FROM flows"
     ).fetchone()
@@ -474,8 +520,9 @@ def check_duckdb(out, schema, truth, run):
     by_proto = dict(con.execute(
         "SELECT protocol, sum(packets_up + packets_down) FROM flows GROUP BY protocol"
     ).fetchall())
-    eq(by_proto, {6: totals["tcp_packets"], 17: totals["udp_packets"]},
-       "[duckdb] packets per protocol vs truth tcp_packets/udp_packets")
+    igmp = sum(n for _, _, n in membership.values())
+    eq(by_proto, {6: totals["tcp_packets"], 17: totals["udp_packets"], 2: igmp},
+       "[duckdb] packets per protocol vs truth tcp_packets/udp_packets/IGMP messages")
     by_ver = dict(con.execute(
         "SELECT ip_version, sum(packets_up + packets_down) FROM flows GROUP BY ip_version"
     ).fetchall())
@@ -489,12 +536,15 @@ def check_duckdb(out, schema, truth, run):
     eq(span, (totals["first_ts_ns"] // 1000, totals["last_ts_ns"] // 1000),
        "[duckdb] time span of the flows vs truth")
 
-    # A bitrate-per-second series, as a dashboard would query it.
+    # A bitrate-per-second series, as a dashboard would query it (without the IGMP
+    # flows: the truth gives their messages, not their bytes).
     series = con.execute(
         """
         SELECT time_bucket(INTERVAL 1 second, bin_start) AS second,
                sum(bytes_down) * 8 AS bits_down, sum(bytes_up) * 8 AS bits_up
-        FROM flow_bins GROUP BY second ORDER BY second
+        FROM flow_bins
+        WHERE flow_id NOT IN (SELECT flow_id FROM flows WHERE protocol = 2)
+        GROUP BY second ORDER BY second
         """
     ).fetchall()
     truth_down = sum(t["frame_bytes_down"] for t in truth["flows"])
@@ -508,7 +558,7 @@ def check_duckdb(out, schema, truth, run):
     # per-second bytes sum to the channels' frame bytes.
     mc = con.execute(
         "SELECT sum(b.bytes_down) FROM flow_bins b JOIN flows f USING (flow_id) "
-        "WHERE f.client_rule = 'multicast'"
+        "WHERE f.client_rule = 'multicast' AND f.protocol = 17"
     ).fetchone()[0]
     eq(mc, sum(t["frame_bytes_down"] for t in truth["flows"] if t["kind"].startswith("multicast")),
        "[duckdb] multicast bytes over flow_bins vs truth")

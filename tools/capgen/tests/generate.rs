@@ -127,17 +127,23 @@ fn parse(frame: &[u8]) -> L4<'_> {
     match et {
         0x0800 => {
             let ip = &frame[off..];
-            assert_eq!(ip[0], 0x45);
+            assert_eq!(ip[0] >> 4, 4);
+            // 20 bytes, or 24 with the Router Alert option of IGMP (RFC 2113).
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            assert!(
+                ihl == 20 || (ihl == 24 && ip[9] == 2),
+                "IPv4 header length {ihl}"
+            );
             let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
             assert_eq!(total, ip.len(), "IPv4 total length");
-            assert_eq!(ones_sum(&ip[..20]), 0xFFFF, "IPv4 header checksum");
+            assert_eq!(ones_sum(&ip[..ihl]), 0xFFFF, "IPv4 header checksum");
             L4 {
                 v6: false,
                 vlan,
                 proto: ip[9],
                 src: &ip[12..16],
                 dst: &ip[16..20],
-                l4: &ip[20..],
+                l4: &ip[ihl..],
             }
         }
         0x86DD => {
@@ -159,6 +165,10 @@ fn parse(frame: &[u8]) -> L4<'_> {
 }
 
 fn l4_checksum_ok(p: &L4) -> bool {
+    if p.proto == 2 {
+        // IGMP's checksum covers the message alone (RFC 2236 section 2.3).
+        return ones_sum(p.l4) == 0xFFFF;
+    }
     let mut pseudo = Vec::new();
     pseudo.extend_from_slice(p.src);
     pseudo.extend_from_slice(p.dst);
@@ -220,10 +230,14 @@ fn truth_totals_match_the_file_and_checksums_verify() {
             && tot.dropped_datagrams > 0
     );
 
-    let (mut v6, mut vlan, mut tcp, mut udp) = (0u64, 0u64, 0u64, 0u64);
+    let (mut v6, mut vlan, mut tcp, mut udp, mut membership) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut membership_bytes = 0u64;
     let mut bad = 0;
     for r in &recs {
         let p = parse(r.frame);
+        if matches!(p.proto, 0 | 2) {
+            membership_bytes += r.frame.len() as u64;
+        }
         v6 += p.v6 as u64;
         vlan += p.vlan.is_some() as u64;
         match p.proto {
@@ -236,13 +250,24 @@ fn truth_totals_match_the_file_and_checksums_verify() {
                     "UDP length"
                 );
             }
+            // IGMP, and MLD in ICMPv6 (after a hop-by-hop header).
+            2 | 0 => membership += 1,
             x => panic!("unexpected protocol {x}"),
         }
-        if !l4_checksum_ok(&p) {
+        if p.proto != 0 && !l4_checksum_ok(&p) {
             bad += 1;
         }
     }
-    assert_eq!(bad, 0, "TCP/UDP checksums");
+    assert_eq!(bad, 0, "TCP, UDP and IGMP checksums");
+    assert_eq!(
+        membership,
+        t.multicast_events
+            .iter()
+            .map(|e| e.message)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64,
+        "one frame per IGMP/MLD message of the truth"
+    );
     assert_eq!(
         (v6, vlan, tcp, udp),
         (
@@ -253,14 +278,19 @@ fn truth_totals_match_the_file_and_checksums_verify() {
         )
     );
 
-    // Per-flow packets and bytes add up to the totals.
+    // Per-flow packets and bytes add up to the totals, with the IGMP/MLD messages (the
+    // truth lists those as `multicast_events`, not as flows).
     let flows = t.flows.as_ref().expect("demo lists flows");
     let pk: u64 = flows.iter().map(|f| f.packets_up + f.packets_down).sum();
     let by: u64 = flows
         .iter()
         .map(|f| f.frame_bytes_up + f.frame_bytes_down)
         .sum();
-    assert_eq!((pk, by), (tot.packets, tot.frame_bytes));
+    assert!(membership > 0, "the demo has set-top boxes");
+    assert_eq!(
+        (pk + membership, by + membership_bytes),
+        (tot.packets, tot.frame_bytes)
+    );
     assert_eq!(flows.len() as u64, tot.flows);
 }
 
