@@ -410,8 +410,10 @@ fn testbed_segments_match_the_server_log() {
 
 /// MPEG-DASH in clear (capgen's dash scenario: an MPD with a SegmentTemplate, fMP4
 /// segments, a switch from 360p to 720p): every segment the truth lists is a `segments` row with
-/// the MPD's duration and, since capgen sizes each segment as bandwidth × duration, the
-/// rendition's exact bandwidth as its bitrate.
+/// the MPD's duration, the rendition it was fetched from (its representation's
+/// bandwidth and resolution: the ids `360p` and `720p` template alike, the MPD's
+/// pattern tells them apart) and, since capgen sizes each segment as bandwidth ×
+/// duration, the rendition's exact bandwidth as its bitrate.
 #[test]
 fn dash_segments_get_the_mpd_duration_and_bitrate() {
     let tmp = tempfile::tempdir().unwrap();
@@ -431,15 +433,16 @@ fn dash_segments_get_the_mpd_duration_and_bitrate() {
         .find(|h| h["format"] == "dash")
         .expect("the dash scenario has a DASH service");
     let duration = dash["segment_duration_s"].as_f64().unwrap();
-    let bandwidth = |name: &str| {
+    let variant = |name: &str| {
         dash["variants"]
             .as_array()
             .unwrap()
             .iter()
             .find(|v| v["name"] == name)
-            .and_then(|v| v["bandwidth_bps"].as_i64())
             .unwrap()
+            .clone()
     };
+    let bandwidth = |name: &str| variant(name)["bandwidth_bps"].as_i64().unwrap();
     let mut n = 0;
     for t in truth["flows"].as_array().unwrap() {
         if t["http"]["host"] != dash["host"] {
@@ -468,11 +471,14 @@ fn dash_segments_get_the_mpd_duration_and_bitrate() {
         for (o, x) in ours.iter().zip(&theirs) {
             assert_eq!(o["duration_s"].as_f64(), Some(duration));
             assert_eq!(o["bytes"], x["body_bytes_sent"]);
+            let name = x["variant"].as_str().unwrap();
             assert_eq!(
                 o["bitrate_bps"].as_i64(),
-                Some(bandwidth(x["variant"].as_str().unwrap())),
+                Some(bandwidth(name)),
                 "the rendition's bandwidth"
             );
+            assert_eq!(o["rendition_bandwidth_bps"].as_i64(), Some(bandwidth(name)));
+            assert_eq!(o["rendition_resolution"], variant(name)["resolution"]);
             n += 1;
         }
     }

@@ -946,7 +946,7 @@ impl HttpFlow {
             }
         }
         if let Some(index) = self.index.as_deref() {
-            if index.annotate(&mut tx) {
+            if index.annotate_path(&mut tx, Some(&target)) {
                 self.stats.annotated += 1;
             }
         }

@@ -119,8 +119,12 @@
 //! [`Advert`] (mean duration, count, rendition). Each flow keeps a small
 //! [`PlaylistIndex`] (at most [`HttpConfig::index_entries`]); a segment or panel-stream
 //! transaction whose host and template it knows gets [`HttpTransaction::duration_s`] and,
-//! when its body is complete, [`HttpTransaction::bitrate_bps`]. The playlist goes out
-//! with its transaction ([`HttpTransaction::playlist`]) for the caller's run-level index.
+//! when its body is complete, [`HttpTransaction::bitrate_bps`]. A DASH representation's
+//! segments are also matched by their SegmentTemplate's own pattern against the
+//! request's path, which the flow holds until the response ends ([`MediaPattern`]):
+//! representations whose ids hold digits (`360p`, `720p`) template alike, and only the
+//! pattern gives each segment its rendition. The playlist goes out with its transaction
+//! ([`HttpTransaction::playlist`]) for the caller's run-level index.
 //!
 //! ## The crates
 //!
@@ -157,7 +161,7 @@ mod tests;
 pub use crate::dns::Dir;
 pub use flow::{looks_like_http, HttpFlow, HttpSink};
 pub use playlist::{
-    Advert, Playlist, PlaylistIndex, PlaylistKind, Rendition, SegmentInfo, Variant,
+    Advert, MediaPattern, Playlist, PlaylistIndex, PlaylistKind, Rendition, SegmentInfo, Variant,
     MAX_PLAYLIST_ENTRIES,
 };
 pub use template::{extension, path_template, query_names, CRED, ID, NUM};

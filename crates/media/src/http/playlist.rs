@@ -113,8 +113,66 @@ pub struct Playlist {
     pub variants: Vec<Variant>,
     /// Advertised segments by template, at most [`MAX_PLAYLIST_ENTRIES`].
     pub adverts: Vec<Advert>,
+    /// DASH: each representation's media segment URLs, at most
+    /// [`MAX_PLAYLIST_ENTRIES`] (see [`MediaPattern`]).
+    pub patterns: Vec<MediaPattern>,
     /// More variants or templates than kept.
     pub truncated: bool,
+}
+
+/// Stands for `$Number$` or `$Time$` in a [`MediaPattern`]: a byte no URL path holds.
+const NUMBER: char = '\0';
+
+/// A DASH representation's media segment URLs: its SegmentTemplate `@media` resolved
+/// against the BaseURLs, with `$Number$` and `$Time$` standing for any decimal number,
+/// and what those segments carry. Path templates cannot tell representations apart
+/// whose ids hold digits (`360p/seg$Number$.m4s` and `720p/…` both template to
+/// `/{n}p/seg{n}.m4s`); the pattern matches a request's path exactly. Kept in memory
+/// only and never written out: an MPD's URLs may carry tokens.
+#[derive(Clone, PartialEq)]
+pub struct MediaPattern {
+    host: Option<String>,
+    pattern: String,
+    /// Each segment's advertised duration (the mean of the representation's).
+    pub duration_s: f64,
+    /// The representation's bandwidth and picture size.
+    pub rendition: Rendition,
+}
+
+impl std::fmt::Debug for MediaPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaPattern")
+            .field("duration_s", &self.duration_s)
+            .field("rendition", &self.rendition)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaPattern {
+    /// Whether a request for `path` (its query, if any, is not compared) at `host` is
+    /// one of these segments.
+    pub fn matches(&self, host: Option<&str>, path: &str) -> bool {
+        if self.host.as_deref().is_some_and(|h| Some(h) != host) {
+            return false;
+        }
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        let mut parts = self.pattern.split(NUMBER);
+        let Some(rest) = parts.next().and_then(|first| path.strip_prefix(first)) else {
+            return false;
+        };
+        let mut rest = rest;
+        for literal in parts {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return false;
+            }
+            match rest[digits..].strip_prefix(literal) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
 }
 
 impl Playlist {
@@ -134,6 +192,7 @@ impl Playlist {
             live: false,
             variants: Vec::new(),
             adverts: Vec::new(),
+            patterns: Vec::new(),
             truncated: false,
         }
     }
@@ -609,8 +668,11 @@ impl Mpd {
         let mut template = String::new();
         let mut seg_host = None;
         if let Some(media) = &tpl.media {
-            let expanded = expand(media, id.as_deref(), rendition.bandwidth_bps);
+            let expanded = expand(media, id.as_deref(), rendition.bandwidth_bps, "1");
             let (sh, sp) = resolve(h.as_deref(), &p, &expanded);
+            let number = NUMBER.to_string();
+            let pattern = expand(media, id.as_deref(), rendition.bandwidth_bps, &number);
+            let (_, pattern) = resolve(h.as_deref(), &p, &pattern);
             template = path_template(&sp);
             seg_host = sh;
             let (n, each_s) = match (tpl.timeline, tpl.duration) {
@@ -638,6 +700,16 @@ impl Mpd {
                     n.max(1),
                     Some(rendition),
                 );
+                if pl.patterns.len() == MAX_PLAYLIST_ENTRIES {
+                    pl.truncated = true;
+                } else {
+                    pl.patterns.push(MediaPattern {
+                        host: seg_host.clone(),
+                        pattern: pattern.split('?').next().unwrap_or("").to_owned(),
+                        duration_s: each_s,
+                        rendition,
+                    });
+                }
             }
             if pl.media_sequence.is_none() {
                 pl.media_sequence = tpl.start_number;
@@ -658,8 +730,9 @@ impl Mpd {
 
 /// Expands a SegmentTemplate `@media` (ISO/IEC 23009-1 section 5.3.9.4.4): the
 /// representation id and bandwidth put in, `$Number$` and `$Time$` (with or without a
-/// width format) as `1` (they template to `{n}`), `$$` as `$`.
-fn expand(media: &str, id: Option<&str>, bandwidth: Option<u64>) -> String {
+/// width format) as `number` (`1` for a path template, where it becomes `{n}`, or
+/// [`NUMBER`] for a [`MediaPattern`]), `$$` as `$`.
+fn expand(media: &str, id: Option<&str>, bandwidth: Option<u64>, number: &str) -> String {
     let mut out = String::new();
     let mut parts = media.split('$');
     if let Some(first) = parts.next() {
@@ -673,7 +746,7 @@ fn expand(media: &str, id: Option<&str>, bandwidth: Option<u64>) -> String {
                 "" => out.push('$'),
                 "RepresentationID" => out.push_str(id.unwrap_or("")),
                 "Bandwidth" => out.push_str(&bandwidth.unwrap_or(0).to_string()),
-                "Number" | "Time" | "SubNumber" => out.push('1'),
+                "Number" | "Time" | "SubNumber" => out.push_str(number),
                 other => out.push_str(other),
             }
         } else {
@@ -698,13 +771,16 @@ pub struct SegmentInfo {
 /// segments' durations and renditions, and media playlists' renditions (from master
 /// playlists' variants). An [`super::HttpFlow`] keeps a small one; a caller keeps one per
 /// run to join playlists and segments fetched on different flows. The oldest entries go
-/// first when it is full ([`PlaylistIndex::evicted`] counts them).
+/// first when it is full ([`PlaylistIndex::evicted`] counts them). DASH representations'
+/// [`MediaPattern`]s are kept too (as many as entries, the newest first), to match a
+/// request's own path where the caller has it ([`PlaylistIndex::annotate_path`]).
 #[derive(Debug, Clone)]
 pub struct PlaylistIndex {
     max: usize,
     segments: HashMap<String, SegmentInfo, RandomState>,
     renditions: HashMap<String, Rendition, RandomState>,
     order: VecDeque<(bool, String)>,
+    patterns: VecDeque<MediaPattern>,
     evicted: u64,
 }
 
@@ -724,6 +800,7 @@ impl PlaylistIndex {
             segments: HashMap::default(),
             renditions: HashMap::default(),
             order: VecDeque::new(),
+            patterns: VecDeque::new(),
             evicted: 0,
         }
     }
@@ -763,6 +840,15 @@ impl PlaylistIndex {
     /// what an earlier one said. A media playlist's segments get the rendition of the
     /// master playlist's variant that pointed at it, when that was seen.
     pub fn insert(&mut self, pl: &Playlist) {
+        for p in &pl.patterns {
+            self.patterns
+                .retain(|q| (&q.host, &q.pattern) != (&p.host, &p.pattern));
+            if self.patterns.len() >= self.max {
+                self.patterns.pop_back();
+                self.evicted += 1;
+            }
+            self.patterns.push_front(p.clone());
+        }
         for v in &pl.variants {
             if pl.kind == PlaylistKind::HlsMaster {
                 let k = key(v.host.as_deref(), &v.template);
@@ -814,13 +900,40 @@ impl PlaylistIndex {
     /// bitrate (body bytes × 8 / duration, for a complete body) when this index knows its
     /// template and they are not filled yet. Returns whether it did.
     pub fn annotate(&self, tx: &mut HttpTransaction) -> bool {
+        self.annotate_path(tx, None)
+    }
+
+    /// [`PlaylistIndex::annotate`], with the request's target (its path, or an
+    /// absolute URL) when the caller still has it: a DASH representation whose
+    /// [`MediaPattern`] matches it comes first, then the path template.
+    pub fn annotate_path(&self, tx: &mut HttpTransaction, target: Option<&str>) -> bool {
         if tx.duration_s.is_some() || !matches!(tx.role, Role::Segment | Role::PanelStream) {
             return false;
         }
-        let Some(template) = tx.path_template.as_deref() else {
-            return false;
-        };
-        let Some(info) = self.lookup(tx.host.as_deref(), template) else {
+        let path = target.map(|t| {
+            let lower = t.get(..8).unwrap_or(t).to_ascii_lowercase();
+            let rest = if lower.starts_with("http://") {
+                Some(&t[7..])
+            } else if lower.starts_with("https://") {
+                Some(&t[8..])
+            } else {
+                None
+            };
+            rest.map_or(t, |r| r.find('/').map_or("/", |i| &r[i..]))
+        });
+        let matched = path.and_then(|path| {
+            self.patterns
+                .iter()
+                .find(|p| p.matches(tx.host.as_deref(), path))
+                .map(|p| SegmentInfo {
+                    duration_s: p.duration_s,
+                    rendition: Some(p.rendition),
+                })
+        });
+        let Some(info) = matched.or_else(|| {
+            let template = tx.path_template.as_deref()?;
+            self.lookup(tx.host.as_deref(), template)
+        }) else {
             return false;
         };
         tx.duration_s = Some(info.duration_s);

@@ -288,3 +288,65 @@ fn panel_stream_body_goes_to_the_sink() {
     );
     assert_eq!(out.bodies, vec![(0, b"\x47abc".to_vec())]);
 }
+
+/// Representations whose ids hold digits template alike (`/dash/{n}p/seg{n}.m4s`); the
+/// MPD's own pattern tells their segments apart, where the request's path is at hand.
+#[test]
+fn dash_representations_told_apart_by_their_media_pattern() {
+    const TWO: &str = r#"<MPD type="static" mediaPresentationDuration="PT20S">
+      <Period><AdaptationSet>
+        <SegmentTemplate timescale="1000" duration="2000" media="$RepresentationID$/seg$Number%03d$.m4s?tok=1"/>
+        <Representation id="360p" bandwidth="250000" width="640" height="360"/>
+        <Representation id="720p" bandwidth="450000" width="1280" height="720"/>
+      </AdaptationSet></Period></MPD>"#;
+    let pl = Playlist::parse_dash(TWO.as_bytes(), Some("dash.example"), "/dash/manifest.mpd")
+        .expect("an MPD");
+    assert_eq!(pl.patterns.len(), 2);
+    let (sd, hd) = (&pl.patterns[0], &pl.patterns[1]);
+    let h = Some("dash.example");
+    assert!(sd.matches(h, "/dash/360p/seg007.m4s"));
+    assert!(
+        sd.matches(h, "/dash/360p/seg7.m4s?tok=2"),
+        "the query is not compared"
+    );
+    assert!(!sd.matches(h, "/dash/720p/seg007.m4s"));
+    assert!(hd.matches(h, "/dash/720p/seg123.m4s"));
+    assert!(!hd.matches(h, "/dash/720p/seg.m4s"), "a number is needed");
+    assert!(!hd.matches(h, "/dash/720p/seg12x.m4s"));
+    assert!(!hd.matches(h, "/dash/720p/seg12.m4s/more"));
+    assert!(!hd.matches(Some("other.example"), "/dash/720p/seg12.m4s"));
+    assert_eq!(sd.rendition.height, Some(360));
+    assert_eq!(hd.rendition.bandwidth_bps, Some(450_000));
+    // What a table could show of them: nothing of the URL.
+    assert!(!format!("{sd:?}").contains("seg"));
+
+    let mut index = PlaylistIndex::new(16);
+    index.insert(&pl);
+    let seg = |path: &str| {
+        let (out, _) = run(&[
+            b(
+                C,
+                &format!("GET {path} HTTP/1.1\r\nHost: dash.example\r\n\r\n"),
+            ),
+            b(S, &ok("video/mp4", "0123456789")),
+        ]);
+        let mut tx = out.txs[0].clone();
+        tx.duration_s = None;
+        tx.rendition = None;
+        tx
+    };
+    // By template alone the two representations are one advert: no rendition.
+    let mut by_template = seg("/dash/720p/seg005.m4s");
+    assert!(index.annotate(&mut by_template));
+    assert_eq!(by_template.duration_s, Some(2.0));
+    assert_eq!(by_template.rendition, None);
+    for (path, height) in [
+        ("/dash/720p/seg005.m4s", 720),
+        ("http://dash.example/dash/360p/seg006.m4s", 360),
+    ] {
+        let mut tx = seg(path);
+        assert!(index.annotate_path(&mut tx, Some(path)));
+        assert_eq!(tx.duration_s, Some(2.0));
+        assert_eq!(tx.rendition.and_then(|r| r.height), Some(height), "{path}");
+    }
+}
