@@ -7,7 +7,7 @@ use anyhow::Context;
 use serde_json::json;
 use std::net::IpAddr;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowStart, FlowTable};
-use streamscope_media::dns::{self, DnsRow, DnsStats, NameMap};
+use streamscope_media::dns::{DnsRow, DnsStats};
 
 use streamscope_media::http::{HttpStats, HttpTransaction, Role};
 use streamscope_media::multicast::{
@@ -15,17 +15,17 @@ use streamscope_media::multicast::{
 };
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
-use streamscope_media::service::service_key;
 use streamscope_media::ts::{TsAnalyzer, TsConfig};
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
-    rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, DnsRecord, FlowRow,
-    HttpRow, InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentFacts,
-    SegmentRow, Table, TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, FLOW_BINS,
-    SCHEMA_VERSION, TOOL_NAME, TOOL_VERSION,
+    rfc3339_ns, write_json_atomic, BinMedia, BinRow, ChannelSessionRow, Counts, FlowRow, HttpRow,
+    InputEntry, MulticastEventRow, Output, RtpStreamRow, RunManifest, SegmentRow, Table,
+    TableEntry, TcpFacts, Timings, TsPidRow, TsStreamRow, DNS, FLOWS, FLOW_BINS, SCHEMA_VERSION,
+    TOOL_NAME, TOOL_VERSION,
 };
 
 use crate::args::AnalyzeArgs;
+use crate::naming::{Found, Namer, Naming};
 use crate::pipeline::{self, RunReport};
 use crate::progress::Progress;
 use crate::Failure;
@@ -36,8 +36,8 @@ struct TableSink {
     error: Option<streamscope_store::Error>,
     /// The bin width's bytes to bit/s.
     rate: BinRate,
-    /// Addresses to names, from the DNS answers so far (`flows.server_name`).
-    names: NameMap,
+    /// The `flows` and `dns` tables, and the address → name map between them.
+    naming: Naming,
     /// What the DNS flows read and could not.
     dns: DnsStats,
     /// What the IGMP / MLD messages were.
@@ -62,41 +62,7 @@ impl TableSink {
 
 impl MediaOut for TableSink {
     fn dns(&mut self, flow: &FlowStart, row: DnsRow) {
-        // Answers feed the name map in the order they complete, which is capture order
-        // for each flow; a lookup is by time, so the order across flows does not matter.
-        self.names.insert_row(&row);
-        if self.error.is_some() {
-            return;
-        }
-        let (client, server) = match row.query_dir {
-            dns::Dir::ClientToServer => (flow.client, flow.server),
-            dns::Dir::ServerToClient => (flow.server, flow.client),
-        };
-        let record = DnsRecord {
-            query_ts_ns: row.query_ts_ns,
-            response_ts_ns: row.response_ts_ns,
-            flow_id: flow.id,
-            protocol: flow.protocol,
-            client_addr: client.addr,
-            client_port: client.port,
-            server_addr: server.addr,
-            server_port: server.port,
-            id: row.id,
-            qtype: row.qtype_name(),
-            rcode: row.rcode_name(),
-            name: row.name,
-            answers: row.answers,
-            addresses: row.addresses,
-            cnames: row.cnames,
-            min_ttl_s: row.min_ttl_s,
-            latency_ns: row.latency_ns,
-            retransmissions: row.retransmissions,
-            truncated: row.truncated,
-            malformed: row.malformed,
-            outcome: row.outcome.name(),
-        };
-        let r = self.output.push(record);
-        self.keep(r);
+        self.naming.dns(flow, row);
     }
 
     fn dns_stats(&mut self) -> &mut DnsStats {
@@ -391,54 +357,7 @@ impl FlowSink<MediaInspector> for TableSink {
     }
 
     fn flow(&mut self, f: &FlowRecord, inspector: Option<&MediaInspector>) {
-        if self.error.is_some() {
-            return;
-        }
-        let mut row = flow_row(f);
-        row.server_name = self
-            .names
-            .lookup(f.server.addr, f.first_ns)
-            .map(str::to_owned);
-        // A flow no inspector found anything in is `other`.
-        row.class = Some("other");
-        row.class_evidence = Some("no payload evidence");
-        if let Some(i) = inspector {
-            if let Some(c) = i.class() {
-                row.class = Some(c.name());
-                row.class_evidence = i.class_evidence();
-            }
-            row.http_host = i.http_host().map(str::to_owned);
-            if let Some(h) = i.hello() {
-                row.sni.clone_from(&h.sni);
-                row.alpn = Some(h.alpn.clone());
-                if row.protocol == 17 {
-                    row.quic_version.clone_from(&h.version);
-                    row.tls_version = Some("TLS 1.3".to_string());
-                } else {
-                    row.tls_version.clone_from(&h.version);
-                }
-            }
-            row.segments = i.segments().map(|g| SegmentFacts {
-                count: g.count,
-                median_bytes: g.median_bytes,
-                median_interval_ns: g.median_interval_ns,
-                on_share: g.on_share,
-            });
-        }
-        let group = [f.client.addr, f.server.addr]
-            .into_iter()
-            .find(|a| a.is_multicast());
-        let (service, source) = service_key(
-            group,
-            row.sni.as_deref(),
-            row.http_host.as_deref(),
-            row.server_name.as_deref(),
-            f.server.addr,
-        );
-        row.service = Some(service);
-        row.service_source = Some(source.name());
-        let r = self.output.push(row);
-        self.keep(r);
+        self.naming.flow(f, Found::of(inspector));
     }
 }
 
@@ -496,23 +415,32 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let started_at = now_rfc3339();
     let captures = pipeline::open_all(&args.read)?;
-    // Every table the schema declares; flow_bins carries the bin width.
-    let output = streamscope_store::tables()
+    // Every table the schema declares; flow_bins carries the bin width. `flows` and
+    // `dns` are written by the [`Namer`], the others here.
+    let threads = args.read.threads();
+    let tables = streamscope_store::tables()
         .iter()
         .map(|t| match t.name {
             n if n == FLOW_BINS.name => Table::flow_bins(args.bin),
             _ => Ok(Table::new(t)),
         })
         .collect::<Result<Vec<_>, _>>()
-        .and_then(|tables| Output::create_with_threads(&args.out, tables, args.read.threads()))
         .with_context(|| format!("cannot write to {}", args.out.display()))?;
+    let named = |t: &Table| [FLOWS.name, DNS.name].contains(&t.spec().name);
+    let (named_tables, tables): (Vec<_>, Vec<_>) = tables.into_iter().partition(named);
+    let create = |tables| {
+        Output::create_with_threads(&args.out, tables, threads)
+            .with_context(|| format!("cannot write to {}", args.out.display()))
+    };
+    let output = create(tables)?;
+    let naming = Naming::start(Namer::new(create(named_tables)?), threads);
     let progress = Progress::new(args.read.quiet, pipeline::total_size(&captures));
     let mut table = FlowTable::<MediaInspector>::new(pipeline::flow_config(&args.read, args.bin));
     let mut sink = TableSink {
         output,
         error: None,
         rate: BinRate::new(args.bin),
-        names: NameMap::default(),
+        naming,
         dns: DnsStats::default(),
         multicast: MulticastStats::default(),
         http: HttpStats::default(),
@@ -534,7 +462,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         &mut table,
         &mut sink,
         &progress,
-        |s| s.error.is_none(),
+        |s| s.error.is_none() && s.naming.healthy(),
     );
     progress.finish();
     // Memberships still open end with the capture.
@@ -555,13 +483,29 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     let freeing = std::thread::Builder::new()
         .name("free".into())
         .spawn(move || drop(table));
+    let named = sink.naming.finish();
+    let failed = |e| Failure::Run(anyhow::Error::new(e).context("writing the tables failed"));
     if let Some(e) = sink.error.take() {
         sink.output.abort();
-        return Err(Failure::Run(
-            anyhow::Error::new(e).context("writing the tables failed"),
-        ));
+        if let Ok(summary) = named.tables {
+            summary.remove();
+        }
+        return Err(failed(e));
     }
-    let summary = sink.output.finish().context("writing the tables failed")?;
+    let named_summary = match named.tables {
+        Ok(summary) => summary,
+        Err(e) => {
+            sink.output.abort();
+            return Err(failed(e));
+        }
+    };
+    let summary = match sink.output.finish() {
+        Ok(summary) => summary.merge(named_summary),
+        Err(e) => {
+            named_summary.remove();
+            return Err(failed(e));
+        }
+    };
     if let Ok(h) = freeing {
         let _ = h.join();
     }
@@ -572,7 +516,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     for (name, n) in sink.dns.iter() {
         extra.insert(format!("dns_{name}"), n);
     }
-    let names = sink.names.stats();
+    let names = named.names;
     extra.insert("dns_names_inserted".to_string(), names.inserts);
     extra.insert("dns_names_evicted".to_string(), names.evictions);
     for (name, n) in sink.http.iter() {

@@ -4,6 +4,7 @@
 mod analyze;
 mod args;
 mod inspect;
+mod naming;
 mod pipeline;
 mod progress;
 

@@ -496,6 +496,10 @@ impl<S: Inspector> FlowTable<S> {
         // the slab; if the reservation is refused it grows as usual.
         let mut slab = Vec::new();
         let _ = slab.try_reserve_exact(cfg.max_flows.min(MAX_SLAB_RESERVE));
+        // The inspectors' slots likewise (one per inspected flow at most): growing a
+        // vector of a million by doubling copied it (and faulted its pages) each time.
+        let mut slots = Vec::new();
+        let _ = slots.try_reserve_exact(cfg.max_flows.min(MAX_SLAB_RESERVE));
         let rate = BinRate::new(cfg.bin_ns);
         FlowTable {
             keyer: Keyer::new(),
@@ -504,7 +508,7 @@ impl<S: Inspector> FlowTable<S> {
             slab,
             free: Vec::new(),
             inspectors: Inspectors {
-                slots: Vec::new(),
+                slots,
                 free: Vec::new(),
             },
             fragments: HashMap::with_hasher(FixedHasher::with_seed(0)),

@@ -239,6 +239,27 @@ pub struct OutputSummary {
 }
 
 impl OutputSummary {
+    /// This summary and `other`'s (of another [`Output`] of the same run), the tables in
+    /// the order [`crate::tables`] declares them (others after, as given).
+    pub fn merge(mut self, other: OutputSummary) -> OutputSummary {
+        self.tables.extend(other.tables);
+        let all = crate::tables();
+        self.tables.sort_by_key(|t| {
+            all.iter()
+                .position(|s| s.name == t.name)
+                .unwrap_or(all.len())
+        });
+        self
+    }
+
+    /// Removes the tables' files: the run they belong to failed after they were written
+    /// (best effort: a file that cannot be removed stays).
+    pub fn remove(&self) {
+        for t in &self.tables {
+            let _ = fs::remove_file(&t.path);
+        }
+    }
+
     /// The `tables` section of `run.json`: paths relative to the output folder.
     pub fn manifest_tables(&self) -> Vec<crate::manifest::TableEntry> {
         self.tables

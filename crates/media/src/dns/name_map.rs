@@ -290,7 +290,8 @@ impl NameMap {
     /// has grown past twice that, plus [`ARENA_SLACK`].
     fn compact(&mut self) {
         let old = std::mem::take(&mut self.names.bytes);
-        let mut bytes = Vec::new();
+        // The names kept are at most the old ones.
+        let mut bytes = Vec::with_capacity(old.len());
         let mut moved: HashMap<u32, u32, foldhash::fast::FixedState> = HashMap::default();
         for e in self.map.values_mut() {
             for a in std::iter::once(&mut e.newest).chain(e.older.iter_mut()) {
@@ -304,6 +305,9 @@ impl NameMap {
             }
         }
         self.names.limit = bytes.len().saturating_mul(2).saturating_add(ARENA_SLACK);
+        // Room up to the limit at once: growing by doubling copied the names (and
+        // faulted new pages) several times between compactions.
+        bytes.reserve_exact(self.names.limit - bytes.len());
         self.names.bytes = bytes;
     }
 
