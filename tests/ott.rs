@@ -484,3 +484,138 @@ fn dash_segments_get_the_mpd_duration_and_bitrate() {
     }
     assert!(n >= 10, "{n} DASH segments");
 }
+
+/// TLS application_data records per direction (`flows.tls_app_*`) against tshark's TLS
+/// dissector, per TCP connection and direction: the records whose content type is 23 and
+/// their length fields summed. On the testbed's real TLS 1.3 (nginx, curl) and on the
+/// `ott` scenario's HTTPS players (capgen), none with a lost segment, both must be equal
+/// for every connection; and every connection in which tshark read such a record is a
+/// TLS flow of ours. Also checked: the ClientHello's offered versions.
+#[test]
+fn tls_application_records_equal_tsharks() {
+    let Some(shark) = streamscope_testkit::tshark(
+        "tls_application_records_equal_tsharks",
+        "TLS application_data records per connection and direction",
+    ) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (_, ott) = generate(
+        tmp.path(),
+        "ott",
+        include_str!("../tools/capgen/scenarios/ott.toml"),
+    );
+    let mut checked = 0;
+    for (label, capture) in [
+        ("testbed-steady", root.join("captures/testbed-steady.pcap")),
+        ("ott", ott),
+    ] {
+        let out = tmp.path().join(label);
+        analyze(&capture, &out, &[]);
+        // tshark: (source, source port, destination, destination port) → (records, bytes).
+        // Its JSON keeps each record's fields together; a TLS 1.3 record after the
+        // ServerHello has an opaque_type where others have a content_type.
+        type Key = (Option<IpAddr>, i64, Option<IpAddr>, i64);
+        let text = std::process::Command::new(&shark.exe)
+            .args(["-n", "-r"])
+            .arg(&capture)
+            .args([
+                "-Y",
+                "tls.record.content_type == 23 || tls.record.opaque_type == 23",
+            ])
+            .args(["-T", "json", "--no-duplicate-keys"])
+            .env("LC_ALL", "C")
+            .output()
+            .expect("tshark runs");
+        assert!(text.status.success(), "{label}: tshark failed");
+        let frames: Vec<Value> = serde_json::from_slice(&text.stdout).expect("tshark's JSON");
+        let many = |v: &Value| -> Vec<Value> {
+            match v {
+                Value::Array(a) => a.clone(),
+                Value::Null => Vec::new(),
+                v => vec![v.clone()],
+            }
+        };
+        let mut theirs: std::collections::BTreeMap<Key, (i64, i64)> = Default::default();
+        for frame in &frames {
+            let l = &frame["_source"]["layers"];
+            let ip = |f: &str| {
+                let v = &l["ip"][format!("ip.{f}")];
+                let v = if v.is_null() {
+                    &l["ipv6"][format!("ipv6.{f}")]
+                } else {
+                    v
+                };
+                addr(v)
+            };
+            let port = |f: &str| {
+                l["tcp"][format!("tcp.{f}")]
+                    .as_str()
+                    .unwrap()
+                    .parse::<i64>()
+                    .unwrap()
+            };
+            let key = (ip("src"), port("srcport"), ip("dst"), port("dstport"));
+            let e = theirs.entry(key).or_default();
+            for layer in many(&l["tls"]) {
+                for r in many(&layer["tls.record"]) {
+                    let t = r
+                        .get("tls.record.content_type")
+                        .or(r.get("tls.record.opaque_type"));
+                    if t.and_then(Value::as_str) == Some("23") {
+                        e.0 += 1;
+                        e.1 += r["tls.record.length"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<i64>()
+                            .unwrap();
+                    }
+                }
+            }
+        }
+        let flows = rows(&out.join("flows.parquet"));
+        let tls: Vec<_> = flows
+            .iter()
+            .filter(|f| !f["tls_app_records_down"].is_null())
+            .collect();
+        assert!(!tls.is_empty(), "{label}: TLS flows");
+        let mut seen = 0;
+        for f in &tls {
+            let (c, cp) = (addr(&f["client_addr"]), f["client_port"].as_i64().unwrap());
+            let (s, sp) = (addr(&f["server_addr"]), f["server_port"].as_i64().unwrap());
+            let up = theirs.get(&(c, cp, s, sp)).copied().unwrap_or_default();
+            let down = theirs.get(&(s, sp, c, cp)).copied().unwrap_or_default();
+            seen += usize::from(up != (0, 0)) + usize::from(down != (0, 0));
+            let ours = |d: &str| {
+                (
+                    f[format!("tls_app_records_{d}").as_str()].as_i64().unwrap(),
+                    f[format!("tls_app_bytes_{d}").as_str()].as_i64().unwrap(),
+                )
+            };
+            assert_eq!(
+                (ours("up"), ours("down")),
+                (up, down),
+                "{label}: flow {} ({c:?}:{cp} → {s:?}:{sp}): application_data (records, \
+                 bytes) up and down against tshark's",
+                f["flow_id"]
+            );
+            assert_eq!(
+                f["tls_offered_versions"],
+                serde_json::json!(["TLS 1.3", "TLS 1.2"]),
+                "{label}: flow {}: the offered versions",
+                f["flow_id"]
+            );
+            checked += 1;
+        }
+        assert_eq!(
+            seen,
+            theirs.len(),
+            "{label}: every connection direction in which tshark read application data is \
+             one of our TLS flows"
+        );
+    }
+    streamscope_testkit::say(&format!(
+        "ott: {checked} TLS flows' application_data records equal tshark's, up and down"
+    ));
+}

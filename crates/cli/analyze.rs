@@ -407,6 +407,8 @@ pub fn flow_row(f: &FlowRecord) -> FlowRow {
         alpn: None,
         tls_version: None,
         quic_version: None,
+        tls_offered_versions: None,
+        tls_app: None,
         segments: None,
     }
 }

@@ -20,7 +20,7 @@ use streamscope_flow::{FlowRecord, FlowStart};
 use streamscope_media::dns::{self, DnsRow, NameMap, NameMapStats};
 use streamscope_media::service::service_key;
 use streamscope_media::{Hello, MediaInspector};
-use streamscope_store::{DnsRecord, Error, Output, OutputSummary, SegmentFacts};
+use streamscope_store::{DnsRecord, Error, Output, OutputSummary, SegmentFacts, TlsAppFacts};
 
 use crate::analyze::flow_row;
 
@@ -33,7 +33,8 @@ const DEPTH: usize = 4;
 pub struct Found {
     class: Option<(&'static str, Option<&'static str>)>,
     http_host: Option<String>,
-    hello: Option<Hello>,
+    hello: Option<Box<Hello>>,
+    tls_app: Option<TlsAppFacts>,
     segments: Option<SegmentFacts>,
 }
 
@@ -44,13 +45,18 @@ impl Found {
                 class: None,
                 http_host: None,
                 hello: None,
+                tls_app: None,
                 segments: None,
             };
         };
         Found {
             class: i.class().map(|c| (c.name(), i.class_evidence())),
             http_host: i.http_host().map(str::to_owned),
-            hello: i.hello().cloned(),
+            hello: i.hello().cloned().map(Box::new),
+            tls_app: i.tls_app_records().map(|[up, down]| TlsAppFacts {
+                records: [up.records, down.records],
+                bytes: [up.bytes, down.bytes],
+            }),
             segments: i.segments().map(|g| SegmentFacts {
                 count: g.count,
                 median_bytes: g.median_bytes,
@@ -154,6 +160,7 @@ impl Namer {
         if let Some(h) = found.hello {
             row.sni = h.sni;
             row.alpn = Some(h.alpn);
+            row.tls_offered_versions = Some(h.offered);
             if row.protocol == 17 {
                 row.quic_version = h.version;
                 row.tls_version = Some("TLS 1.3".to_string());
@@ -161,6 +168,7 @@ impl Namer {
                 row.tls_version = h.version;
             }
         }
+        row.tls_app = found.tls_app;
         row.segments = found.segments;
         let group = [f.client.addr, f.server.addr]
             .into_iter()

@@ -20,8 +20,10 @@
 //!   MPEG-TS bodies (progressive TS of IPTV panels, TS segments) fed to a
 //!   [`TsAnalyzer`] as a byte stream.
 //! * **TLS on TCP and QUIC on UDP**: a TCP flow whose first payload is a TLS record, a
-//!   UDP flow whose first datagram is a QUIC long-header Initial; every packet's size then
-//!   feeds segment inference ([`crate::segments`]) to the flow's end.
+//!   UDP flow whose first datagram is a QUIC long-header Initial: the hellos (SNI, ALPN,
+//!   offered and chosen versions), and for TLS every record header to the flow's end
+//!   (application_data records and bytes per direction, [`AppRecords`]); every packet's
+//!   size feeds segment inference ([`crate::segments`]) to the flow's end.
 //!
 //! Dispatch is static: one enum with a variant per protocol, so the flow table stays
 //! generic over one type and never names a protocol.
@@ -329,14 +331,26 @@ impl Http {
 struct Encrypted {
     quic: bool,
     seg: SegmentInference,
-    /// The TLS reader, until both hellos are read (or [`TLS_HELLO_BYTES`] went by).
+    /// The TLS reader: the hellos, then every record header (until the flow ends, or
+    /// the reader finds it is not TLS).
     tls: Option<Box<TlsFlow>>,
-    /// Stream bytes given to the TLS reader.
-    tls_bytes: u64,
     /// The QUIC reader (cheap once its ClientHello is read: header forms only).
     quic_reader: Option<Box<QuicFlow>>,
     /// What the hellos said, kept when the reader goes.
     hello: Option<Hello>,
+    /// A TLS flow's application_data records per direction (up, down), kept when the
+    /// reader goes at the flow's end.
+    app_records: Option<[AppRecords; 2]>,
+}
+
+/// A TLS direction's application_data records: how many, and their length fields summed
+/// (ciphertext bytes, header excluded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppRecords {
+    /// application_data records whose header was read.
+    pub records: u64,
+    /// Their length fields added up.
+    pub bytes: u64,
 }
 
 /// What a flow's TLS or QUIC hellos said.
@@ -349,10 +363,28 @@ pub struct Hello {
     /// The version: for TLS the ServerHello's choice (else the highest offered), for QUIC
     /// the long header's.
     pub version: Option<String>,
+    /// The TLS versions the ClientHello offered (its supported_versions extension, GREASE
+    /// values left out; else its legacy version), highest first.
+    pub offered: Vec<String>,
 }
 
-/// Bytes a TLS flow's stream is read for its hellos, at most (then only packet sizes).
-const TLS_HELLO_BYTES: u64 = 64 * 1024;
+/// The versions a ClientHello offered, highest first, by name: its supported_versions
+/// (GREASE left out), else its legacy version.
+fn offered(supported: &[u16], legacy: Option<u16>) -> Vec<String> {
+    let mut v: Vec<u16> = supported
+        .iter()
+        .copied()
+        .filter(|&v| !tls::is_grease(v))
+        .collect();
+    if v.is_empty() {
+        v.extend(legacy);
+    }
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v.dedup();
+    v.into_iter()
+        .map(|v| tls::version_name(v).into_owned())
+        .collect()
+}
 
 impl Encrypted {
     fn new(quic: bool) -> Box<Encrypted> {
@@ -360,9 +392,9 @@ impl Encrypted {
             quic,
             seg: SegmentInference::new(SegmentConfig::default()),
             tls: (!quic).then(|| Box::new(TlsFlow::new())),
-            tls_bytes: 0,
             quic_reader: quic.then(|| Box::new(QuicFlow::new())),
             hello: None,
+            app_records: None,
         })
     }
 
@@ -375,6 +407,7 @@ impl Encrypted {
                         sni: ch.sni.clone(),
                         alpn: ch.alpn.clone(),
                         version: q.version().map(|v| quic::version_name(v).into_owned()),
+                        offered: offered(&ch.supported_versions, None),
                     });
                 }
             }
@@ -384,7 +417,7 @@ impl Encrypted {
         });
     }
 
-    /// In-order bytes of a TLS direction, while the hellos are read.
+    /// In-order bytes of a TLS direction.
     fn stream(
         &mut self,
         flow: &FlowStart,
@@ -395,10 +428,8 @@ impl Encrypted {
     ) {
         if let Some(t) = self.tls.as_mut() {
             t.on_stream(dir, ts_ns, bytes, &mut |_| {});
-            self.tls_bytes += bytes.len() as u64;
-            let done = t.client_hello().is_some() && t.server_hello().is_some();
-            if done || !t.wants_bytes() || self.tls_bytes >= TLS_HELLO_BYTES {
-                self.keep_hello();
+            if !t.wants_bytes() {
+                // Not TLS: nothing to keep.
                 self.tls = None;
             }
         }
@@ -427,7 +458,23 @@ impl Encrypted {
                 sni: ch.sni.clone(),
                 alpn: ch.alpn.clone(),
                 version: Some(tls::version_name(version).into_owned()),
+                offered: offered(&ch.supported_versions, Some(ch.legacy_version)),
             });
+        }
+    }
+
+    /// The flow ended: keeps what the TLS reader read, and lets it go.
+    fn end_tls(&mut self) {
+        self.keep_hello();
+        if let Some(t) = self.tls.take().filter(|t| t.is_tls() == Some(true)) {
+            let app = |d: FlowDir| {
+                let s = t.dir_stats(d);
+                AppRecords {
+                    records: s.app_data,
+                    bytes: s.app_data_bytes,
+                }
+            };
+            self.app_records = Some([app(FlowDir::Up), app(FlowDir::Down)]);
         }
     }
 
@@ -626,6 +673,15 @@ impl MediaInspector {
     pub fn hello(&self) -> Option<&Hello> {
         match &self.kind {
             Kind::Encrypted(e) => e.hello.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A TLS flow's application_data records per direction (up, down), once it ended
+    /// (`None` for other flows).
+    pub fn tls_app_records(&self) -> Option<[AppRecords; 2]> {
+        match &self.kind {
+            Kind::Encrypted(e) => e.app_records,
             _ => None,
         }
     }
@@ -898,8 +954,7 @@ impl Inspector for MediaInspector {
                 }
             }
             Kind::Encrypted(e) => {
-                e.keep_hello();
-                e.tls = None;
+                e.end_tls();
                 e.seg.finish(&mut |x| out.segment(flow, &x));
             }
             Kind::Http(h) => {

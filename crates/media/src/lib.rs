@@ -42,5 +42,5 @@ pub mod tls;
 pub mod ts;
 
 pub use inspector::{
-    Carrier, Hello, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS,
+    AppRecords, Carrier, Hello, MediaBin, MediaClass, MediaInspector, MediaOut, PROBE_DATAGRAMS,
 };

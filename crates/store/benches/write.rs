@@ -112,6 +112,8 @@ fn flow(i: u64) -> FlowRow {
         alpn: None,
         tls_version: None,
         quic_version: None,
+        tls_offered_versions: None,
+        tls_app: None,
         segments: None,
     }
 }

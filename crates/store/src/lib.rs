@@ -64,7 +64,8 @@ pub use manifest::{
 pub use row::{count, ns_to_us, Row, RowWriter};
 pub use rows::{
     BinMedia, BinRow, ChannelSessionRow, DnsRecord, FlowRow, HttpRow, MulticastEventRow,
-    RtpStreamRow, SegmentFacts, SegmentRow, TcpFacts, TsPidRow, TsStreamRow, TS_TR101290_COLUMNS,
+    RtpStreamRow, SegmentFacts, SegmentRow, TcpFacts, TlsAppFacts, TsPidRow, TsStreamRow,
+    TS_TR101290_COLUMNS,
 };
 pub use schema::{
     arrow_schema, schema_markdown, schema_text, tables, ColType, Column, TableSpec,

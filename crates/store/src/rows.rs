@@ -84,8 +84,20 @@ pub struct FlowRow {
     pub alpn: Option<Vec<String>>,
     pub tls_version: Option<String>,
     pub quic_version: Option<String>,
+    pub tls_offered_versions: Option<Vec<String>>,
+    /// A TLS flow's application_data records and their bytes, up and down.
+    pub tls_app: Option<TlsAppFacts>,
     /// Segments inferred on a TLS or QUIC flow.
     pub segments: Option<SegmentFacts>,
+}
+
+/// A TLS flow's application_data records (see the `tls_app_*` columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsAppFacts {
+    /// Records up (client → server) and down.
+    pub records: [u64; 2],
+    /// Their length fields added up, up and down.
+    pub bytes: [u64; 2],
 }
 
 /// What was observed of a TCP connection (RFC 9293).
@@ -209,6 +221,17 @@ impl Row for FlowRow {
         );
         w.opt_str("tls_version", self.tls_version.as_deref());
         w.opt_str("quic_version", self.quic_version.as_deref());
+        w.opt_strs(
+            "tls_offered_versions",
+            self.tls_offered_versions
+                .as_ref()
+                .map(|a| a.iter().map(String::as_str)),
+        );
+        let t = self.tls_app.as_ref();
+        w.opt_count("tls_app_records_up", t.map(|t| t.records[0]));
+        w.opt_count("tls_app_records_down", t.map(|t| t.records[1]));
+        w.opt_count("tls_app_bytes_up", t.map(|t| t.bytes[0]));
+        w.opt_count("tls_app_bytes_down", t.map(|t| t.bytes[1]));
         let sg = self.segments.as_ref();
         w.opt_count("segments", sg.map(|g| g.count));
         w.opt_count("segment_median_bytes", sg.and_then(|g| g.median_bytes));

@@ -455,6 +455,43 @@ const FLOW_COLUMNS: &[Column] = &[
          name). Null for other flows.",
     ),
     col(
+        "tls_offered_versions",
+        ListUtf8,
+        true,
+        "The TLS versions the ClientHello offered (its supported_versions extension \
+         without GREASE values, else its legacy version), highest first. Null without a \
+         ClientHello.",
+    ),
+    col(
+        "tls_app_records_up",
+        Int64,
+        true,
+        "TLS application_data records the client sent (record headers read from the \
+         in-order stream; in TLS 1.3 the encrypted handshake counts too). Null unless the \
+         flow is TLS over TCP.",
+    ),
+    col(
+        "tls_app_records_down",
+        Int64,
+        true,
+        "TLS application_data records the server sent. Null unless the flow is TLS over \
+         TCP.",
+    ),
+    col(
+        "tls_app_bytes_up",
+        Int64,
+        true,
+        "Length fields of the client's application_data records added up (ciphertext \
+         bytes, record headers excluded). Null unless the flow is TLS over TCP.",
+    ),
+    col(
+        "tls_app_bytes_down",
+        Int64,
+        true,
+        "Length fields of the server's application_data records added up. Null unless \
+         the flow is TLS over TCP.",
+    ),
+    col(
         "segments",
         Int64,
         true,
@@ -1858,6 +1895,11 @@ mod tests {
                 "alpn",
                 "tls_version",
                 "quic_version",
+                "tls_offered_versions",
+                "tls_app_records_up",
+                "tls_app_records_down",
+                "tls_app_bytes_up",
+                "tls_app_bytes_down",
                 "segments",
                 "segment_median_bytes",
                 "segment_median_interval_us",

@@ -108,6 +108,8 @@ fn tcp_flow() -> FlowRow {
         alpn: None,
         tls_version: None,
         quic_version: None,
+        tls_offered_versions: None,
+        tls_app: None,
         segments: None,
     }
 }
@@ -150,6 +152,8 @@ fn icmp6_flow() -> FlowRow {
         alpn: None,
         tls_version: None,
         quic_version: None,
+        tls_offered_versions: None,
+        tls_app: None,
         segments: None,
     }
 }
