@@ -343,8 +343,9 @@ struct Encrypted {
     app_records: Option<[AppRecords; 2]>,
 }
 
-/// A TLS direction's application_data records: how many, and their length fields summed
-/// (ciphertext bytes, header excluded).
+/// A TLS direction's application_data records read whole (none of their bytes lost or
+/// cut off by the flow's end): how many, and their length fields summed (ciphertext
+/// bytes, header excluded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AppRecords {
     /// application_data records whose header was read.
@@ -470,8 +471,8 @@ impl Encrypted {
             let app = |d: FlowDir| {
                 let s = t.dir_stats(d);
                 AppRecords {
-                    records: s.app_data,
-                    bytes: s.app_data_bytes,
+                    records: s.app_data_whole,
+                    bytes: s.app_data_whole_bytes,
                 }
             };
             self.app_records = Some([app(FlowDir::Up), app(FlowDir::Down)]);

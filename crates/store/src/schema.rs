@@ -466,9 +466,9 @@ const FLOW_COLUMNS: &[Column] = &[
         "tls_app_records_up",
         Int64,
         true,
-        "TLS application_data records the client sent (record headers read from the \
-         in-order stream; in TLS 1.3 the encrypted handshake counts too). Null unless the \
-         flow is TLS over TCP.",
+        "TLS application_data records the client sent, read whole from the in-order \
+         stream (none of their bytes lost or cut off by the capture's end; in TLS 1.3 the \
+         encrypted handshake counts too). Null unless the flow is TLS over TCP.",
     ),
     col(
         "tls_app_records_down",

@@ -835,5 +835,5 @@ proptest! {
 #[test]
 fn inline_sizes_stay_as_documented() {
     assert!(std::mem::size_of::<QuicFlow>() <= 424);
-    assert!(std::mem::size_of::<crate::tls::TlsFlow>() <= 672);
+    assert!(std::mem::size_of::<crate::tls::TlsFlow>() <= 704);
 }

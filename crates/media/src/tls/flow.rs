@@ -41,6 +41,9 @@ struct Side {
     /// Bytes of the current record's body still to come, and its type.
     body_left: u16,
     body_type: u8,
+    /// The current record's length, and whether none of its body was lost so far.
+    body_len: u16,
+    body_whole: bool,
     /// No byte read yet.
     fresh: bool,
     /// The handshake message being collected (Hello phase only).
@@ -56,6 +59,8 @@ impl Side {
             header_len: 0,
             body_left: 0,
             body_type: 0,
+            body_len: 0,
+            body_whole: false,
             fresh: true,
             hello: Vec::new(),
             stats: DirStats::default(),
@@ -231,8 +236,12 @@ impl TlsFlow {
                 let (chunk, after) = rest.split_at(n);
                 rest = after;
                 side.body_left -= n as u16;
+                let done = side.body_left == 0;
                 if side.phase == Phase::Hello && side.body_type == HANDSHAKE {
                     self.hello_bytes(dir, ts_ns, chunk);
+                }
+                if done {
+                    self.record_done(i);
                 }
                 continue;
             }
@@ -261,8 +270,13 @@ impl TlsFlow {
             };
             side.body_type = record.content_type;
             side.body_left = record.length;
+            side.body_len = record.length;
+            side.body_whole = true;
             self.count(record);
             on_record(record);
+            if record.length == 0 {
+                self.record_done(i);
+            }
         }
     }
 
@@ -284,6 +298,7 @@ impl TlsFlow {
         }
         if side.header_len == 0 && missing <= u64::from(side.body_left) {
             side.body_left -= missing as u16;
+            side.body_whole = false;
             self.stats.gaps_in_record += 1;
         } else {
             if side.fresh {
@@ -312,6 +327,16 @@ impl TlsFlow {
             side.hello = Vec::new();
             side.body_left = 0;
             side.header_len = 0;
+        }
+    }
+
+    /// Direction `i`'s current record's body has all come: an application_data record
+    /// none of whose bytes was lost is counted whole.
+    fn record_done(&mut self, i: usize) {
+        let side = &mut self.sides[i];
+        if side.body_type == APPLICATION_DATA && side.body_whole {
+            side.stats.app_data_whole += 1;
+            side.stats.app_data_whole_bytes += u64::from(side.body_len);
         }
     }
 

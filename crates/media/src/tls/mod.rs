@@ -74,11 +74,12 @@
 //!
 //! # Memory and cost
 //!
-//! A `TlsFlow` is 672 bytes inline (its counters, size histograms and the two hellos'
+//! A `TlsFlow` is 704 bytes inline (its counters, size histograms and the two hellos'
 //! fields included; box it where flows are many) and holds
 //! one buffer while a hello is being collected (at most [`MAX_HELLO`] bytes per
 //! direction), none after. After the hellos, a record costs a header read and a few
-//! counter updates per record, whatever its length.
+//! counter updates per record, whatever its length. The media inspector keeps one for
+//! a TLS flow's whole life, to count its application_data records.
 //!
 //! # The parsing crate: tls-parser
 //!
@@ -300,6 +301,12 @@ pub struct DirStats {
     pub app_data_max: u16,
     /// application_data record lengths.
     pub app_data_sizes: SizeHistogram,
+    /// application_data records read whole: header and body in the in-order stream,
+    /// none of it lost or cut off by the end of the flow (what a dissector that
+    /// reassembles records shows).
+    pub app_data_whole: u64,
+    /// Their length fields added up.
+    pub app_data_whole_bytes: u64,
 }
 
 counters! {

@@ -375,6 +375,34 @@ fn a_gap_inside_a_record_keeps_the_framing() {
     assert_eq!(flow.dir_stats(DOWN).app_data, 2);
     assert_eq!(flow.stats().gaps_in_record, 1);
     assert_eq!(flow.stats().gaps_lost_framing, 0);
+    // Read whole: only the record none of whose bytes was lost.
+    let d = flow.dir_stats(DOWN);
+    assert_eq!((d.app_data_whole, d.app_data_whole_bytes), (1, 77));
+}
+
+#[test]
+fn application_records_are_counted_whole_when_their_last_byte_comes() {
+    let mut flow = TlsFlow::new();
+    feed(
+        &mut flow,
+        UP,
+        &records(HANDSHAKE, &typical_client_hello(), 16384),
+        1000,
+    );
+    let mut down = records(HANDSHAKE, &tls13_server_hello(), 16384);
+    down.extend_from_slice(&app_data(5000));
+    down.extend_from_slice(&app_data(2000));
+    // Across many calls, the last record cut short by the end of the flow.
+    feed(&mut flow, DOWN, &down[..down.len() - 700], 333);
+    flow.finish(10);
+    let d = flow.dir_stats(DOWN);
+    assert_eq!((d.app_data, d.app_data_bytes), (2, 7000), "headers read");
+    assert_eq!(
+        (d.app_data_whole, d.app_data_whole_bytes),
+        (1, 5000),
+        "read whole: not the cut one"
+    );
+    assert_eq!(flow.stats().truncated_record, 1);
 }
 
 #[test]
