@@ -910,21 +910,13 @@ impl PlaylistIndex {
         if tx.duration_s.is_some() || !matches!(tx.role, Role::Segment | Role::PanelStream) {
             return false;
         }
-        let path = target.map(|t| {
-            let lower = t.get(..8).unwrap_or(t).to_ascii_lowercase();
-            let rest = if lower.starts_with("http://") {
-                Some(&t[7..])
-            } else if lower.starts_with("https://") {
-                Some(&t[8..])
-            } else {
-                None
-            };
-            rest.map_or(t, |r| r.find('/').map_or("/", |i| &r[i..]))
-        });
+        // The target's path, resolved as the patterns were (an absolute URL's scheme
+        // and authority dropped, dot segments removed).
+        let path = target.map(|t| resolve(None, "/", t).1);
         let matched = path.and_then(|path| {
             self.patterns
                 .iter()
-                .find(|p| p.matches(tx.host.as_deref(), path))
+                .find(|p| p.matches(tx.host.as_deref(), &path))
                 .map(|p| SegmentInfo {
                     duration_s: p.duration_s,
                     rendition: Some(p.rendition),
