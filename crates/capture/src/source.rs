@@ -147,6 +147,14 @@ impl Input {
                     prefetch(map.as_ptr().wrapping_add(*prefetched));
                     *prefetched += CACHE_LINE;
                 }
+                // Then a few lines more, up to PREFETCH_BANK past the reader (see there).
+                let bank = (*pos + PREFETCH_BANK).min(map.len());
+                let mut extra = PREFETCH_EXTRA;
+                while extra > 0 && *prefetched < bank {
+                    prefetch(map.as_ptr().wrapping_add(*prefetched));
+                    *prefetched += CACHE_LINE;
+                    extra -= 1;
+                }
                 match ahead {
                     Ahead::Running(p) => p.reader_at(*pos),
                     Ahead::NotStarted | Ahead::Inline => {
@@ -182,6 +190,16 @@ impl Input {
 /// one page ahead halved the time of `analyze` (0.40 s to 0.20 s, against 0.15 s for
 /// `cat`), where one line per record 2 KiB ahead had left most of the misses.
 const PREFETCH_AHEAD: usize = 4096;
+/// How far past the reader the loads may run when the reader is slow, and how many
+/// lines past [`PREFETCH_AHEAD`] each record asks for until they reach it. Where records
+/// are small and their work long (one TS packet per datagram, each through the MPEG-TS
+/// analyser), the loads run ahead of the page-ahead window and bank the lines that the
+/// next stretch of large records with little work each (a burst of a segment download)
+/// would otherwise wait for, one page ahead, with the CPU's line-fill buffers full. The
+/// bank stays well inside a core's L2 cache. More lines per record than this, and the
+/// small records' stretch itself waits for the bank's loads.
+const PREFETCH_BANK: usize = 256 << 10;
+const PREFETCH_EXTRA: usize = 8;
 /// Cache line size of the CPUs this matters on (x86-64).
 const CACHE_LINE: usize = 64;
 
