@@ -11,7 +11,7 @@ use streamscope_media::dns::{DnsRow, DnsStats};
 
 use streamscope_media::http::{HttpStats, HttpTransaction, Role};
 use streamscope_media::multicast::{
-    ChannelSession, ChannelSessions, MulticastEvent, MulticastStats, SessionConfig,
+    ChannelSession, ChannelSessions, GroupHandle, MulticastEvent, MulticastStats, SessionConfig,
 };
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
@@ -113,8 +113,16 @@ impl MediaOut for TableSink {
         &mut self.multicast
     }
 
-    fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64) {
-        self.sessions.on_group_packet(ts_ns, group, source, bytes);
+    fn group_packet(
+        &mut self,
+        ts_ns: i64,
+        group: IpAddr,
+        source: IpAddr,
+        bytes: u64,
+        handle: &mut GroupHandle,
+    ) {
+        self.sessions
+            .on_group_packet(ts_ns, group, source, bytes, handle);
     }
 
     fn ts_config(&self) -> TsConfig {

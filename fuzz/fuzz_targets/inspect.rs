@@ -13,7 +13,7 @@ use streamscope_capture::Capture;
 use streamscope_flow::{BinRecord, FlowConfig, FlowRecord, FlowSink, FlowStart, FlowTable};
 use streamscope_media::dns::{DnsRow, DnsStats};
 use streamscope_media::http::{HttpStats, HttpTransaction};
-use streamscope_media::multicast::{MulticastEvent, MulticastStats};
+use streamscope_media::multicast::{GroupHandle, MulticastEvent, MulticastStats};
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
 use streamscope_media::ts::TsAnalyzer;
@@ -41,7 +41,7 @@ impl MediaOut for Sink {
     fn multicast_stats(&mut self) -> &mut MulticastStats {
         &mut self.multicast
     }
-    fn group_packet(&mut self, _: i64, _: IpAddr, _: IpAddr, _: u64) {}
+    fn group_packet(&mut self, _: i64, _: IpAddr, _: IpAddr, _: u64, _: &mut GroupHandle) {}
     fn ts(&mut self, _: &FlowStart, ts: &TsAnalyzer, _: Carrier) {
         self.rows += ts.pids().count() as u64;
         let _ = ts.summary();

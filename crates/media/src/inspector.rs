@@ -37,7 +37,7 @@ use streamscope_wire::{Packet, Transport};
 
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
 use crate::http::{self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, Role};
-use crate::multicast::{MulticastEvent, MulticastReader, MulticastStats};
+use crate::multicast::{GroupHandle, MulticastEvent, MulticastReader, MulticastStats};
 use crate::quic::{self, QuicFlow};
 use crate::rtp::{RtpConfig, RtpFlow};
 use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
@@ -65,8 +65,17 @@ pub trait MediaOut {
     fn multicast(&mut self, flow: &FlowStart, event: &MulticastEvent<'_>);
     /// What the run's IGMP / MLD messages were, by kind, counted as they go.
     fn multicast_stats(&mut self) -> &mut MulticastStats;
-    /// A UDP datagram with `bytes` of payload from `source` to the multicast `group`.
-    fn group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64);
+    /// A UDP datagram with `bytes` of payload from `source` to the multicast `group`;
+    /// `handle` is the flow's, for
+    /// [`ChannelSessions::on_group_packet`](crate::multicast::ChannelSessions::on_group_packet).
+    fn group_packet(
+        &mut self,
+        ts_ns: i64,
+        group: IpAddr,
+        source: IpAddr,
+        bytes: u64,
+        handle: &mut GroupHandle,
+    );
     /// The MPEG-TS analysers' settings (default: [`TsConfig::default`]; the pipeline's
     /// sink sets the capture's timestamp resolution).
     fn ts_config(&self) -> TsConfig {
@@ -519,6 +528,8 @@ fn quic_initial(p: &[u8]) -> bool {
 struct Udp {
     /// The multicast group, when one side is one.
     group: Option<IpAddr>,
+    /// Where the group's channel-session counters are.
+    handle: GroupHandle,
     /// The analysers, boxed: a flow being probed carries neither (about 1 KiB each).
     ts: Option<Box<TsAnalyzer>>,
     carrier: Carrier,
@@ -567,7 +578,8 @@ impl Udp {
                 FlowDir::Down => flow.server.addr,
             };
             if source != group {
-                out.group_packet(s.ts_ns, group, source, u64::from(s.payload_len));
+                let bytes = u64::from(s.payload_len);
+                out.group_packet(s.ts_ns, group, source, bytes, &mut self.handle);
             }
         }
         let probing = !self.found();
@@ -807,6 +819,7 @@ impl Inspector for MediaInspector {
                     .find(|a| a.is_multicast());
                 Kind::Udp(Box::new(Udp {
                     group,
+                    handle: GroupHandle::default(),
                     ts: None,
                     carrier: Carrier::Udp,
                     rtp: None,

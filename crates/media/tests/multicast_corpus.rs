@@ -40,8 +40,8 @@ use std::path::Path;
 use serde_json::Value;
 use streamscope_capture::Capture;
 use streamscope_media::multicast::{
-    ChannelSession, ChannelSessions, Kind, MulticastEvent, MulticastReader, MulticastStats,
-    SessionConfig, Version,
+    ChannelSession, ChannelSessions, GroupHandle, Kind, MulticastEvent, MulticastReader,
+    MulticastStats, SessionConfig, Version,
 };
 use streamscope_wire::{dissect, ip_proto, Transport};
 
@@ -172,6 +172,7 @@ fn tally(path: &Path) -> Tally {
     let mut t = Tally::default();
     let mut reader = MulticastReader::new();
     let mut tracker = ChannelSessions::new(SessionConfig::default());
+    let mut handles: BTreeMap<(IpAddr, IpAddr), GroupHandle> = BTreeMap::new();
     let mut last_ns = 0;
     // A file cut short: everything before it counts, as for tshark.
     while let Ok(Some(rec)) = cap.next_record() {
@@ -188,7 +189,9 @@ fn tally(path: &Path) -> Tally {
                 (false, kind, header)
             }
             Transport::Udp { .. } if ip.dst.is_multicast() => {
-                tracker.on_group_packet(rec.ts_ns, ip.dst, ip.src, u64::from(p.payload_len));
+                let handle = handles.entry((ip.dst, ip.src)).or_default();
+                let bytes = u64::from(p.payload_len);
+                tracker.on_group_packet(rec.ts_ns, ip.dst, ip.src, bytes, handle);
                 continue;
             }
             _ => continue,

@@ -158,7 +158,9 @@ pub use event::{events, MulticastEvent, MulticastReader, MulticastStats};
 pub use message::{
     parse_igmp, parse_mld, GroupRecord, MulticastMessage, Records, Sources, SourcesIter,
 };
-pub use session::{ChannelSession, ChannelSessions, EndReason, SessionConfig, SessionStats};
+pub use session::{
+    ChannelSession, ChannelSessions, EndReason, GroupHandle, SessionConfig, SessionStats,
+};
 
 use core::fmt;
 

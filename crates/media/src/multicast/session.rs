@@ -189,6 +189,29 @@ impl Counter {
     }
 }
 
+/// Where a flow's group counters are in a [`ChannelSessions`]: kept by the caller of
+/// [`ChannelSessions::on_group_packet`], one per multicast flow, and refreshed there
+/// when counters came or went since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupHandle {
+    epoch: u64,
+    /// The group's counter (any source).
+    any: Option<u32>,
+    /// The counter of the flow's source to the group (source-specific sessions).
+    source: Option<u32>,
+}
+
+impl Default for GroupHandle {
+    /// Not looked up yet.
+    fn default() -> GroupHandle {
+        GroupHandle {
+            epoch: u64::MAX,
+            any: None,
+            source: None,
+        }
+    }
+}
+
 /// Channel sessions: see the [module documentation](super#channel-sessions).
 ///
 /// Feed it every IGMP / MLD event in capture order ([`ChannelSessions::on_event`]) and
@@ -203,7 +226,13 @@ pub struct ChannelSessions {
     index: Map<Key, u32>,
     /// Open slots per (host, group): to end all of a host's sessions of a group.
     by_host_group: Map<(IpAddr, IpAddr), Vec<u32>>,
-    counters: Map<(IpAddr, Option<IpAddr>), Counter>,
+    /// The counter of each (group, source) in use: its place in `counter_slab`.
+    counters: Map<(IpAddr, Option<IpAddr>), u32>,
+    counter_slab: Vec<Counter>,
+    counter_free: Vec<u32>,
+    /// Changes whenever a counter comes or goes: a [`GroupHandle`] of another epoch is
+    /// looked up again.
+    epoch: u64,
     /// (deadline, slot, id), earliest first; an entry may be stale (session ended or
     /// refreshed since): checked when popped.
     expiry: BinaryHeap<Reverse<(i64, u32, u64)>>,
@@ -227,6 +256,9 @@ impl ChannelSessions {
             index: Map::default(),
             by_host_group: Map::default(),
             counters: Map::default(),
+            counter_slab: Vec::new(),
+            counter_free: Vec::new(),
+            epoch: 0,
             expiry: BinaryHeap::new(),
             done: Vec::new(),
             open: 0,
@@ -294,24 +326,86 @@ impl ChannelSessions {
     }
 
     /// One multicast data packet to `group` from `source`, of `bytes` bytes (the caller
-    /// chooses what it counts: IP length or UDP payload). O(1): at most two hash look-ups
-    /// and a look at the earliest expiry.
-    pub fn on_group_packet(&mut self, ts_ns: i64, group: IpAddr, source: IpAddr, bytes: u64) {
+    /// chooses what it counts: IP length or UDP payload). `handle` is the caller's memory
+    /// of where this group's (and source's) counters are, one per flow: it is looked up
+    /// again only when counters came or went since, so that a packet costs no hash
+    /// look-up, only a look at the earliest expiry.
+    pub fn on_group_packet(
+        &mut self,
+        ts_ns: i64,
+        group: IpAddr,
+        source: IpAddr,
+        bytes: u64,
+        handle: &mut GroupHandle,
+    ) {
         if self.counters.is_empty() {
             // Nobody joined anything: nothing to count (a capture of the channels alone).
             return;
         }
         self.expire_until(ts_ns);
-        let Some(c) = self.counters.get_mut(&(group, None)) else {
+        if handle.epoch != self.epoch {
+            *handle = GroupHandle {
+                epoch: self.epoch,
+                any: self.counters.get(&(group, None)).copied(),
+                source: self.counters.get(&(group, Some(source))).copied(),
+            };
+        }
+        let Some(c) = handle
+            .any
+            .and_then(|i| self.counter_slab.get_mut(i as usize))
+        else {
             return;
         };
         self.stats.group_packets += 1;
         let ssm = c.ssm_refs > 0;
         c.add(ts_ns, bytes, &mut self.slots);
         if ssm {
-            if let Some(c) = self.counters.get_mut(&(group, Some(source))) {
+            if let Some(c) = handle
+                .source
+                .and_then(|i| self.counter_slab.get_mut(i as usize))
+            {
                 c.add(ts_ns, bytes, &mut self.slots);
             }
+        }
+    }
+
+    /// The counter of `key`, made if there is none.
+    fn counter_entry(&mut self, key: (IpAddr, Option<IpAddr>)) -> &mut Counter {
+        let i = match self.counters.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = match self.counter_free.pop() {
+                    Some(i) => i,
+                    None => {
+                        self.counter_slab.push(Counter::default());
+                        (self.counter_slab.len() - 1) as u32
+                    }
+                };
+                self.counters.insert(key, i);
+                self.epoch += 1;
+                i
+            }
+        };
+        &mut self.counter_slab[i as usize]
+    }
+
+    fn counter(&self, key: &(IpAddr, Option<IpAddr>)) -> Option<&Counter> {
+        let &i = self.counters.get(key)?;
+        self.counter_slab.get(i as usize)
+    }
+
+    fn counter_mut(&mut self, key: &(IpAddr, Option<IpAddr>)) -> Option<&mut Counter> {
+        let &i = self.counters.get(key)?;
+        self.counter_slab.get_mut(i as usize)
+    }
+
+    fn remove_counter(&mut self, key: &(IpAddr, Option<IpAddr>)) {
+        if let Some(i) = self.counters.remove(key) {
+            if let Some(c) = self.counter_slab.get_mut(i as usize) {
+                *c = Counter::default();
+            }
+            self.counter_free.push(i);
+            self.epoch += 1;
         }
     }
 
@@ -339,7 +433,7 @@ impl ChannelSessions {
     /// (index entries, counters, expiry entries, waiting sessions): for bound checks.
     #[cfg(test)]
     pub(super) fn internal_sizes(&self) -> (usize, usize, usize, usize) {
-        let waiting = self.counters.values().map(|c| c.waiting.len()).sum();
+        let waiting = self.counter_slab.iter().map(|c| c.waiting.len()).sum();
         (
             self.index.len(),
             self.counters.len(),
@@ -403,9 +497,9 @@ impl ChannelSessions {
             }
         };
         if source.is_some() {
-            self.counters.entry((group, None)).or_default().ssm_refs += 1;
+            self.counter_entry((group, None)).ssm_refs += 1;
         }
-        let c = self.counters.entry((group, source)).or_default();
+        let c = self.counter_entry((group, source));
         c.refs += 1;
         c.waiting.push((slot, id));
         let open = Open {
@@ -490,7 +584,7 @@ impl ChannelSessions {
             }
         }
         let (mut bytes, mut packets) = (0, 0);
-        if let Some(c) = self.counters.get_mut(&(group, source)) {
+        if let Some(c) = self.counter_mut(&(group, source)) {
             bytes = c.bytes.saturating_sub(o.bytes_at_join);
             packets = c.packets.saturating_sub(o.packets_at_join);
             if o.first_packet.is_none() {
@@ -499,23 +593,18 @@ impl ChannelSessions {
             c.refs = c.refs.saturating_sub(1);
         }
         if source.is_some() {
-            if self
-                .counters
-                .get(&(group, source))
-                .is_some_and(|c| c.refs == 0)
-            {
-                self.counters.remove(&(group, source));
+            if self.counter(&(group, source)).is_some_and(|c| c.refs == 0) {
+                self.remove_counter(&(group, source));
             }
-            if let Some(g) = self.counters.get_mut(&(group, None)) {
+            if let Some(g) = self.counter_mut(&(group, None)) {
                 g.ssm_refs = g.ssm_refs.saturating_sub(1);
             }
         }
         if self
-            .counters
-            .get(&(group, None))
+            .counter(&(group, None))
             .is_some_and(|g| g.refs == 0 && g.ssm_refs == 0)
         {
-            self.counters.remove(&(group, None));
+            self.remove_counter(&(group, None));
         }
         // Stale expiry entries are dropped when they outnumber the open sessions.
         if self.expiry.len() > 2 * self.open + 64 {

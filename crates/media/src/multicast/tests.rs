@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::message::mld2_max_resp_ms;
 use super::{
-    events, parse_igmp, parse_mld, ChannelSession, ChannelSessions, EndReason, Kind,
+    events, parse_igmp, parse_mld, ChannelSession, ChannelSessions, EndReason, GroupHandle, Kind,
     MulticastError, MulticastEvent, MulticastReader, OtherProtocol, RecordType, SessionConfig,
     Version,
 };
@@ -645,6 +645,8 @@ struct Rig {
     reader: MulticastReader,
     sessions: ChannelSessions,
     out: Vec<ChannelSession>,
+    /// Each flow's handle, by (group, source).
+    handles: std::collections::HashMap<([u8; 4], [u8; 4]), GroupHandle>,
 }
 
 impl Rig {
@@ -653,6 +655,7 @@ impl Rig {
             reader: MulticastReader::new(),
             sessions: ChannelSessions::new(config),
             out: Vec::new(),
+            handles: Default::default(),
         }
     }
 
@@ -677,9 +680,12 @@ impl Rig {
         self.igmp(ts, host, [224, 0, 0, 22], &b);
     }
 
+    /// A packet of the flow from `source` to `group`, with that flow's handle (kept
+    /// across joins and leaves, as the inspector keeps it).
     fn packet(&mut self, ts: i64, group: [u8; 4], source: [u8; 4], bytes: u64) {
+        let handle = self.handles.entry((group, source)).or_default();
         self.sessions
-            .on_group_packet(ts, v4(group), v4(source), bytes);
+            .on_group_packet(ts, v4(group), v4(source), bytes, handle);
     }
 
     fn finish(&mut self, ts: i64) -> Vec<ChannelSession> {
@@ -815,6 +821,38 @@ fn bytes_stop_at_the_timeout_not_at_the_next_event() {
     );
 }
 
+/// A flow's handle outlives its group's counter: after the group's last session ended
+/// and another group's counter took its place, the flow's packets count for nobody, and
+/// once its group is joined again they count there, not in the other group.
+#[test]
+fn a_stale_handle_counts_for_nobody_else() {
+    const G2: [u8; 4] = [239, 1, 1, 2];
+    let mut r = Rig::new(SessionConfig::default());
+    r.report(S, H1, G);
+    r.packet(2 * S, G, SRC, 100);
+    r.leave(3 * S, H1, G);
+    r.report(4 * S, H2, G2);
+    r.packet(5 * S, G, SRC, 1_000); // no one joined to G
+    r.packet(6 * S, G2, SRC2, 10);
+    r.report(7 * S, H1, G);
+    r.packet(8 * S, G, SRC, 10_000);
+    r.packet(9 * S, G2, SRC2, 20);
+    let mut out = r.finish(10 * S);
+    out.sort_by_key(|s| s.join_ts_ns);
+    let facts: Vec<_> = out
+        .iter()
+        .map(|s| (s.host, s.group, s.join_ts_ns, s.packets, s.bytes))
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (v4(H1), v4(G), S, 1, 100),
+            (v4(H2), v4(G2), 4 * S, 2, 30),
+            (v4(H1), v4(G), 7 * S, 1, 10_000),
+        ]
+    );
+}
+
 #[test]
 fn ssm_source_specific_sessions() {
     let mut r = Rig::new(SessionConfig::default());
@@ -897,7 +935,8 @@ fn mld_sessions_from_v1_and_v2() {
             ss.on_event(&e, &mut |s| out.push(s));
         });
     }
-    ss.on_group_packet(3 * S, v6("ff05::1"), v6("2001:db8::5"), 1316);
+    let mut handle = GroupHandle::default();
+    ss.on_group_packet(3 * S, v6("ff05::1"), v6("2001:db8::5"), 1316, &mut handle);
     ss.finish(9 * S, &mut |s| out.push(s));
     assert_eq!(out.len(), 2);
     assert_eq!(
