@@ -526,10 +526,8 @@ fn quic_initial(p: &[u8]) -> bool {
 /// A UDP flow's media state.
 #[derive(Debug)]
 struct Udp {
-    /// The multicast group, when one side is one.
-    group: Option<IpAddr>,
-    /// Where the group's channel-session counters are.
-    handle: GroupHandle,
+    /// The multicast group, when one side is one (boxed: most UDP flows have none).
+    group: Option<Box<Group>>,
     /// The analysers, boxed: a flow being probed carries neither (about 1 KiB each).
     ts: Option<Box<TsAnalyzer>>,
     carrier: Carrier,
@@ -543,6 +541,13 @@ struct Udp {
     /// The first datagram was a QUIC Initial: the flow is read as QUIC from now on.
     quic: bool,
     class: Option<MediaClass>,
+}
+
+/// A multicast flow's group, and where its channel-session counters are.
+#[derive(Debug)]
+struct Group {
+    addr: IpAddr,
+    handle: GroupHandle,
 }
 
 impl Udp {
@@ -572,14 +577,14 @@ impl Udp {
         }
         self.last_ns = self.last_ns.max(s.ts_ns);
         let payload = s.payload;
-        if let Some(group) = self.group {
+        if let Some(g) = self.group.as_deref_mut() {
             let source = match s.dir {
                 FlowDir::Up => flow.client.addr,
                 FlowDir::Down => flow.server.addr,
             };
-            if source != group {
+            if source != g.addr {
                 let bytes = u64::from(s.payload_len);
-                out.group_packet(s.ts_ns, group, source, bytes, &mut self.handle);
+                out.group_packet(s.ts_ns, g.addr, source, bytes, &mut g.handle);
             }
         }
         let probing = !self.found();
@@ -818,8 +823,12 @@ impl Inspector for MediaInspector {
                     .into_iter()
                     .find(|a| a.is_multicast());
                 Kind::Udp(Box::new(Udp {
-                    group,
-                    handle: GroupHandle::default(),
+                    group: group.map(|addr| {
+                        Box::new(Group {
+                            addr,
+                            handle: GroupHandle::default(),
+                        })
+                    }),
                     ts: None,
                     carrier: Carrier::Udp,
                     rtp: None,
