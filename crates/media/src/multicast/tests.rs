@@ -688,6 +688,13 @@ impl Rig {
             .on_group_packet(ts, v4(group), v4(source), bytes, handle);
     }
 
+    /// A packet looked up afresh: what [`Rig::packet`] must give whatever the handle.
+    fn packet_fresh(&mut self, ts: i64, group: [u8; 4], source: [u8; 4], bytes: u64) {
+        let mut handle = GroupHandle::default();
+        self.sessions
+            .on_group_packet(ts, v4(group), v4(source), bytes, &mut handle);
+    }
+
     fn finish(&mut self, ts: i64) -> Vec<ChannelSession> {
         let out = &mut self.out;
         self.sessions.finish(ts, &mut |s| out.push(s));
@@ -991,7 +998,78 @@ fn join_leave_churn_does_not_grow_the_tracker() {
 // ---------------------------------------------------------------------------------------
 // Properties
 
+/// One step of [`handles_count_as_fresh_look_ups_do`]: an IGMP message or a packet.
+#[derive(Clone, Debug)]
+enum Step {
+    /// IGMPv2 report or leave of host `h` for group `g`.
+    V2 { leave: bool, h: usize, g: usize },
+    /// IGMPv3 record of type `rt` with the sources picked by `mask`.
+    V3 {
+        h: usize,
+        rt: u8,
+        g: usize,
+        mask: u8,
+    },
+    /// A packet of `bytes` from source `s` to group `g`.
+    Packet { g: usize, s: usize, bytes: u16 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (any::<bool>(), 0..3usize, 0..3usize).prop_map(|(leave, h, g)| Step::V2 { leave, h, g }),
+        (0..3usize, 1..=6u8, 0..3usize, 0..4u8).prop_map(|(h, rt, g, mask)| Step::V3 {
+            h,
+            rt,
+            g,
+            mask
+        }),
+        (0..3usize, 0..3usize, 1..1500u16).prop_map(|(g, s, bytes)| Step::Packet { g, s, bytes }),
+        (0..3usize, 0..3usize, 1..1500u16).prop_map(|(g, s, bytes)| Step::Packet { g, s, bytes }),
+    ]
+}
+
 proptest! {
+    /// Each flow's handle, kept across joins, leaves, mode changes and timeouts, counts
+    /// exactly as a fresh look-up of the counters for every packet does.
+    #[test]
+    fn handles_count_as_fresh_look_ups_do(
+        steps in proptest::collection::vec(step(), 1..80),
+    ) {
+        const HOSTS: [[u8; 4]; 3] = [[10, 0, 0, 1], [10, 0, 0, 2], [10, 0, 0, 3]];
+        const GROUPS: [[u8; 4]; 3] = [[239, 1, 1, 1], [239, 1, 1, 2], [232, 1, 1, 3]];
+        const SOURCES: [[u8; 4]; 3] = [[192, 0, 2, 1], [192, 0, 2, 2], [192, 0, 2, 3]];
+        // A short membership interval, so that timeouts happen too.
+        let config = SessionConfig {
+            membership_interval_ns: 5 * S,
+            ..SessionConfig::default()
+        };
+        let (mut kept, mut fresh) = (Rig::new(config), Rig::new(config));
+        for (i, st) in steps.iter().enumerate() {
+            let ts = i as i64 * S / 2;
+            for (r, keep) in [(&mut kept, true), (&mut fresh, false)] {
+                match *st {
+                    Step::V2 { leave: false, h, g } => r.report(ts, HOSTS[h], GROUPS[g]),
+                    Step::V2 { leave: true, h, g } => r.leave(ts, HOSTS[h], GROUPS[g]),
+                    Step::V3 { h, rt, g, mask } => {
+                        let sources: Vec<[u8; 4]> =
+                            (0..2).filter(|b| mask & (1 << b) != 0).map(|b| SOURCES[b]).collect();
+                        r.v3(ts, HOSTS[h], rt, GROUPS[g], &sources);
+                    }
+                    Step::Packet { g, s, bytes } if keep => {
+                        r.packet(ts, GROUPS[g], SOURCES[s], u64::from(bytes))
+                    }
+                    Step::Packet { g, s, bytes } => {
+                        r.packet_fresh(ts, GROUPS[g], SOURCES[s], u64::from(bytes))
+                    }
+                }
+            }
+        }
+        let end = steps.len() as i64 * S / 2;
+        let (a, b) = (kept.finish(end), fresh.finish(end));
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(kept.sessions.stats(), fresh.sessions.stats());
+    }
+
     #[test]
     fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         for m in [parse_igmp(&bytes), parse_mld(&bytes)].into_iter().flatten() {
