@@ -10,12 +10,17 @@
 //! downstream payload between them, form one upstream burst (so a TLS ClientHello and the
 //! client's Finished a round trip later are two bursts, the server's handshake flight
 //! between them). A burst of [`SegmentConfig::min_request_bytes`] or more starts a
-//! segment, which takes every downstream byte until the next such burst (or the flow's
-//! end). A segment whose downstream bytes stay under [`SegmentConfig::min_segment_bytes`]
+//! segment, and so does a burst of any size that comes after a downstream lull of
+//! [`SegmentConfig::lull_ns`] or more (downstream payload was seen before it): a player's
+//! next request after its buffer filled, however well HTTP/3's header compression made it
+//! small. The segment takes every downstream byte until the next such burst (or the
+//! flow's end). A segment whose downstream bytes stay under [`SegmentConfig::min_segment_bytes`]
 //! is not a media segment (a handshake, a playlist, an API call): it is counted
 //! ([`SegmentStats::small`]) and not emitted. An upstream burst smaller than a request
 //! (TCP ACKs carry no payload; HTTP/2 WINDOW_UPDATE and PING frames, QUIC ACK-only
-//! packets are a few dozen bytes) does not start one.
+//! packets are a few dozen bytes) does not start one unless it comes after a lull: those
+//! answer downstream data, so they follow it closely. A keep-alive after a lull starts a
+//! segment that its small answer leaves under the segment size: counted, not emitted.
 //!
 //! No lull is required before a request: a player fetching its first segments back to
 //! back sends the next request as soon as the previous response ends, and the response
@@ -55,6 +60,11 @@ pub struct SegmentConfig {
     /// Smallest downstream size of a media segment, bytes. Default 8 KiB: smaller
     /// responses are handshakes, playlists and API calls.
     pub min_segment_bytes: u64,
+    /// A downstream lull at least this long before an upstream burst makes the burst a
+    /// request whatever its size. Default 500 ms: a player waits seconds between
+    /// segments, and ACK-like upstream packets answer downstream data within a round
+    /// trip.
+    pub lull_ns: i64,
 }
 
 impl Default for SegmentConfig {
@@ -63,6 +73,7 @@ impl Default for SegmentConfig {
             min_request_bytes: 100,
             request_merge_ns: 20_000_000,
             min_segment_bytes: 8 * 1024,
+            lull_ns: 500_000_000,
         }
     }
 }
@@ -135,6 +146,10 @@ pub struct SegmentInference {
     burst_started: bool,
     /// Downstream payload came since the current burst's last packet.
     down_since_burst: bool,
+    /// The current burst came after a downstream lull ([`SegmentConfig::lull_ns`]).
+    burst_after_lull: bool,
+    /// Time of the last downstream payload.
+    last_down_ns: Option<i64>,
     open: Option<Open>,
     stats: SegmentStats,
     sizes: Vec<u64>,
@@ -153,6 +168,8 @@ impl SegmentInference {
             burst: None,
             burst_started: false,
             down_since_burst: false,
+            burst_after_lull: false,
+            last_down_ns: None,
             open: None,
             stats: SegmentStats::default(),
             sizes: Vec::new(),
@@ -196,6 +213,9 @@ impl SegmentInference {
                             self.stats.small_bursts += 1;
                         }
                         self.burst_started = false;
+                        self.burst_after_lull = self
+                            .last_down_ns
+                            .is_some_and(|d| ts_ns.saturating_sub(d) >= self.config.lull_ns);
                         (ts_ns, len)
                     }
                 };
@@ -205,7 +225,8 @@ impl SegmentInference {
                     if let Some(o) = self.open.as_mut() {
                         o.seg.request_bytes = bytes;
                     }
-                } else if bytes >= u64::from(self.config.min_request_bytes) {
+                } else if self.burst_after_lull || bytes >= u64::from(self.config.min_request_bytes)
+                {
                     self.burst_started = true;
                     self.close(out);
                     self.open = Some(Open {
@@ -223,6 +244,7 @@ impl SegmentInference {
             }
             Dir::Down => {
                 self.down_since_burst = true;
+                self.last_down_ns = Some(self.last_down_ns.map_or(ts_ns, |d| d.max(ts_ns)));
                 if let Some(o) = self.open.as_mut() {
                     if !o.any {
                         o.any = true;
@@ -323,6 +345,52 @@ mod tests {
             v.push((Dir::Up, at + 20 * MS + i64::from(i) * MS, 0));
         }
         v
+    }
+
+    /// QUIC: ACK-only packets (40 bytes) answer the data; an HTTP/3 request compressed
+    /// to 60 bytes, under the request size, still starts a segment after the player's
+    /// pause; a keep-alive after a pause whose answer is tiny starts none.
+    #[test]
+    fn a_small_request_after_a_lull_starts_a_segment() {
+        let quic = |at: i64, req: u32, n: u32| {
+            let mut v = vec![(Dir::Up, at, req)];
+            for i in 0..n {
+                let t = at + 20 * MS + i64::from(i) * MS;
+                v.push((Dir::Down, t, 1_200));
+                if i % 2 == 1 {
+                    v.push((Dir::Up, t, 40));
+                }
+            }
+            v
+        };
+        let mut p = quic(0, 300, 20);
+        p.extend(quic(4_000 * MS, 60, 20)); // after a lull of almost 4 s
+        p.extend([(Dir::Up, 6_000 * MS, 45), (Dir::Down, 6_020 * MS, 40)]); // keep-alive
+        p.extend(quic(8_000 * MS, 60, 20));
+        let (segs, s) = run(&p);
+        assert_eq!(
+            segs.iter()
+                .map(|x| (x.request_ts_ns, x.request_bytes, x.bytes))
+                .collect::<Vec<_>>(),
+            [
+                (0, 300, 24_000),
+                (4_000 * MS, 60, 24_000),
+                (8_000 * MS, 60, 24_000)
+            ]
+        );
+        assert_eq!(s.stats().small, 1, "the keep-alive");
+        // Without the lull rule the two small requests were not seen: their responses
+        // ran into the segments before them.
+        let mut strict = SegmentInference::new(SegmentConfig {
+            lull_ns: i64::MAX,
+            ..SegmentConfig::default()
+        });
+        let mut n = 0;
+        for &(d, t, l) in &p {
+            strict.on_packet(d, t, l, &mut |_| n += 1);
+        }
+        strict.finish(&mut |_| n += 1);
+        assert_eq!(n, 1);
     }
 
     #[test]

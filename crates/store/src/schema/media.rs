@@ -572,10 +572,10 @@ pub const SEGMENTS: TableSpec = TableSpec {
     name: "segments",
     description: "One row per media segment: read from HTTP in clear (a response whose role \
                   is segment, with the duration and rendition its playlist advertised), or \
-                  inferred from the shape of an encrypted flow (TLS or QUIC: a request-sized \
-                  upstream burst starts a segment, which takes the downstream bytes until the \
-                  next request; responses under 8 KiB are not segments). Written when the \
-                  segment ends.",
+                  inferred from the shape of an encrypted flow (TLS or QUIC: an upstream burst \
+                  that is request-sized or follows a downstream lull of 500 ms starts a \
+                  segment, which takes the downstream bytes until the next request; \
+                  responses under 8 KiB are not segments). Written when the segment ends.",
     sort: "the order in which segments end",
     statistics: &["request_ts"],
     columns: SEGMENT_COLUMNS,
