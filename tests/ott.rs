@@ -317,6 +317,60 @@ fn inferred_segments_match_the_bursts_served() {
     }
 }
 
+/// Requests under the segment rule's request size (100 bytes): HTTP/3 requests of 40-90
+/// bytes (QPACK compresses headers well), and HTTP/2-sized ones of 64-90 bytes over TLS.
+/// Each follows the player's pause between segments, which makes it a request: every
+/// segment served is a row with its exact bytes.
+#[test]
+fn small_requests_after_a_pause_start_segments() {
+    const TOML: &str = r#"
+name = "small-requests"
+start = "2024-03-01T20:00:00Z"
+duration_s = 30.0
+
+[network]
+clients = 10
+
+[[https]]
+name = "h2"
+host = "video.cdn-a.example"
+server_v4 = ["203.0.113.10"]
+clients = 3
+segment_bytes = [200_000, 600_000]
+segment_duration_s = 4.0
+request_bytes = [64, 90]
+rate_bps = 50_000_000
+session_s = [25.0, 30.0]
+tls_handshake = true
+
+[[quic]]
+name = "h3"
+host = "quic.cdn-c.example"
+server_v4 = ["203.0.113.30"]
+clients = 3
+segment_bytes = [200_000, 600_000]
+segment_duration_s = 4.0
+request_bytes = [40, 90]
+rate_bps = 50_000_000
+session_s = [25.0, 30.0]
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, capture) = generate(tmp.path(), "small", TOML);
+    let out = tmp.path().join("small");
+    analyze(&capture, &out, &[]);
+    for quic in [false, true] {
+        let label = if quic { "small quic" } else { "small https" };
+        let s = score("small", &truth, &out, quic);
+        check(label, &s);
+        assert!(s.expected >= 15, "{label}: {} segments served", s.expected);
+        assert_eq!(
+            (s.found, s.exact, s.spurious),
+            (s.expected, s.expected, 0),
+            "{label}: every segment, exact, none spurious"
+        );
+    }
+}
+
 /// The testbed's steady capture (real software: nginx serving HLS over HTTP and HTTPS,
 /// players fetching segments) against nginx's log: every segment served in clear is a
 /// `segments` row (`method = http`) with the body's exact bytes; every segment served
