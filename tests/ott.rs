@@ -539,6 +539,83 @@ fn dash_segments_get_the_mpd_duration_and_bitrate() {
     assert!(n >= 10, "{n} DASH segments");
 }
 
+/// HLS over cleartext HTTP (the `ott` scenario: a 3-rung ladder whose media playlists and
+/// segments all template alike, `/hls/{n}p/...`, a switch up at 10 s and down at 20 s,
+/// a new connection every 6 requests): every segment is a row with its exact bytes, the
+/// duration its media playlist advertised, and the rendition of the variant it was
+/// fetched from, also on connections that fetched no playlist before it.
+#[test]
+fn hls_segments_get_the_rendition_they_were_fetched_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, capture) = generate(
+        tmp.path(),
+        "ott",
+        include_str!("../tools/capgen/scenarios/ott.toml"),
+    );
+    let out = tmp.path().join("out");
+    analyze(&capture, &out, &[]);
+    let flows = rows(&out.join("flows.parquet"));
+    let segs = rows(&out.join("segments.parquet"));
+    let hls = truth["scenario"]["hls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["format"] != "dash")
+        .expect("the ott scenario has an HLS service");
+    let variant = |name: &str| {
+        hls["variants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let (mut n, mut names) = (0, std::collections::BTreeSet::new());
+    for t in truth["flows"].as_array().unwrap() {
+        if t["kind"] != "hls" || t["http"]["host"] != hls["host"] {
+            continue;
+        }
+        let f = flows
+            .iter()
+            .find(|f| {
+                addr(&f["client_addr"]) == addr(&t["client_addr"])
+                    && f["client_port"] == t["client_port"]
+            })
+            .expect("the HLS flow");
+        let mut ours: Vec<_> = segs
+            .iter()
+            .filter(|s| s["flow_id"] == f["flow_id"])
+            .collect();
+        ours.sort_by_key(|s| s["request_ts"].as_i64());
+        let theirs: Vec<_> = t["http"]["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["kind"] == "segment")
+            .collect();
+        assert_eq!(ours.len(), theirs.len(), "a row per HLS segment");
+        for (o, x) in ours.iter().zip(&theirs) {
+            let name = x["variant"].as_str().unwrap();
+            let v = variant(name);
+            assert_eq!(o["method"], "http");
+            assert_eq!(o["bytes"], x["body_bytes_sent"]);
+            assert_eq!(o["duration_s"].as_f64(), x["duration_s"].as_f64());
+            assert_eq!(
+                o["rendition_bandwidth_bps"].as_i64(),
+                v["bandwidth_bps"].as_i64(),
+                "segment of {name} at {}",
+                x["request_ts_ns"]
+            );
+            assert_eq!(o["rendition_resolution"], v["resolution"]);
+            names.insert(name.to_owned());
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "{n} HLS segments");
+    assert_eq!(names.len(), 3, "segments of every rung: {names:?}");
+}
+
 /// TLS application_data records per direction (`flows.tls_app_*`) against tshark's TLS
 /// dissector, per TCP connection and direction: the records whose content type is 23 and
 /// their length fields summed. On the testbed's real TLS 1.3 (nginx, curl), on the `ott`

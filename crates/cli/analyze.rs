@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use streamscope_flow::{BinRate, BinRecord, FlowRecord, FlowSink, FlowStart, FlowTable};
 use streamscope_media::dns::{DnsRow, DnsStats};
 
-use streamscope_media::http::{HttpStats, HttpTransaction, Role};
+use streamscope_media::http::{HttpStats, HttpTransaction, PlaylistIndex, Role};
 use streamscope_media::multicast::{
     ChannelSession, ChannelSessions, GroupHandle, MulticastEvent, MulticastStats, SessionConfig,
 };
@@ -31,6 +31,10 @@ use crate::progress::Progress;
 use crate::Failure;
 
 /// Turns the flow table's records and the inspectors' findings into table rows.
+/// Entries of the run's playlist index (segment templates, media playlists and
+/// patterns, each kind bounded by it): a few thousand players' renditions.
+const RUN_PLAYLIST_ENTRIES: usize = 4096;
+
 struct TableSink {
     output: Output,
     error: Option<streamscope_store::Error>,
@@ -46,6 +50,8 @@ struct TableSink {
     http: HttpStats,
     /// Memberships open, and the group traffic they see.
     sessions: ChannelSessions,
+    /// What every HTTP flow's playlists advertised, for segments fetched on other flows.
+    playlists: PlaylistIndex,
     /// A record's sources, reused.
     sources: Vec<IpAddr>,
     /// The MPEG-TS analysers' settings: the captures' timestamp resolution.
@@ -123,6 +129,10 @@ impl MediaOut for TableSink {
     ) {
         self.sessions
             .on_group_packet(ts_ns, group, source, bytes, handle);
+    }
+
+    fn playlist_index(&mut self) -> Option<&mut PlaylistIndex> {
+        Some(&mut self.playlists)
     }
 
     fn ts_config(&self) -> TsConfig {
@@ -455,6 +465,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         multicast: MulticastStats::default(),
         http: HttpStats::default(),
         sessions: ChannelSessions::new(SessionConfig::default()),
+        playlists: PlaylistIndex::new(RUN_PLAYLIST_ENTRIES),
         sources: Vec::new(),
         ts_config: TsConfig {
             // The coarsest of the inputs' (the jitter figures cannot be finer).

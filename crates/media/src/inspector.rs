@@ -36,7 +36,9 @@ use streamscope_flow::{
 use streamscope_wire::{Packet, Transport};
 
 use crate::dns::{self, DnsConfig, DnsRow, DnsSink, DnsState, DnsStats};
-use crate::http::{self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, Role};
+use crate::http::{
+    self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, PlaylistIndex, Role,
+};
 use crate::multicast::{GroupHandle, MulticastEvent, MulticastReader, MulticastStats};
 use crate::quic::{self, QuicFlow};
 use crate::rtp::{RtpConfig, RtpFlow};
@@ -76,6 +78,11 @@ pub trait MediaOut {
         bytes: u64,
         handle: &mut GroupHandle,
     );
+    /// The run's playlist index, shared by every HTTP flow (see
+    /// [`HttpSink::playlist_index`]); default none.
+    fn playlist_index(&mut self) -> Option<&mut PlaylistIndex> {
+        None
+    }
     /// The MPEG-TS analysers' settings (default: [`TsConfig::default`]; the pipeline's
     /// sink sets the capture's timestamp resolution).
     fn ts_config(&self) -> TsConfig {
@@ -292,6 +299,10 @@ impl HttpSink for HttpTo<'_> {
         if let Some(t) = self.ts.as_mut() {
             t.on_bytes(ts_ns, bytes);
         }
+    }
+
+    fn playlist_index(&mut self) -> Option<&mut PlaylistIndex> {
+        self.out.playlist_index()
     }
 }
 

@@ -40,6 +40,14 @@ pub trait HttpSink {
     fn body(&mut self, index: u64, ts_ns: i64, bytes: &[u8]) {
         let _ = (index, ts_ns, bytes);
     }
+
+    /// The run's playlist index, when the sink keeps one: the flow's playlists go into
+    /// it and its segments are looked up there, instead of in an index of the flow's own
+    /// (a player opens a new connection every few requests, and its first requests on
+    /// it may be segments of a playlist read on another). The default keeps none.
+    fn playlist_index(&mut self) -> Option<&mut PlaylistIndex> {
+        None
+    }
 }
 
 impl<F: FnMut(HttpTransaction)> HttpSink for F {
@@ -937,18 +945,27 @@ impl HttpFlow {
                 Some(pl) => {
                     self.stats.playlists += 1;
                     let entries = self.config.index_entries;
-                    self.index
-                        .get_or_insert_with(|| Box::new(PlaylistIndex::new(entries)))
-                        .insert(&pl);
+                    match out.playlist_index() {
+                        Some(run) => run.insert(&pl),
+                        None => self
+                            .index
+                            .get_or_insert_with(|| Box::new(PlaylistIndex::new(entries)))
+                            .insert(&pl),
+                    }
                     tx.playlist = Some(Box::new(pl));
                 }
                 None => self.stats.bad_playlists += 1,
             }
         }
-        if let Some(index) = self.index.as_deref() {
-            if index.annotate_path(&mut tx, Some(&target)) {
-                self.stats.annotated += 1;
-            }
+        let annotated = match out.playlist_index() {
+            Some(run) => run.annotate_path(&mut tx, Some(&target)),
+            None => self
+                .index
+                .as_deref()
+                .is_some_and(|index| index.annotate_path(&mut tx, Some(&target))),
+        };
+        if annotated {
+            self.stats.annotated += 1;
         }
         self.emit(tx, out);
     }

@@ -67,6 +67,19 @@ pub struct Variant {
     pub rendition: Rendition,
     /// `CODECS` / `@codecs` (at most 64 bytes).
     pub codecs: Option<String>,
+    /// HLS: the media playlist's path, resolved (memory only, never written out: it may
+    /// carry tokens); empty for DASH.
+    pub(crate) path: Hidden,
+}
+
+/// A URL path kept in memory only: its `Debug` does not show it.
+#[derive(Clone, Default, PartialEq)]
+pub(crate) struct Hidden(pub(crate) String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hidden(..)")
+    }
 }
 
 /// Segments a playlist advertises under one host and path template.
@@ -118,14 +131,18 @@ pub struct Playlist {
     pub patterns: Vec<MediaPattern>,
     /// More variants or templates than kept.
     pub truncated: bool,
+    /// The path it was fetched at, resolved (memory only).
+    pub(crate) path: Hidden,
 }
 
 /// Stands for `$Number$` or `$Time$` in a [`MediaPattern`]: a byte no URL path holds.
 const NUMBER: char = '\0';
 
-/// A DASH representation's media segment URLs: its SegmentTemplate `@media` resolved
-/// against the BaseURLs, with `$Number$` and `$Time$` standing for any decimal number,
-/// and what those segments carry. Path templates cannot tell representations apart
+/// A rendition's media segment URLs, and what those segments carry. DASH: a
+/// representation's SegmentTemplate `@media` resolved against the BaseURLs, with
+/// `$Number$` and `$Time$` standing for any decimal number. HLS: the URLs a media
+/// playlist lists under one template, with the digit runs that differ between them (the
+/// sequence number) standing for any number. Path templates cannot tell representations apart
 /// whose ids hold digits (`360p/seg$Number$.m4s` and `720p/…` both template to
 /// `/{n}p/seg{n}.m4s`); the pattern matches a request's path exactly. Kept in memory
 /// only and never written out: an MPD's URLs may carry tokens.
@@ -175,6 +192,77 @@ impl MediaPattern {
     }
 }
 
+/// The URL paths of one playlist's segments under one template, as runs of digits and
+/// of other bytes: the digit runs that differ between segments (their sequence numbers)
+/// become [`NUMBER`] in a [`MediaPattern`]; the rest (the rendition's directory or name,
+/// digits included) stays as it is.
+struct Shape {
+    runs: Vec<(bool, String)>,
+    varies: Vec<bool>,
+    paths: u32,
+}
+
+impl Shape {
+    fn runs(path: &str) -> Vec<(bool, String)> {
+        let mut runs: Vec<(bool, String)> = Vec::new();
+        for c in path.chars() {
+            let digit = c.is_ascii_digit();
+            match runs.last_mut() {
+                Some((d, r)) if *d == digit => r.push(c),
+                _ => runs.push((digit, c.to_string())),
+            }
+        }
+        runs
+    }
+
+    fn new(path: &str) -> Shape {
+        let runs = Shape::runs(path);
+        Shape {
+            varies: vec![false; runs.len()],
+            runs,
+            paths: 1,
+        }
+    }
+
+    fn add(&mut self, path: &str) {
+        let runs = Shape::runs(path);
+        // Another shape under the same template (a different digit layout): only the
+        // first is kept.
+        if runs.len() != self.runs.len()
+            || runs
+                .iter()
+                .zip(&self.runs)
+                .any(|((d, r), (d0, r0))| d != d0 || (!d && r != r0))
+        {
+            return;
+        }
+        for ((v, (_, r)), (_, r0)) in self.varies.iter_mut().zip(&runs).zip(&self.runs) {
+            *v |= r != r0;
+        }
+        self.paths += 1;
+    }
+
+    /// The pattern; from a lone segment, its last digit run is taken for the number.
+    /// `None` when no digit run varies among several (one URL listed again and again).
+    fn pattern(&self) -> Option<String> {
+        let mut varies = self.varies.clone();
+        if self.paths == 1 {
+            let last = self.runs.iter().rposition(|(d, _)| *d)?;
+            varies[last] = true;
+        }
+        if !varies.iter().any(|v| *v) {
+            return None;
+        }
+        Some(
+            self.runs
+                .iter()
+                .zip(&varies)
+                .map(|((_, r), v)| if *v { NUMBER.to_string() } else { r.clone() })
+                .collect(),
+        )
+    }
+}
+
 impl Playlist {
     fn new(kind: PlaylistKind, host: Option<&str>, path: &str) -> Playlist {
         Playlist {
@@ -194,6 +282,11 @@ impl Playlist {
             adverts: Vec::new(),
             patterns: Vec::new(),
             truncated: false,
+            path: Hidden(if path.is_empty() {
+                String::new()
+            } else {
+                resolve(None, "/", path).1
+            }),
         }
     }
 
@@ -225,6 +318,7 @@ impl Playlist {
                             height: v.resolution.and_then(|r| u32::try_from(r.height).ok()),
                         },
                         codecs: v.codecs.as_deref().map(codecs),
+                        path: Hidden(p.split(['?', '#']).next().unwrap_or("").to_owned()),
                     });
                 }
                 Some(pl)
@@ -235,14 +329,46 @@ impl Playlist {
                 pl.media_sequence = Some(m.media_sequence);
                 pl.live = !m.end_list;
                 let mut adverts = Adverts::default();
+                let mut shapes: Vec<(Option<String>, String, Shape)> = Vec::new();
                 for s in &m.segments {
                     let d = f64::from(s.duration);
                     pl.segments += 1;
                     pl.duration_s += d;
                     let (h, p) = resolve(host, path, &s.uri);
-                    adverts.add(h, path_template(&p), d, 1, None);
+                    let template = path_template(&p);
+                    let p = p.split(['?', '#']).next().unwrap_or("");
+                    let room = shapes.len() < MAX_PLAYLIST_ENTRIES;
+                    match shapes
+                        .iter_mut()
+                        .find(|(sh, t, _)| *sh == h && *t == template)
+                    {
+                        Some((_, _, shape)) => shape.add(p),
+                        None if room => shapes.push((h.clone(), template.clone(), Shape::new(p))),
+                        None => {}
+                    }
+                    adverts.add(h, template, d, 1, None);
                 }
                 adverts.into_playlist(&mut pl);
+                // Each template's segment URLs as one pattern, their rendition unknown
+                // until an index knows whose media playlist this is.
+                for (h, template, shape) in shapes {
+                    let Some(pattern) = shape.pattern() else {
+                        continue;
+                    };
+                    let Some(a) = pl
+                        .adverts
+                        .iter()
+                        .find(|a| a.host == h && a.template == template)
+                    else {
+                        continue;
+                    };
+                    pl.patterns.push(MediaPattern {
+                        host: h,
+                        pattern,
+                        duration_s: a.duration_s,
+                        rendition: Rendition::default(),
+                    });
+                }
                 Some(pl)
             }
         }
@@ -723,6 +849,7 @@ impl Mpd {
                 template,
                 rendition,
                 codecs: codecs_v,
+                path: Hidden::default(),
             });
         }
     }
@@ -772,15 +899,23 @@ pub struct SegmentInfo {
 /// playlists' variants). An [`super::HttpFlow`] keeps a small one; a caller keeps one per
 /// run to join playlists and segments fetched on different flows. The oldest entries go
 /// first when it is full ([`PlaylistIndex::evicted`] counts them). DASH representations'
-/// [`MediaPattern`]s are kept too (as many as entries, the newest first), to match a
-/// request's own path where the caller has it ([`PlaylistIndex::annotate_path`]).
+/// and HLS media playlists' [`MediaPattern`]s are kept too (as many as entries, the newest
+/// first), to match a request's own path where the caller has it
+/// ([`PlaylistIndex::annotate_path`]): renditions whose paths template alike are told
+/// apart by them. An HLS media playlist's segments get the rendition of the master
+/// playlist's variant that points at its exact path (else at its template, when that
+/// template names one rendition only).
 #[derive(Debug, Clone)]
 pub struct PlaylistIndex {
     max: usize,
     segments: HashMap<String, SegmentInfo, RandomState>,
-    renditions: HashMap<String, Rendition, RandomState>,
+    /// Media playlists' renditions by host and path template; `None` when variants of
+    /// different renditions share the template (`/hls/{n}p/index.m3u8`).
+    renditions: HashMap<String, Option<Rendition>, RandomState>,
     order: VecDeque<(bool, String)>,
     patterns: VecDeque<MediaPattern>,
+    /// HLS variants' media playlists by host and exact path, the newest first.
+    variant_paths: VecDeque<(Option<String>, Hidden, Rendition)>,
     evicted: u64,
 }
 
@@ -801,6 +936,7 @@ impl PlaylistIndex {
             renditions: HashMap::default(),
             order: VecDeque::new(),
             patterns: VecDeque::new(),
+            variant_paths: VecDeque::new(),
             evicted: 0,
         }
     }
@@ -840,37 +976,79 @@ impl PlaylistIndex {
     /// what an earlier one said. A media playlist's segments get the rendition of the
     /// master playlist's variant that pointed at it, when that was seen.
     pub fn insert(&mut self, pl: &Playlist) {
+        if pl.kind == PlaylistKind::HlsMaster {
+            for v in &pl.variants {
+                if !v.path.0.is_empty() {
+                    self.variant_paths
+                        .retain(|(h, p, _)| (h, p) != (&v.host, &v.path));
+                    if self.variant_paths.len() >= self.max {
+                        self.variant_paths.pop_back();
+                        self.evicted += 1;
+                    }
+                    self.variant_paths
+                        .push_front((v.host.clone(), v.path.clone(), v.rendition));
+                }
+                // A template shared by variants of different renditions names none.
+                let shared = pl.variants.iter().any(|w| {
+                    (&w.host, &w.template) == (&v.host, &v.template) && w.rendition != v.rendition
+                });
+                let k = key(v.host.as_deref(), &v.template);
+                if !self.renditions.contains_key(&k) {
+                    self.make_room();
+                    self.order.push_back((false, k.clone()));
+                }
+                self.renditions.insert(k, (!shared).then_some(v.rendition));
+            }
+        }
+        // A media playlist's rendition: the variant that points at its exact path, else
+        // the one its template names.
+        let own = self
+            .variant_paths
+            .iter()
+            .find(|(h, p, _)| !p.0.is_empty() && (h, p) == (&pl.host, &pl.path))
+            .map(|&(_, _, r)| r)
+            .or_else(|| {
+                (!pl.template.is_empty())
+                    .then(|| {
+                        self.renditions
+                            .get(&key(pl.host.as_deref(), &pl.template))
+                            .copied()
+                            .flatten()
+                    })
+                    .flatten()
+            });
         for p in &pl.patterns {
+            // An HLS media playlist's segments carry its rendition, when known.
+            let p = match (pl.kind, own) {
+                (PlaylistKind::HlsMedia, None) => continue,
+                (PlaylistKind::HlsMedia, Some(rendition)) => MediaPattern {
+                    rendition,
+                    ..p.clone()
+                },
+                _ => p.clone(),
+            };
             self.patterns
                 .retain(|q| (&q.host, &q.pattern) != (&p.host, &p.pattern));
             if self.patterns.len() >= self.max {
                 self.patterns.pop_back();
                 self.evicted += 1;
             }
-            self.patterns.push_front(p.clone());
+            self.patterns.push_front(p);
         }
-        for v in &pl.variants {
-            if pl.kind == PlaylistKind::HlsMaster {
-                let k = key(v.host.as_deref(), &v.template);
-                if !self.renditions.contains_key(&k) {
-                    self.make_room();
-                    self.order.push_back((false, k.clone()));
-                }
-                self.renditions.insert(k, v.rendition);
-            }
-        }
-        let own = (!pl.template.is_empty())
-            .then(|| {
-                self.renditions
-                    .get(&key(pl.host.as_deref(), &pl.template))
-                    .copied()
-            })
-            .flatten();
         for a in &pl.adverts {
             let k = key(a.host.as_deref(), &a.template);
             let info = SegmentInfo {
                 duration_s: a.duration_s,
                 rendition: a.rendition.or(own),
+            };
+            // Playlists of different renditions advertising under one template (the
+            // same path but for its digits): the template names none from then on.
+            let info = match self.segments.get(&k) {
+                Some(old) if old.rendition != info.rendition => SegmentInfo {
+                    rendition: None,
+                    ..info
+                },
+                _ => info,
             };
             if !self.segments.contains_key(&k) {
                 self.make_room();

@@ -350,3 +350,61 @@ fn dash_representations_told_apart_by_their_media_pattern() {
         assert_eq!(tx.rendition.and_then(|r| r.height), Some(height), "{path}");
     }
 }
+
+/// HLS variants whose media playlists and segments template alike (`/hls/{n}p/...`): a
+/// segment gets the rendition of the media playlist that listed it (matched on its own
+/// path, with the sequence number free), not of the playlist read last; by template alone
+/// it gets a duration and no rendition.
+#[test]
+fn hls_variants_told_apart_by_their_paths() {
+    const MASTER: &str = "#EXTM3U\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=1000000,RESOLUTION=640x360\n360p/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720\n720p/index.m3u8\n";
+    let media = |name: &str, first: u32| {
+        let mut m = format!("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{first}\n");
+        for n in first..first + 3 {
+            m.push_str(&format!("#EXTINF:4.0,\nseg{n}.ts?tok=ab12\n"));
+        }
+        Playlist::parse_hls(
+            m.as_bytes(),
+            Some("hls.example"),
+            &format!("/hls/{name}/index.m3u8"),
+        )
+        .expect("a media playlist")
+    };
+    let master = Playlist::parse_hls(MASTER.as_bytes(), Some("hls.example"), "/hls/master.m3u8")
+        .expect("a master playlist");
+    // What a table could show of the variants: nothing of their paths.
+    assert!(!format!("{master:?}").contains("360p/index"));
+    let mut index = PlaylistIndex::new(16);
+    index.insert(&master);
+    index.insert(&media("360p", 100));
+    index.insert(&media("720p", 200)); // read last
+    let seg = |path: &str| {
+        let (out, _) = run(&[
+            b(
+                C,
+                &format!("GET {path} HTTP/1.1\r\nHost: hls.example\r\n\r\n"),
+            ),
+            b(S, &ok("video/mp2t", "0123456789")),
+        ]);
+        let mut tx = out.txs[0].clone();
+        tx.duration_s = None;
+        tx.rendition = None;
+        tx
+    };
+    for (path, height) in [
+        ("/hls/360p/seg101.ts?tok=ab12", 360),
+        ("/hls/360p/seg104.ts", 360),
+        ("/hls/720p/seg201.ts?tok=cd34", 720),
+    ] {
+        let mut tx = seg(path);
+        assert!(index.annotate_path(&mut tx, Some(path)));
+        assert_eq!(tx.duration_s, Some(4.0));
+        assert_eq!(tx.rendition.and_then(|r| r.height), Some(height), "{path}");
+    }
+    let mut by_template = seg("/hls/360p/seg101.ts");
+    assert!(index.annotate(&mut by_template));
+    assert_eq!(by_template.duration_s, Some(4.0));
+    assert_eq!(by_template.rendition, None, "the template names no rung");
+}
