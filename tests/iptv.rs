@@ -459,3 +459,92 @@ fn testbed_loss_window_and_sessions() {
     }
     assert_eq!(checked, 2, "both receivers");
 }
+
+/// MPEG-TS in RTP with heavy loss (half the datagrams for 5 s): the media loss rate is
+/// counted from the RTP sequence numbers, lost datagrams × the TS packets each carried,
+/// which equals the truth's; the continuity counters, which cannot see a PID's gap of 16
+/// packets or more, count fewer.
+#[test]
+fn media_loss_rate_of_ts_in_rtp_comes_from_rtp() {
+    const TOML: &str = r#"
+name = "rtp-loss"
+start = "2024-03-01T20:00:00Z"
+duration_s = 20.0
+
+[[channel]]
+name = "hd"
+group = "239.30.0.9"
+encap = "rtp"
+mux_rate_bps = 4_000_000
+
+[[channel]]
+name = "sd"
+group = "239.10.0.9"
+encap = "udp"
+mux_rate_bps = 4_000_000
+
+[[fault]]
+kind = "multicast_loss"
+channels = ["hd", "sd"]
+start_s = 5.0
+end_s = 10.0
+probability = 0.5
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let sc = capgen::Scenario::from_toml(TOML).expect("scenario parses");
+    let opts = capgen::Options {
+        seed: 1,
+        format: capgen::Format::Pcap,
+        ts_resolution: None,
+    };
+    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
+    let truth = serde_json::to_value(&truth).unwrap();
+    let capture = tmp.path().join("rtp-loss.pcap");
+    std::fs::write(&capture, bytes).unwrap();
+    let out = tmp.path().join("out");
+    analyze(&capture, &out, &[]);
+    let flows = rows(&out.join("flows.parquet"));
+    let ts_streams = rows(&out.join("ts_streams.parquet"));
+    let mut seen = 0;
+    for t in truth["flows"].as_array().unwrap() {
+        let Some(tt) = t.get("ts").filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let name = s(&t["name"]);
+        let f = flows
+            .iter()
+            .find(|f| addr(&f["client_addr"]) == addr(&t["client_addr"]))
+            .expect("the channel's flow");
+        let st = ts_streams
+            .iter()
+            .find(|r| r["flow_id"] == f["flow_id"])
+            .expect("its ts_streams row");
+        let lost: i64 = tt["pids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["lost_packets"].as_i64().unwrap())
+            .sum();
+        let dropped = tt["datagrams_dropped"].as_i64().unwrap();
+        assert_eq!(
+            lost,
+            dropped * tt["ts_per_datagram"].as_i64().unwrap(),
+            "{name}"
+        );
+        let cc_view = st["lost_packets"].as_i64().unwrap();
+        assert!(
+            dropped > 100 && cc_view < lost,
+            "{name}: {cc_view} of {lost} by CC"
+        );
+        let secs =
+            (st["last_ts"].as_i64().unwrap() - st["first_ts"].as_i64().unwrap()) as f64 / 1e6;
+        let counted = (st["mlr_pps"].as_f64().unwrap() * secs).round() as i64;
+        if st["carrier"] == "rtp" {
+            assert_eq!(counted, lost, "{name}: the RTP view");
+        } else {
+            assert_eq!(counted, cc_view, "{name}: the continuity counters' view");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 2);
+}

@@ -630,6 +630,10 @@ impl Udp {
     fn end(&mut self, flow: &FlowStart, ended_ns: i64, out: &mut (dyn MediaOut + Send)) {
         if let Some(t) = self.ts.as_mut() {
             t.finish(ended_ns);
+            if let (Carrier::Rtp, Some(r)) = (self.carrier, self.rtp.as_ref()) {
+                let lost: i64 = r.streams().map(|s| s.lost.max(0)).sum();
+                t.set_rtp_lost(lost.unsigned_abs());
+            }
             out.ts(flow, t, self.carrier);
             self.class = Some(if self.group.is_some() {
                 MediaClass::IptvMulticast

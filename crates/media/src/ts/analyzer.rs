@@ -297,6 +297,8 @@ pub struct TsAnalyzer {
     datagrams: u64,
     not_ts: u64,
     skipped: u64,
+    /// TS packets lost by the RTP sequence numbers (see [`TsAnalyzer::set_rtp_lost`]).
+    rtp_lost: Option<u64>,
 }
 
 impl TsAnalyzer {
@@ -337,6 +339,7 @@ impl TsAnalyzer {
             datagrams: 0,
             not_ts: 0,
             skipped: 0,
+            rtp_lost: None,
         }
     }
 
@@ -446,6 +449,14 @@ impl TsAnalyzer {
         core.jitter.close();
     }
 
+    /// The TS came in RTP, and its sequence numbers say `datagrams` were lost: the media
+    /// loss rate is counted from them (times the TS packets a datagram carries), which
+    /// see what the continuity counters cannot (a PID's gap of 16 packets or more).
+    pub fn set_rtp_lost(&mut self, datagrams: u64) {
+        let per = self.framing.map_or(1, |f| u64::from(f.packets.max(1)));
+        self.rtp_lost = Some(datagrams.saturating_mul(per));
+    }
+
     /// TR 101 290 counters so far.
     pub fn tr101290(&self) -> &Tr101290 {
         &self.core.tr
@@ -485,7 +496,7 @@ impl TsAnalyzer {
             ts_resolution_ns: c.config.ts_resolution_ns,
             df_max_ms: max_opt(c.df_max_ms, df_bin),
             lost_packets: c.lost_total,
-            mlr_pps: duration_s.map(|d| c.lost_total as f64 / d),
+            mlr_pps: duration_s.map(|d| self.rtp_lost.unwrap_or(c.lost_total) as f64 / d),
             mlr_max_pps: c.mlr_max,
             tr101290: c.tr,
         }

@@ -283,7 +283,7 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "mlr_pps",
         Float64,
         true,
-        "MDI media loss rate over the stream: lost_packets per second. Null for a stream of no duration.",
+        "MDI media loss rate over the stream, TS packets per second: from the RTP sequence numbers when carrier is rtp (lost datagrams × TS packets per datagram), else lost_packets per second (the continuity counters miss a PID's gap of 16 packets or more). Null for a stream of no duration.",
     ),
     col(
         "ts_sync_loss",
