@@ -460,10 +460,11 @@ fn testbed_loss_window_and_sessions() {
     assert_eq!(checked, 2, "both receivers");
 }
 
-/// MPEG-TS in RTP with heavy loss (half the datagrams for 5 s): the media loss rate is
-/// counted from the RTP sequence numbers, lost datagrams × the TS packets each carried,
-/// which equals the truth's; the continuity counters, which cannot see a PID's gap of 16
-/// packets or more, count fewer.
+/// MPEG-TS in RTP with heavy loss (half the datagrams for 5 s) and later duplicates: the
+/// media loss rate is counted from the RTP sequence numbers never received, × the TS
+/// packets each datagram carried, which equals the truth's (duplicates do not hide
+/// losses); the continuity counters, which cannot see a PID's gap of 16 packets or more,
+/// count fewer.
 #[test]
 fn media_loss_rate_of_ts_in_rtp_comes_from_rtp() {
     const TOML: &str = r#"
@@ -489,6 +490,13 @@ channels = ["hd", "sd"]
 start_s = 5.0
 end_s = 10.0
 probability = 0.5
+
+[[fault]]
+kind = "multicast_duplicate"
+channels = ["hd"]
+start_s = 12.0
+end_s = 14.0
+probability = 0.2
 "#;
     let tmp = tempfile::tempdir().unwrap();
     let sc = capgen::Scenario::from_toml(TOML).expect("scenario parses");

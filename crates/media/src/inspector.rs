@@ -631,8 +631,18 @@ impl Udp {
         if let Some(t) = self.ts.as_mut() {
             t.finish(ended_ns);
             if let (Carrier::Rtp, Some(r)) = (self.carrier, self.rtp.as_ref()) {
-                let lost: i64 = r.streams().map(|s| s.lost.max(0)).sum();
-                t.set_rtp_lost(lost.unsigned_abs());
+                // Sequence numbers never received: RFC 3550's loss (expected less
+                // received) counts each duplicate against it.
+                let lost: u64 = r
+                    .streams()
+                    .map(|s| {
+                        s.lost
+                            .saturating_add_unsigned(s.duplicates)
+                            .max(0)
+                            .unsigned_abs()
+                    })
+                    .sum();
+                t.set_rtp_lost(lost);
             }
             out.ts(flow, t, self.carrier);
             self.class = Some(if self.group.is_some() {
