@@ -543,6 +543,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
     for (name, n) in sink.http.iter() {
         extra.insert(format!("http_{name}"), n);
     }
+    // Playlist entries pushed out of the run's bounded index by newer ones.
+    extra.insert(
+        "http_playlist_index_evicted".to_string(),
+        sink.playlists.evicted(),
+    );
     for (name, n) in sink.multicast.iter() {
         extra.insert(format!("multicast_{name}"), n);
     }
