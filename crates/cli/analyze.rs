@@ -13,8 +13,10 @@ use streamscope_media::http::{HttpStats, HttpTransaction, PlaylistIndex, Role};
 use streamscope_media::multicast::{
     ChannelSession, ChannelSessions, GroupHandle, MulticastEvent, MulticastStats, SessionConfig,
 };
+use streamscope_media::quic::QuicStats;
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
+use streamscope_media::tls::TlsStats;
 use streamscope_media::ts::{TsAnalyzer, TsConfig};
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 use streamscope_store::{
@@ -48,6 +50,10 @@ struct TableSink {
     multicast: MulticastStats,
     /// What the HTTP flows read and could not.
     http: HttpStats,
+    /// What the TLS readers read and could not.
+    tls: TlsStats,
+    /// What the QUIC readers read and could not.
+    quic: QuicStats,
     /// Memberships open, and the group traffic they see.
     sessions: ChannelSessions,
     /// What every HTTP flow's playlists advertised, for segments fetched on other flows.
@@ -262,6 +268,14 @@ impl MediaOut for TableSink {
         &mut self.http
     }
 
+    fn tls_stats(&mut self) -> &mut TlsStats {
+        &mut self.tls
+    }
+
+    fn quic_stats(&mut self) -> &mut QuicStats {
+        &mut self.quic
+    }
+
     fn segment(&mut self, flow: &FlowStart, s: &InferredSegment) {
         if self.error.is_some() {
             return;
@@ -464,6 +478,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         dns: DnsStats::default(),
         multicast: MulticastStats::default(),
         http: HttpStats::default(),
+        tls: TlsStats::default(),
+        quic: QuicStats::default(),
         sessions: ChannelSessions::new(SessionConfig::default()),
         playlists: PlaylistIndex::new(RUN_PLAYLIST_ENTRIES),
         sources: Vec::new(),
@@ -548,6 +564,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<(), Failure> {
         "http_playlist_index_evicted".to_string(),
         sink.playlists.evicted(),
     );
+    for (name, n) in sink.tls.iter() {
+        extra.insert(format!("tls_{name}"), n);
+    }
+    for (name, n) in sink.quic.iter() {
+        extra.insert(format!("quic_{name}"), n);
+    }
     for (name, n) in sink.multicast.iter() {
         extra.insert(format!("multicast_{name}"), n);
     }

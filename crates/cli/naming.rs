@@ -34,6 +34,7 @@ pub struct Found {
     class: Option<(&'static str, Option<&'static str>)>,
     http_host: Option<String>,
     hello: Option<Box<Hello>>,
+    quic_version: Option<String>,
     tls_app: Option<TlsAppFacts>,
     segments: Option<SegmentFacts>,
 }
@@ -45,6 +46,7 @@ impl Found {
                 class: None,
                 http_host: None,
                 hello: None,
+                quic_version: None,
                 tls_app: None,
                 segments: None,
             };
@@ -53,6 +55,7 @@ impl Found {
             class: i.class().map(|c| (c.name(), i.class_evidence())),
             http_host: i.http_host().map(str::to_owned),
             hello: i.hello().cloned().map(Box::new),
+            quic_version: i.quic_version(),
             tls_app: i.tls_app_records().map(|[up, down]| TlsAppFacts {
                 records: [up.records, down.records],
                 bytes: [up.bytes, down.bytes],
@@ -162,12 +165,12 @@ impl Namer {
             row.alpn = Some(h.alpn);
             row.tls_offered_versions = Some(h.offered);
             if row.protocol == 17 {
-                row.quic_version = h.version;
                 row.tls_version = Some("TLS 1.3".to_string());
             } else {
                 row.tls_version = h.version;
             }
         }
+        row.quic_version = found.quic_version;
         row.tls_app = found.tls_app;
         row.segments = found.segments;
         let group = [f.client.addr, f.server.addr]

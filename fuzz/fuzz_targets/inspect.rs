@@ -14,8 +14,10 @@ use streamscope_flow::{BinRecord, FlowConfig, FlowRecord, FlowSink, FlowStart, F
 use streamscope_media::dns::{DnsRow, DnsStats};
 use streamscope_media::http::{HttpStats, HttpTransaction};
 use streamscope_media::multicast::{GroupHandle, MulticastEvent, MulticastStats};
+use streamscope_media::quic::QuicStats;
 use streamscope_media::rtp::RtpFlow;
 use streamscope_media::segments::InferredSegment;
+use streamscope_media::tls::TlsStats;
 use streamscope_media::ts::TsAnalyzer;
 use streamscope_media::{Carrier, MediaBin, MediaInspector, MediaOut};
 
@@ -25,6 +27,8 @@ struct Sink {
     dns: DnsStats,
     multicast: MulticastStats,
     http: HttpStats,
+    tls: TlsStats,
+    quic: QuicStats,
     rows: u64,
 }
 
@@ -58,6 +62,12 @@ impl MediaOut for Sink {
     }
     fn http_stats(&mut self) -> &mut HttpStats {
         &mut self.http
+    }
+    fn tls_stats(&mut self) -> &mut TlsStats {
+        &mut self.tls
+    }
+    fn quic_stats(&mut self) -> &mut QuicStats {
+        &mut self.quic
     }
 }
 

@@ -40,10 +40,10 @@ use crate::http::{
     self, HttpConfig, HttpFlow, HttpSink, HttpStats, HttpTransaction, PlaylistIndex, Role,
 };
 use crate::multicast::{GroupHandle, MulticastEvent, MulticastReader, MulticastStats};
-use crate::quic::{self, QuicFlow};
+use crate::quic::{self, QuicFlow, QuicStats};
 use crate::rtp::{RtpConfig, RtpFlow};
 use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
-use crate::tls::{self, TlsFlow};
+use crate::tls::{self, TlsFlow, TlsStats};
 use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
 
 /// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
@@ -98,6 +98,11 @@ pub trait MediaOut {
     fn http(&mut self, flow: &FlowStart, tx: &HttpTransaction);
     /// What the run's HTTP flows read and could not read, counted as they go.
     fn http_stats(&mut self) -> &mut HttpStats;
+    /// What the run's TLS readers read and could not read, added as each flow ends (or
+    /// its reader finds it is not TLS).
+    fn tls_stats(&mut self) -> &mut TlsStats;
+    /// What the run's QUIC readers read and could not read, added as each flow ends.
+    fn quic_stats(&mut self) -> &mut QuicStats;
 }
 
 /// How a flow's MPEG-TS came.
@@ -450,7 +455,8 @@ impl Encrypted {
         if let Some(t) = self.tls.as_mut() {
             t.on_stream(dir, ts_ns, bytes, &mut |_| {});
             if !t.wants_bytes() {
-                // Not TLS: nothing to keep.
+                // Not TLS: nothing to keep but the counts.
+                out.tls_stats().merge(t.stats());
                 self.tls = None;
             }
         }
@@ -484,9 +490,22 @@ impl Encrypted {
         }
     }
 
-    /// The flow ended: keeps what the TLS reader read, and lets it go.
-    fn end_tls(&mut self) {
+    /// The version of a QUIC flow's first long header (or gQUIC public header).
+    fn quic_version(&self) -> Option<u32> {
+        self.quic_reader.as_ref().and_then(|q| q.version())
+    }
+
+    /// The flow ended: keeps what the TLS reader read, counts what the TLS or QUIC
+    /// reader read, and lets the TLS reader go.
+    fn end_readers(&mut self, ended_ns: i64, out: &mut (dyn MediaOut + Send)) {
         self.keep_hello();
+        if let Some(q) = self.quic_reader.as_mut() {
+            q.finish(ended_ns);
+            out.quic_stats().merge(q.stats());
+        }
+        if let Some(t) = self.tls.as_ref() {
+            out.tls_stats().merge(t.stats());
+        }
         if let Some(t) = self.tls.take().filter(|t| t.is_tls() == Some(true)) {
             let app = |d: FlowDir| {
                 let s = t.dir_stats(d);
@@ -520,18 +539,6 @@ impl Encrypted {
 /// legacy 3.3).
 fn tls_record_start(p: &[u8]) -> bool {
     matches!(p, [20..=23, 3, 0..=4, ..])
-}
-
-/// Whether a UDP payload is a QUIC client Initial: a long header (RFC 8999) of version 1
-/// (packet type 0) or 2 (RFC 9369: packet type 1), in a datagram padded to at least 1,200
-/// bytes (RFC 9000 section 14.1).
-fn quic_initial(p: &[u8]) -> bool {
-    if p.len() < 1200 || p[0] & 0xc0 != 0xc0 {
-        return false;
-    }
-    let version = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
-    let kind = (p[0] >> 4) & 3;
-    matches!((version, kind), (1, 0) | (0x6b33_43cf, 1))
 }
 
 /// A UDP flow's media state.
@@ -581,7 +588,10 @@ impl Udp {
     }
 
     fn datagram(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
-        if self.datagrams == 0 && self.group.is_none() && quic_initial(s.payload) {
+        if self.datagrams == 0
+            && self.group.is_none()
+            && quic::client_first_version(s.payload, s.payload_len as usize).is_some()
+        {
             self.quic = true;
             self.let_go = true;
             return;
@@ -725,6 +735,15 @@ impl MediaInspector {
     pub fn tls_app_records(&self) -> Option<[AppRecords; 2]> {
         match &self.kind {
             Kind::Encrypted(e) => e.app_records,
+            _ => None,
+        }
+    }
+
+    /// A QUIC flow's version, named ([`quic::version_name`]): that of its first long
+    /// header (or gQUIC public header), whether or not its ClientHello was read.
+    pub fn quic_version(&self) -> Option<String> {
+        match &self.kind {
+            Kind::Encrypted(e) => e.quic_version().map(|v| quic::version_name(v).into_owned()),
             _ => None,
         }
     }
@@ -1002,7 +1021,7 @@ impl Inspector for MediaInspector {
                 }
             }
             Kind::Encrypted(e) => {
-                e.end_tls();
+                e.end_readers(ended_ns, out);
                 e.seg.finish(&mut |x| out.segment(flow, &x));
             }
             Kind::Http(h) => {

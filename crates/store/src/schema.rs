@@ -452,8 +452,9 @@ const FLOW_COLUMNS: &[Column] = &[
         "quic_version",
         DictUtf8,
         true,
-        "The QUIC version of a QUIC flow's Initial packets (v1, v2; drafts and others by \
-         name). Null for other flows.",
+        "The QUIC version of a QUIC flow's first long header, or gQUIC public header: v1, \
+         v2, draft-N, mvfst-0x…, gQUIC's Q0xx/T0xx; only v1 and v2 Initials are opened for \
+         the SNI. Null for other flows.",
     ),
     col(
         "tls_offered_versions",

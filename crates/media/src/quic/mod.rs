@@ -175,6 +175,36 @@ pub struct QuicDatagram {
     pub packets: u8,
 }
 
+/// The version of a datagram that opens a QUIC connection from the client's side, or
+/// `None`: a datagram padded to at least 1,200 bytes (RFC 9000 section 14.1; gQUIC pads
+/// its client hellos the same way) whose first packet is an Initial of version 1 (packet
+/// type 0b00) or 2 (0b01, RFC 9369), of an IETF draft, an mvfst or a gQUIC version with
+/// an IETF long header (type 0b00), or a gQUIC public header carrying its version (up to
+/// Q043). Reserved and unknown versions are not taken: a datagram of random bytes has the
+/// top bit set half the time. `p` is the payload as captured, `len` the datagram's payload
+/// length by its headers (a snap length may have cut the rest).
+pub fn client_first_version(p: &[u8], len: usize) -> Option<u32> {
+    if len < 1200 || p.len() < 5 {
+        return None;
+    }
+    if p[0] & 0x80 == 0 {
+        return packet::gquic_public_header_version(p).filter(|_| p[0] & 0x08 != 0);
+    }
+    if p[0] & 0x40 == 0 {
+        return None;
+    }
+    let version = u32::from_be_bytes([p[1], p[2], p[3], p[4]]);
+    let kind = (p[0] >> 4) & 3;
+    let initial = match VersionKind::of(version) {
+        VersionKind::V2 => kind == 1,
+        VersionKind::V1 | VersionKind::Draft(_) | VersionKind::Mvfst | VersionKind::Gquic => {
+            kind == 0
+        }
+        VersionKind::Negotiation | VersionKind::Reserved | VersionKind::Unknown => false,
+    };
+    initial.then_some(version)
+}
+
 /// What a version is (see [`version_name`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum VersionKind {

@@ -9,8 +9,8 @@ use proptest::prelude::*;
 
 use super::crypto::{decode_packet_number, initial_secrets, Keys, Opener, Protection};
 use super::{
-    version_name, Dir, LongType, PacketForm, QuicDatagram, QuicFlow, VersionKind, VERSION_1,
-    VERSION_2,
+    client_first_version, version_name, Dir, LongType, PacketForm, QuicDatagram, QuicFlow,
+    VersionKind, VERSION_1, VERSION_2,
 };
 
 const UP: Dir = Dir::Up;
@@ -836,4 +836,44 @@ proptest! {
 fn inline_sizes_stay_as_documented() {
     assert!(std::mem::size_of::<QuicFlow>() <= 424);
     assert!(std::mem::size_of::<crate::tls::TlsFlow>() <= 704);
+}
+
+/// A client's first datagram: padded to 1,200 bytes, an Initial of a version that is
+/// named; reserved and unknown versions, other packet types and short datagrams are not.
+#[test]
+fn client_first_datagrams_by_version() {
+    let long = |first: u8, version: u32| {
+        let mut d = vec![0u8; 1200];
+        d[0] = first;
+        d[1..5].copy_from_slice(&version.to_be_bytes());
+        d
+    };
+    let first = |d: &[u8]| client_first_version(d, d.len());
+    assert_eq!(first(&long(0xc3, VERSION_1)), Some(VERSION_1));
+    // Version 2's Initial is type 0b01; its 0b00 is a Retry.
+    assert_eq!(first(&long(0xd3, VERSION_2)), Some(VERSION_2));
+    assert_eq!(first(&long(0xc3, VERSION_2)), None);
+    // A Handshake packet does not open a connection.
+    assert_eq!(first(&long(0xe3, VERSION_1)), None);
+    assert_eq!(first(&long(0xc3, 0xff00_001d)), Some(0xff00_001d));
+    assert_eq!(first(&long(0xc3, 0xface_b00e)), Some(0xface_b00e));
+    assert_eq!(
+        first(&long(0xc3, u32::from_be_bytes(*b"Q050"))),
+        Some(0x5130_3530)
+    );
+    assert_eq!(first(&long(0xc3, 0x1a2a_3a4a)), None, "reserved");
+    assert_eq!(first(&long(0xc3, 0x1234_5678)), None, "unknown");
+    assert_eq!(first(&long(0x83, VERSION_1)), None, "fixed bit clear");
+    // gQUIC up to Q043: public header with the version flag and an 8-byte CID.
+    let mut g = vec![0u8; 1350];
+    g[0] = 0x09;
+    g[9..13].copy_from_slice(b"Q035");
+    assert_eq!(first(&g), Some(u32::from_be_bytes(*b"Q035")));
+    g[0] = 0x01;
+    assert_eq!(first(&g), None, "no connection ID");
+    // Too short to be a client's first datagram, unless a snap length cut it.
+    let v1 = long(0xc3, VERSION_1);
+    assert_eq!(client_first_version(&v1[..1199], 1199), None);
+    assert_eq!(client_first_version(&v1[..256], 1208), Some(VERSION_1));
+    assert_eq!(client_first_version(&v1[..4], 1208), None);
 }
