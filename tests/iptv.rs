@@ -513,6 +513,7 @@ probability = 0.2
     analyze(&capture, &out, &[]);
     let flows = rows(&out.join("flows.parquet"));
     let ts_streams = rows(&out.join("ts_streams.parquet"));
+    let bins = rows(&out.join("flow_bins.parquet"));
     let mut seen = 0;
     for t in truth["flows"].as_array().unwrap() {
         let Some(tt) = t.get("ts").filter(|v| !v.is_null()) else {
@@ -547,11 +548,37 @@ probability = 0.2
         let secs =
             (st["last_ts"].as_i64().unwrap() - st["first_ts"].as_i64().unwrap()) as f64 / 1e6;
         let counted = (st["mlr_pps"].as_f64().unwrap() * secs).round() as i64;
-        if st["carrier"] == "rtp" {
+        let view = if st["carrier"] == "rtp" {
             assert_eq!(counted, lost, "{name}: the RTP view");
+            lost
         } else {
             assert_eq!(counted, cc_view, "{name}: the continuity counters' view");
+            cc_view
+        };
+        // Per bin (1 s; each bin's span runs from the previous bin's last datagram to its
+        // own, a second to within a datagram's spacing at this constant rate): the same
+        // view, in every second of the loss window (5 s to 10 s) and in no other, adding
+        // up to the stream's within 1 %.
+        let start_us = truth["start_ns"].as_i64().unwrap() / 1000;
+        let mut per_bin = 0.0;
+        for b in bins.iter().filter(|b| b["flow_id"] == f["flow_id"]) {
+            let mlr = b["ts_mlr_pps"]
+                .as_f64()
+                .expect("ts_mlr_pps on a TS flow's bins");
+            let second = (b["bin_start"].as_i64().unwrap() - start_us) / 1_000_000;
+            // A loss is seen when the next datagram comes: the window's last one may
+            // show in second 10.
+            if (5..10).contains(&second) {
+                assert!(mlr > 0.0, "{name}: no loss in second {second}");
+            } else if second != 10 {
+                assert_eq!(mlr, 0.0, "{name}: loss in second {second}");
+            }
+            per_bin += mlr;
         }
+        assert!(
+            (per_bin - view as f64).abs() <= view as f64 / 100.0,
+            "{name}: per-bin MLR adds up to {per_bin}, the stream lost {view}"
+        );
         seen += 1;
     }
     assert_eq!(seen, 2);

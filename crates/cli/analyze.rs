@@ -325,6 +325,7 @@ impl MediaOut for TableSink {
                 mean_jitter_ms: s.mean_jitter_ms,
                 max_jitter_ms: s.max_jitter_ms,
                 max_delta_ms: s.max_delta_ms,
+                max_gap_ms: s.max_gap_ms,
                 mpeg_ts_packets: s.mpeg_ts_packets,
             };
             let r = self.output.push(row);
@@ -377,6 +378,7 @@ impl FlowSink<MediaInspector> for TableSink {
                 ts_transport_errors: b.counters.ts_transport_errors,
                 ts_pcr_errors: b.counters.ts_pcr_errors,
                 ts_df_ms: b.counters.ts_df_ms,
+                ts_mlr_pps: b.counters.ts_mlr_pps,
                 rtp_packets: b.counters.rtp_packets,
                 rtp_lost: b.counters.rtp_lost,
                 rtp_duplicates: b.counters.rtp_duplicates,

@@ -191,6 +191,10 @@ pub struct MediaBin {
     pub ts_pcr_errors: u64,
     /// MDI delay factor over the bin, ms (RFC 4445); `None` without a PCR rate.
     pub ts_df_ms: Option<f64>,
+    /// MDI media loss rate over the bin, TS packets per second (RFC 4445): from the RTP
+    /// sequence numbers when the TS comes in RTP, else from the continuity counters;
+    /// `None` without MPEG-TS or when the bin spans no time.
+    pub ts_mlr_pps: Option<f64>,
     /// RTP packets counted in streams.
     pub rtp_packets: u64,
     /// RTP packets lost in the bin (expected less received; negative with duplicates).
@@ -674,8 +678,14 @@ impl Udp {
 
     fn close_bin(&mut self) -> MediaBin {
         let mut b = MediaBin::default();
+        let mut ts_secs = None;
         if let Some(t) = self.ts.as_mut() {
             let c = t.take_interval(self.last_ns);
+            let secs = (c.end_ns - c.start_ns) as f64 / 1e9;
+            if secs > 0.0 {
+                ts_secs = Some((secs, t.packets_per_datagram()));
+                b.ts_mlr_pps = Some(c.mlr_pps);
+            }
             b.ts_packets = c.packets;
             b.ts_cc_errors = c.cc_errors;
             b.ts_lost_packets = c.lost_packets;
@@ -690,6 +700,11 @@ impl Udp {
             b.rtp_duplicates = c.duplicates;
             b.rtp_reordered = c.reordered;
             b.rtp_max_jitter_ms = c.max_jitter_ms;
+            if let (Carrier::Rtp, Some((secs, per))) = (self.carrier, ts_secs) {
+                // Sequence numbers never received, as for the whole stream (`end`).
+                let never = c.lost.saturating_add_unsigned(c.duplicates).max(0);
+                b.ts_mlr_pps = Some(never.unsigned_abs().saturating_mul(per) as f64 / secs);
+            }
         }
         b
     }

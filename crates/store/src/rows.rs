@@ -160,6 +160,7 @@ pub struct BinMedia {
     pub ts_transport_errors: u64,
     pub ts_pcr_errors: u64,
     pub ts_df_ms: Option<f64>,
+    pub ts_mlr_pps: Option<f64>,
     pub rtp_packets: u64,
     pub rtp_lost: i64,
     pub rtp_duplicates: u64,
@@ -261,6 +262,7 @@ impl Row for BinRow {
         w.count("ts_transport_errors", m.ts_transport_errors);
         w.count("ts_pcr_errors", m.ts_pcr_errors);
         w.opt_f64("ts_df_ms", m.ts_df_ms);
+        w.opt_f64("ts_mlr_pps", m.ts_mlr_pps);
         w.count("rtp_packets", m.rtp_packets);
         w.i64("rtp_lost", m.rtp_lost);
         w.count("rtp_duplicates", m.rtp_duplicates);
@@ -562,6 +564,7 @@ pub struct RtpStreamRow {
     pub mean_jitter_ms: Option<f64>,
     pub max_jitter_ms: Option<f64>,
     pub max_delta_ms: Option<f64>,
+    pub max_gap_ms: Option<f64>,
     pub mpeg_ts_packets: u64,
 }
 
@@ -587,6 +590,7 @@ impl Row for RtpStreamRow {
         w.opt_f64("mean_jitter_ms", self.mean_jitter_ms);
         w.opt_f64("max_jitter_ms", self.max_jitter_ms);
         w.opt_f64("max_delta_ms", self.max_delta_ms);
+        w.opt_f64("max_gap_ms", self.max_gap_ms);
         w.count("mpeg_ts_packets", self.mpeg_ts_packets);
     }
 }

@@ -612,6 +612,14 @@ const FLOW_BIN_COLUMNS: &[Column] = &[
         "MDI delay factor over the bin (RFC 4445), ms. Null without MPEG-TS or a PCR rate.",
     ),
     col(
+        "ts_mlr_pps",
+        Float64,
+        true,
+        "MDI media loss rate over the bin (RFC 4445): TS packets lost per second, from the \
+         RTP sequence numbers when the TS comes in RTP (datagrams never received × TS packets \
+         per datagram), else from the continuity counters. Null without MPEG-TS.",
+    ),
+    col(
         "rtp_packets",
         Int64,
         false,

@@ -453,8 +453,13 @@ impl TsAnalyzer {
     /// loss rate is counted from them (times the TS packets a datagram carries), which
     /// see what the continuity counters cannot (a PID's gap of 16 packets or more).
     pub fn set_rtp_lost(&mut self, datagrams: u64) {
-        let per = self.framing.map_or(1, |f| u64::from(f.packets.max(1)));
-        self.rtp_lost = Some(datagrams.saturating_mul(per));
+        self.rtp_lost = Some(datagrams.saturating_mul(self.packets_per_datagram()));
+    }
+
+    /// TS packets per datagram, by the framing found (1 before it is, or in a byte
+    /// stream).
+    pub fn packets_per_datagram(&self) -> u64 {
+        self.framing.map_or(1, |f| u64::from(f.packets.max(1)))
     }
 
     /// TR 101 290 counters so far.

@@ -470,7 +470,12 @@ pub const RTP_STREAMS: TableSpec = TableSpec {
 };
 
 const RTP_STREAM_COLUMNS: &[Column] = &[
-    col("flow_id", Int64, false, "The flow that carried the stream (flows.flow_id)."),
+    col(
+        "flow_id",
+        Int64,
+        false,
+        "The flow that carried the stream (flows.flow_id).",
+    ),
     col(
         "direction",
         DictUtf8,
@@ -557,7 +562,15 @@ const RTP_STREAM_COLUMNS: &[Column] = &[
         "max_delta_ms",
         Float64,
         true,
-        "Largest gap between consecutive regular packets, ms (Wireshark's max delta). Null with one packet.",
+        "Largest arrival gap before a regular packet, ms (Wireshark's max delta: packets out \
+         of sequence or with another payload type are not regular). Null with one packet.",
+    ),
+    col(
+        "max_gap_ms",
+        Float64,
+        true,
+        "Largest arrival gap between consecutive packets of the stream, whatever they are, \
+         ms: how long the picture could have frozen. Null with one packet.",
     ),
     col(
         "mpeg_ts_packets",

@@ -187,6 +187,7 @@ fn table_names_and_column_lists() {
             "ts_transport_errors",
             "ts_pcr_errors",
             "ts_df_ms",
+            "ts_mlr_pps",
             "rtp_packets",
             "rtp_lost",
             "rtp_duplicates",
