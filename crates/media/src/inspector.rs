@@ -622,7 +622,9 @@ impl Udp {
                 self.rtp = None;
             }
         }
-        if self.ts.is_none() && probing {
+        // Only a whole datagram is evidence: one a snap length cut may end on any byte.
+        let whole = payload.len() == s.payload_len as usize;
+        if self.ts.is_none() && probing && whole {
             if let Some(f) = ts::detect(payload) {
                 self.ts = Some(Box::new(TsAnalyzer::new(out.ts_config())));
                 self.carrier = match f.encapsulation {
