@@ -109,19 +109,6 @@ const PINS: &[(&str, &[(&str, u64)])] = &[
 /// library tests check), with what it is.
 const GAPS: &[(&str, &str, &str)] = &[
     (
-        // Requests whose first segment is retransmitted (frames 19/20 to port 44256,
-        // 24/26 to port 54883, connections picked up without their SYN): the inspector
-        // reads the first payload packet itself (TcpProbe) and asks for the stream from
-        // the next segment on; the direction's reassembler is created at that segment
-        // and takes its sequence number as the start (crates/flow/src/dispatch.rs,
-        // `Want::Stream` arm; crates/flow/src/stream.rs, `next.get_or_insert`), so the
-        // retransmitted copy is delivered again as new bytes: 2 requests too many, one
-        // .m3u8. tshark 82 requests (.m3u8 6), ours 84 (.m3u8 7).
-        "ndpi__quickplay.pcap",
-        "http_requests",
-        "a retransmission of the first payload segment is read twice",
-    ),
-    (
         // The capture starts inside a response body on port 80 (no SYN): the inspector
         // decides HTTP or not on the flow's first payload packet only
         // (crates/media/src/inspector.rs, `Kind::TcpProbe`), so the flow is let go and

@@ -168,6 +168,16 @@ impl<S: Inspector> Inspected<S> {
                     false,
                 );
                 self.wants = self.inspector.packet(flow, &seg, out);
+                if self.wants.of(dir) == Want::Stream {
+                    // The inspector read this segment itself: its direction's stream
+                    // starts after it, so that a retransmitted copy is not read again.
+                    let syn = u32::from(t.flags & crate::tcp::flags::SYN != 0);
+                    let next = t.seq.wrapping_add(syn).wrapping_add(packet.payload_len);
+                    self.streams.get_or_insert_with(Box::default).dirs[dir.index()]
+                        .get_or_insert_with(|| {
+                            Reassembler::starting_at(next, max_bytes, max_segments)
+                        });
+                }
             }
         }
         // A direction no longer read as a stream lets its held bytes go.

@@ -82,6 +82,15 @@ impl Reassembler {
         }
     }
 
+    /// A stream whose bytes before sequence number `next_seq` were read elsewhere (the
+    /// segment an inspector read itself before asking for the stream): a copy of them
+    /// that comes again is a retransmission, counted and skipped.
+    pub fn starting_at(next_seq: u32, max_bytes: usize, max_segments: usize) -> Reassembler {
+        let mut r = Reassembler::new(max_bytes, max_segments);
+        r.next = Some((next_seq, 0));
+        r
+    }
+
     pub fn stats(&self) -> StreamStats {
         self.stats
     }

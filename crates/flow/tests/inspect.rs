@@ -38,8 +38,9 @@ impl Inspector for Recorder {
     type BinCounters = u32;
 
     fn start(flow: &FlowStart, out: &mut Log) -> Option<Recorder> {
-        // Only flows to port 53 or 80 are inspected.
-        if ![53, 80].contains(&flow.server.port) {
+        // Only flows to port 53, 80 or 8080 are inspected; TCP to 8080 is read as packets
+        // until the first payload, then as streams.
+        if ![53, 80, 8080].contains(&flow.server.port) {
             return None;
         }
         out.events.push(format!(
@@ -56,7 +57,7 @@ impl Inspector for Recorder {
             seen: 0,
             in_bin: 0,
             stop_after: 2,
-            wants: if flow.protocol == 6 {
+            wants: if flow.protocol == 6 && flow.server.port != 8080 {
                 Wants::STREAMS
             } else {
                 Wants::PACKETS
@@ -78,7 +79,9 @@ impl Inspector for Recorder {
             s.ts_ns / S,
             std::str::from_utf8(s.payload).unwrap()
         ));
-        if self.seen >= self.stop_after {
+        if self.flow.server.port == 8080 && !s.payload.is_empty() {
+            self.wants = Wants::STREAMS;
+        } else if self.seen >= self.stop_after {
             self.wants = Wants::NOTHING;
         }
         self.wants
@@ -257,6 +260,31 @@ fn a_tcp_direction_comes_in_order_with_its_gaps_and_held_bytes_at_the_end() {
         (s.bytes, s.gaps, s.gap_bytes, s.overlap_bytes),
         (26, 1, 8, 4)
     );
+}
+
+/// An inspector that read a segment itself and then asks for the stream gets the bytes
+/// after that segment: a retransmitted copy of it is not read again.
+#[test]
+fn a_stream_asked_for_after_a_packet_starts_after_it() {
+    let mut t = FlowTable::<Recorder>::new(FlowConfig::default());
+    let mut log = Log::default();
+    let up = |flags, seq, p| tcp(C, 40001, SV, 8080, flags, seq, p);
+    t.process(S, 60, &up(f::SYN, 100, b""), &mut log);
+    t.process(S, 60, &up(f::ACK, 101, b"GET "), &mut log);
+    t.process(S, 60, &up(f::ACK, 101, b"GET "), &mut log);
+    t.process(S, 60, &up(f::ACK, 105, b"/x "), &mut log);
+    t.finish(&mut log);
+    assert_eq!(
+        log.events,
+        [
+            "start 0 10.0.0.1:40001 -> 192.0.2.7:8080 Syn",
+            "packet Up 1 \"\"",
+            "packet Up 1 \"GET \"",
+            "stream Up \"/x \"",
+            "end 0 CaptureEnd 1",
+        ]
+    );
+    assert_eq!(t.stats().streams.overlap_bytes, 4);
 }
 
 #[test]
