@@ -48,6 +48,10 @@ use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
 
 /// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
 pub const PROBE_DATAGRAMS: u32 = 32;
+/// Payload packets of a TCP flow picked up mid-connection looked at for the start of a
+/// TLS record or an HTTP message before it is let go (a capture may begin inside a
+/// multi-megabyte response: the next one starts hundreds of packets later).
+pub const MID_STREAM_PROBES: u16 = 1024;
 /// RTSP's port (RFC 2326), whose TCP flows are read for interleaved MPEG-TS.
 const RTSP_PORT: u16 = 554;
 /// ICMPv6 types of MLD: query, v1 report, v1 done, v2 report.
@@ -254,8 +258,10 @@ enum Kind {
     LetGo,
     /// RTSP on TCP: interleaved MPEG-TS from the server.
     Rtsp(Box<TsAnalyzer>),
-    /// TCP waiting for its first payload to tell what it carries.
-    TcpProbe,
+    /// TCP waiting for a payload that tells what it carries: the first one of a
+    /// connection seen from its SYN; one of the first [`MID_STREAM_PROBES`] of one picked
+    /// up later (the capture began inside a message). The payload packets looked at.
+    TcpProbe(u16),
     /// TLS (`quic: false`) or QUIC: segment inference on packet sizes.
     Encrypted(Box<Encrypted>),
     /// HTTP/1.x.
@@ -878,7 +884,7 @@ impl Inspector for MediaInspector {
             6 if flow.server.port == RTSP_PORT || flow.client.port == RTSP_PORT => {
                 Kind::Rtsp(Box::new(TsAnalyzer::new(out.ts_config())))
             }
-            6 => Kind::TcpProbe,
+            6 => Kind::TcpProbe(0),
             17 => {
                 let group = [flow.server.addr, flow.client.addr]
                     .into_iter()
@@ -911,7 +917,7 @@ impl Inspector for MediaInspector {
             Kind::Dns { tcp: false, .. } | Kind::Multicast => Wants::PACKETS,
             Kind::Udp(u) => u.wants(),
             Kind::LetGo => Wants::NOTHING,
-            Kind::TcpProbe => Wants::PACKETS,
+            Kind::TcpProbe(_) => Wants::PACKETS,
             Kind::Encrypted(e) => e.wants(),
             Kind::Http(_) => Wants::STREAMS,
             Kind::Rtsp(_) => Wants {
@@ -940,7 +946,7 @@ impl Inspector for MediaInspector {
                     self.kind = Kind::LetGo;
                 }
             }
-            Kind::TcpProbe => {
+            Kind::TcpProbe(probed) => {
                 if s.payload_len > 0 {
                     if tls_record_start(s.payload) {
                         let mut e = Encrypted::new(false);
@@ -959,12 +965,19 @@ impl Inspector for MediaInspector {
                         // This packet's bytes; the stream from the next segment on.
                         let (f, mut to) = h.to(flow, out);
                         if flow.client_rule != ClientRule::Syn {
-                            f.on_gap(dns_dir(s.dir), s.ts_ns, 0, &mut to);
+                            // Picked up mid-connection: either direction may be inside
+                            // a message, and is read from its next one.
+                            f.on_gap(dns::Dir::ClientToServer, s.ts_ns, 0, &mut to);
+                            f.on_gap(dns::Dir::ServerToClient, s.ts_ns, 0, &mut to);
                         }
                         f.on_stream(dns_dir(s.dir), s.ts_ns, s.payload, &mut to);
                         self.kind = Kind::Http(h);
-                    } else {
+                    } else if flow.client_rule == ClientRule::Syn
+                        || *probed + 1 >= MID_STREAM_PROBES
+                    {
                         self.kind = Kind::LetGo;
+                    } else {
+                        *probed += 1;
                     }
                 }
             }
@@ -1052,7 +1065,7 @@ impl Inspector for MediaInspector {
                     }
                 }
             }
-            Kind::Multicast | Kind::LetGo | Kind::TcpProbe => {}
+            Kind::Multicast | Kind::LetGo | Kind::TcpProbe(_) => {}
         }
     }
 }

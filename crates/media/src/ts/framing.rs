@@ -86,14 +86,18 @@ pub(crate) enum StreamEvent<'a> {
     Skipped(usize),
 }
 
+/// Sync bytes in succession, at one packet length's spacing, that acquire the lock: TR 101
+/// 290's recommended 5 (section 5.2.1, TS_sync_loss). Three would lock on random bytes
+/// about once per 32 KiB (encrypted segments are such bytes).
+const LOCK_SYNCS: usize = 5;
 /// Bytes kept between calls while searching: every position not yet decided lies within
-/// the last 2 × 204 bytes.
-const WINDOW: usize = 2 * TS_RS_PACKET_LEN;
+/// the last (LOCK_SYNCS − 1) × 204 bytes.
+const WINDOW: usize = (LOCK_SYNCS - 1) * TS_RS_PACKET_LEN;
 /// Consecutive bad sync bytes that lose the lock.
 const LOSS_AFTER: u8 = 2;
 
-/// A TS byte stream cut anyhow into calls: finds the packet boundaries (three sync bytes
-/// at 188 or 204-byte spacing to lock), keeps a partial packet between calls in a fixed
+/// A TS byte stream cut anyhow into calls: finds the packet boundaries ([`LOCK_SYNCS`]
+/// sync bytes at 188 or 204-byte spacing to lock), keeps a partial packet between calls in a fixed
 /// buffer and loses the lock after two slots without a sync byte.
 #[derive(Clone, Debug)]
 pub(crate) struct ByteStream {
@@ -212,12 +216,10 @@ impl ByteStream {
         'scan: while p < total {
             if at(&self.win, p) == SYNC_BYTE {
                 for len in [TS_PACKET_LEN, TS_RS_PACKET_LEN] {
-                    if p + 2 * len >= total {
+                    if p + (LOCK_SYNCS - 1) * len >= total {
                         break 'scan;
                     }
-                    if at(&self.win, p + len) == SYNC_BYTE
-                        && at(&self.win, p + 2 * len) == SYNC_BYTE
-                    {
+                    if (1..LOCK_SYNCS).all(|k| at(&self.win, p + k * len) == SYNC_BYTE) {
                         lock = Some(len);
                         break 'scan;
                     }

@@ -27,11 +27,13 @@
 //! length fits it: slots without a sync byte count as `Sync_byte_error` and are skipped.
 //!
 //! **Byte stream.** [`TsAnalyzer::on_bytes`] takes the stream cut anyhow. It locks on
-//! the first position with three sync bytes 188 (else 204) bytes apart, dropping what
-//! came before ([`TsSummary::bytes_skipped`]). Locked, each slot without a sync byte is a
+//! the first position with five sync bytes 188 (else 204) bytes apart (TR 101 290's
+//! recommended hysteresis: five to acquire, two to lose; random bytes, such as an
+//! encrypted segment's, then almost never lock), dropping what came before
+//! ([`TsSummary::bytes_skipped`]). Locked, each slot without a sync byte is a
 //! `Sync_byte_error` (skipped); two in a row lose the lock (`TS_sync_loss`) and the
 //! search starts again one byte after the bad slot's start. A partial packet waits in a
-//! fixed 204-byte buffer; the search keeps at most 408 bytes.
+//! fixed 204-byte buffer; the search keeps at most 816 bytes.
 //!
 //! **RTSP interleaved** (RFC 2326 section 10.12: `$`, channel, 16-bit length, data), as
 //! in `tsduck__test-135.seqwrap.pcap` (TS directly, 7 × 188 bytes per frame on channel
