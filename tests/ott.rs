@@ -541,9 +541,10 @@ fn dash_segments_get_the_mpd_duration_and_bitrate() {
 
 /// HLS over cleartext HTTP (the `ott` scenario: a 3-rung ladder whose media playlists and
 /// segments all template alike, `/hls/{n}p/...`, a switch up at 10 s and down at 20 s,
-/// a new connection every 6 requests): every segment is a row with its exact bytes, the
-/// duration its media playlist advertised, and the rendition of the variant it was
-/// fetched from, also on connections that fetched no playlist before it.
+/// a new connection every 6 requests, EXTINF values that differ by up to 10 % from
+/// segment to segment): every segment is a row with its exact bytes, its own EXTINF (not
+/// its playlist's mean), and the rendition of the variant it was fetched from, also on
+/// connections that fetched no playlist before it.
 #[test]
 fn hls_segments_get_the_rendition_they_were_fetched_from() {
     let tmp = tempfile::tempdir().unwrap();

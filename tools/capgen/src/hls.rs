@@ -59,18 +59,31 @@ impl Service {
         ((t.saturating_sub(self.epoch_ns)) / self.dur_ns().max(1)).saturating_sub(1)
     }
 
-    /// Bytes of one segment of variant `v`.
-    pub fn segment_bytes(&self, v: usize) -> u64 {
+    /// The advertised duration (`#EXTINF`) of media sequence number `n`, seconds, to the
+    /// millisecond: `segment_duration_s`, off by up to `extinf_variation` of it in nine
+    /// steps chosen by `n`.
+    pub fn extinf(&self, n: u64) -> f64 {
+        let c = &self.cfg;
+        let step = (n.wrapping_mul(2_654_435_761) >> 7) % 9;
+        let off = c.extinf_variation * (step as f64 - 4.0) / 4.0;
+        (c.segment_duration_s * (1.0 + off) * 1000.0).round() / 1000.0
+    }
+
+    /// Bytes of segment `n` of variant `v`: its bandwidth over its advertised duration.
+    pub fn segment_bytes(&self, v: usize, n: u64) -> u64 {
         let bw = self.cfg.variants.get(v).map_or(0, |x| x.bandwidth_bps);
-        let n = (bw as f64 * self.cfg.segment_duration_s / 8.0) as u64;
+        let n = (bw as f64 * self.extinf(n) / 8.0) as u64;
         match self.cfg.format {
             SegmentFormat::Ts => n / TS_PACKET as u64 * TS_PACKET as u64,
             SegmentFormat::Fmp4 | SegmentFormat::Dash => n,
         }
     }
 
+    /// `#EXT-X-TARGETDURATION`: every EXTINF rounds to at most it (RFC 8216 section
+    /// 4.3.3.1).
     fn target_duration(&self) -> u64 {
-        self.cfg.segment_duration_s.ceil() as u64
+        let c = &self.cfg;
+        (c.segment_duration_s * (1.0 + c.extinf_variation)).ceil() as u64
     }
 
     fn ext(&self) -> &'static str {
@@ -175,7 +188,7 @@ impl Service {
             let _ = writeln!(s, "#EXT-X-MAP:URI=\"/hls/{name}/init.mp4\"");
         }
         for n in first..first + count {
-            let _ = writeln!(s, "#EXTINF:{:.3},", c.segment_duration_s);
+            let _ = writeln!(s, "#EXTINF:{:.3},", self.extinf(n));
             let _ = writeln!(s, "/hls/{name}/seg{n}.{}", self.ext());
         }
         if !c.live {
@@ -462,7 +475,7 @@ impl HlsPlayer {
                 },
             ),
             Req::Segment(v, n) => {
-                let len = svc.segment_bytes(v);
+                let len = svc.segment_bytes(v, n);
                 let (ct, body) = match c.format {
                     SegmentFormat::Ts => (http::CT_MP2T, self.ts_body(v, len)),
                     SegmentFormat::Fmp4 | SegmentFormat::Dash => (
@@ -478,7 +491,7 @@ impl HlsPlayer {
                     "segment",
                     Some(v),
                     Some(n),
-                    Some(c.segment_duration_s),
+                    Some(svc.extinf(n)),
                     ct,
                     body,
                 )

@@ -68,6 +68,12 @@ pub struct HlsConfig {
     /// is its ceiling.
     #[serde(default = "default_seg_dur")]
     pub segment_duration_s: f64,
+    /// HLS: each segment's `#EXTINF` differs from `segment_duration_s` by up to this
+    /// fraction (deterministic by media sequence number, to the millisecond), as encoders
+    /// that cut at keyframes advertise; its body is its rendition's bandwidth × its own
+    /// duration. 0 (the default): every segment is `segment_duration_s`. Not for DASH.
+    #[serde(default)]
+    pub extinf_variation: f64,
     #[serde(default = "default_format")]
     pub format: SegmentFormat,
     /// Live (sliding window, refreshed every target duration) or VOD (`#EXT-X-ENDLIST`).
@@ -331,6 +337,13 @@ pub(crate) fn validate(
         }
         if !(h.segment_duration_s >= 0.5 && h.segment_duration_s <= 30.0) {
             return bad(format!("hls {n}: segment_duration_s must be in [0.5, 30]"));
+        }
+        if !(0.0..0.5).contains(&h.extinf_variation)
+            || (h.extinf_variation > 0.0 && h.format == SegmentFormat::Dash)
+        {
+            return bad(format!(
+                "hls {n}: extinf_variation must be in [0, 0.5), and 0 for dash"
+            ));
         }
         if h.window_segments == 0
             || h.vod_segments == 0

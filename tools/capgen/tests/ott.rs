@@ -246,8 +246,15 @@ fn responses(mut s: &[u8]) -> Vec<Resp<'_>> {
     out
 }
 
-/// Checks a media playlist; returns (media sequence, segment URIs).
-fn media_playlist(body: &str, dur: f64, live: bool) -> (u64, Vec<String>) {
+/// Checks a media playlist whose EXTINFs are `dur` give or take `variation` of it (RFC
+/// 8216: each rounds to at most the target duration); returns (media sequence, segment
+/// URIs, their EXTINFs).
+fn media_playlist(
+    body: &str,
+    dur: f64,
+    variation: f64,
+    live: bool,
+) -> (u64, Vec<String>, Vec<f64>) {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines[0], "#EXTM3U");
     let tag = |t: &str| {
@@ -258,21 +265,24 @@ fn media_playlist(body: &str, dur: f64, live: bool) -> (u64, Vec<String>) {
     };
     let target: u64 = tag("#EXT-X-TARGETDURATION:").parse().unwrap();
     let seq: u64 = tag("#EXT-X-MEDIA-SEQUENCE:").parse().unwrap();
-    assert_eq!(target, dur.ceil() as u64);
-    let mut total = 0.0;
+    assert_eq!(target, (dur * (1.0 + variation)).ceil() as u64);
     let mut uris = Vec::new();
+    let mut durations = Vec::new();
     for (i, l) in lines.iter().enumerate() {
         if let Some(d) = l.strip_prefix("#EXTINF:") {
             let d: f64 = d.trim_end_matches(',').parse().unwrap();
             assert!(d.round() as u64 <= target);
-            total += d;
+            assert!(
+                (d - dur).abs() <= dur * variation + 5e-4,
+                "EXTINF {d} of {dur}"
+            );
+            durations.push(d);
             uris.push(lines[i + 1].to_string());
         }
     }
-    assert!(
-        (total - dur * uris.len() as f64).abs() < 1e-6,
-        "durations sum"
-    );
+    if variation == 0.0 {
+        assert!(durations.iter().all(|&d| d == dur), "every EXTINF is {dur}");
+    }
     assert_eq!(body.contains("#EXT-X-ENDLIST"), !live);
     for (i, u) in uris.iter().enumerate() {
         let n: u64 = u
@@ -283,7 +293,7 @@ fn media_playlist(body: &str, dur: f64, live: bool) -> (u64, Vec<String>) {
             .unwrap();
         assert_eq!(n, seq + i as u64, "URIs follow the media sequence");
     }
-    (seq, uris)
+    (seq, uris, durations)
 }
 
 /// Continuity-counter errors per PID over a stream of whole TS packets.
@@ -317,6 +327,8 @@ fn http_messages_playlists_and_segments_match_the_truth() {
     let variants = hls["variants"].as_array().unwrap();
     let mut segments_seen = 0;
     let mut playlists = 0;
+    // Media sequence number → the EXTINF its playlists advertised.
+    let mut advertised: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
     let mut panel_streams = 0;
     for f in j["flows"].as_array().unwrap() {
         let kind = f["kind"].as_str().unwrap();
@@ -372,8 +384,14 @@ fn http_messages_playlists_and_segments_match_the_truth() {
                 }
                 "media_playlist" => {
                     let b = std::str::from_utf8(r.body).unwrap();
-                    let (seq, uris) = media_playlist(b, dur, hls["live"].as_bool().unwrap());
+                    let variation = hls["extinf_variation"].as_f64().unwrap();
+                    let live = hls["live"].as_bool().unwrap();
+                    let (seq, uris, durations) = media_playlist(b, dur, variation, live);
                     assert_eq!(Some(seq), x["media_sequence"].as_u64());
+                    for (i, d) in durations.iter().enumerate() {
+                        let old = advertised.insert(seq + i as u64, *d);
+                        assert!(old.is_none_or(|o| o == *d), "one EXTINF per segment");
+                    }
                     assert_eq!(uris.len() as u64, hls["window_segments"].as_u64().unwrap());
                     playlists += 1;
                 }
@@ -383,10 +401,15 @@ fn http_messages_playlists_and_segments_match_the_truth() {
                         .find(|v| v["name"] == x["variant"])
                         .expect("variant");
                     let bw = v["bandwidth_bps"].as_u64().unwrap();
-                    let size = (bw as f64 * dur / 8.0) as usize / 188 * 188;
+                    let seq = x["media_sequence"].as_u64().unwrap();
+                    // Its own advertised duration, as its playlist listed it.
+                    let own = x["duration_s"].as_f64().unwrap();
+                    if let Some(d) = advertised.get(&seq) {
+                        assert_eq!(own, *d, "segment {seq}: the truth's EXTINF");
+                    }
+                    let size = (bw as f64 * own / 8.0) as usize / 188 * 188;
                     assert_eq!(r.clen, Some(size), "segment size from the ladder");
                     let name = v["name"].as_str().unwrap();
-                    let seq = x["media_sequence"].as_u64().unwrap();
                     assert_eq!(uri, &format!("/hls/{name}/seg{seq}.ts"));
                     if r.body.len() == size {
                         ts_check(r.body);

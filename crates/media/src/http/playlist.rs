@@ -20,6 +20,9 @@ const MAX_CODECS: usize = 64;
 const MAX_XML_EVENTS: usize = 100_000;
 /// Most segments counted from one SegmentTimeline entry's repeat count.
 const MAX_REPEAT: u64 = 1_000_000;
+/// Segments of one rendition whose own advertised durations are kept (by the number their
+/// URL carries); later ones get the rendition's mean.
+pub const MAX_LISTED_DURATIONS: usize = 256;
 
 /// Which kind of playlist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -150,10 +153,14 @@ const NUMBER: char = '\0';
 pub struct MediaPattern {
     host: Option<String>,
     pattern: String,
-    /// Each segment's advertised duration (the mean of the representation's).
+    /// The mean advertised duration of its segments, for those not in `durations`.
     pub duration_s: f64,
     /// The representation's bandwidth and picture size.
     pub rendition: Rendition,
+    /// Listed segments' own advertised durations (HLS `EXTINF`, DASH `S@d`), by the
+    /// number their URL carries at the pattern's last number (HLS: the sequence digits;
+    /// DASH: `$Number$` or `$Time$`), sorted by it, at most [`MAX_LISTED_DURATIONS`].
+    durations: Vec<(u64, f64)>,
 }
 
 impl std::fmt::Debug for MediaPattern {
@@ -169,26 +176,52 @@ impl MediaPattern {
     /// Whether a request for `path` (its query, if any, is not compared) at `host` is
     /// one of these segments.
     pub fn matches(&self, host: Option<&str>, path: &str) -> bool {
+        self.number_in(host, path).is_some()
+    }
+
+    /// The advertised duration of the segment at `path`: its own when listed, else the
+    /// mean; `None` when `path` is not one of these segments.
+    pub fn duration_of(&self, host: Option<&str>, path: &str) -> Option<f64> {
+        let n = self.number_in(host, path)?;
+        let own = n.and_then(|n| {
+            self.durations
+                .binary_search_by_key(&n, |&(k, _)| k)
+                .ok()
+                .map(|i| self.durations[i].1)
+        });
+        Some(own.unwrap_or(self.duration_s))
+    }
+
+    /// `None` when `path` at `host` is not one of these segments, else the number at the
+    /// pattern's last number (`None` when it has none or the number does not fit 64 bits).
+    fn number_in(&self, host: Option<&str>, path: &str) -> Option<Option<u64>> {
         if self.host.as_deref().is_some_and(|h| Some(h) != host) {
-            return false;
+            return None;
         }
         let path = path.split(['?', '#']).next().unwrap_or("");
         let mut parts = self.pattern.split(NUMBER);
-        let Some(rest) = parts.next().and_then(|first| path.strip_prefix(first)) else {
-            return false;
-        };
-        let mut rest = rest;
+        let mut rest = parts.next().and_then(|first| path.strip_prefix(first))?;
+        let mut last = None;
         for literal in parts {
             let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
             if digits == 0 {
-                return false;
+                return None;
             }
-            match rest[digits..].strip_prefix(literal) {
-                Some(r) => rest = r,
-                None => return false,
-            }
+            last = rest[..digits].parse::<u64>().ok();
+            rest = rest[digits..].strip_prefix(literal)?;
         }
-        rest.is_empty()
+        rest.is_empty().then_some(last)
+    }
+
+    /// Keeps listed segments' own durations: (number, seconds), any order, repeats
+    /// keeping the last; at most [`MAX_LISTED_DURATIONS`].
+    fn listed(mut self, mut durations: Vec<(u64, f64)>) -> MediaPattern {
+        durations.truncate(MAX_LISTED_DURATIONS);
+        durations.reverse();
+        durations.sort_by_key(|&(n, _)| n);
+        durations.dedup_by_key(|&mut (n, _)| n);
+        self.durations = durations;
+        self
     }
 }
 
@@ -330,8 +363,12 @@ impl Playlist {
                 pl.live = !m.end_list;
                 let mut adverts = Adverts::default();
                 let mut shapes: Vec<(Option<String>, String, Shape)> = Vec::new();
+                // Each segment's path and EXTINF, for the patterns' own durations.
+                let mut listed: Vec<(Option<String>, String, f64)> = Vec::new();
                 for s in &m.segments {
-                    let d = f64::from(s.duration);
+                    // m3u8-rs reads EXTINF as f32: its shortest decimal form is the
+                    // value written (3.8, not 3.7999999523).
+                    let d = s.duration.to_string().parse().unwrap_or(0.0);
                     pl.segments += 1;
                     pl.duration_s += d;
                     let (h, p) = resolve(host, path, &s.uri);
@@ -345,6 +382,9 @@ impl Playlist {
                         Some((_, _, shape)) => shape.add(p),
                         None if room => shapes.push((h.clone(), template.clone(), Shape::new(p))),
                         None => {}
+                    }
+                    if listed.len() < MAX_LISTED_DURATIONS * MAX_PLAYLIST_ENTRIES {
+                        listed.push((h.clone(), p.to_owned(), d));
                     }
                     adverts.add(h, template, d, 1, None);
                 }
@@ -362,12 +402,18 @@ impl Playlist {
                     else {
                         continue;
                     };
-                    pl.patterns.push(MediaPattern {
+                    let p = MediaPattern {
                         host: h,
                         pattern,
                         duration_s: a.duration_s,
                         rendition: Rendition::default(),
-                    });
+                        durations: Vec::new(),
+                    };
+                    let own = listed
+                        .iter()
+                        .filter_map(|(lh, path, d)| Some((p.number_in(lh.as_deref(), path)??, *d)))
+                        .collect();
+                    pl.patterns.push(p.listed(own));
                 }
                 Some(pl)
             }
@@ -550,6 +596,8 @@ struct Tpl {
     start_number: Option<u64>,
     /// SegmentTimeline: (segments, total duration in timescale units, longest `d`).
     timeline: Option<(u64, u64, u64)>,
+    /// Its first `S` elements: `@t` (when given), `@d`, segments (`@r` + 1).
+    timeline_s: Vec<(Option<u64>, u64, u64)>,
 }
 
 impl Tpl {
@@ -560,6 +608,11 @@ impl Tpl {
             timescale: self.timescale.or(outer.timescale),
             start_number: self.start_number.or(outer.start_number),
             timeline: self.timeline.or(outer.timeline),
+            timeline_s: if self.timeline.is_some() {
+                self.timeline_s.clone()
+            } else {
+                outer.timeline_s.clone()
+            },
         }
     }
 }
@@ -709,6 +762,7 @@ impl Mpd {
                 self.in_timeline = !empty;
                 if let Some(s) = self.innermost() {
                     s.tpl.timeline = Some((0, 0, 0));
+                    s.tpl.timeline_s.clear();
                 }
                 None
             }
@@ -721,6 +775,9 @@ impl Mpd {
                         *count += n;
                         *total = total.saturating_add(d.saturating_mul(n));
                         *longest = (*longest).max(d);
+                        if s.tpl.timeline_s.len() < MAX_LISTED_DURATIONS {
+                            s.tpl.timeline_s.push((attr_u64(e, b"t"), d, n));
+                        }
                     }
                 }
                 None
@@ -829,12 +886,15 @@ impl Mpd {
                 if pl.patterns.len() == MAX_PLAYLIST_ENTRIES {
                     pl.truncated = true;
                 } else {
-                    pl.patterns.push(MediaPattern {
+                    let p = MediaPattern {
                         host: seg_host.clone(),
                         pattern: pattern.split('?').next().unwrap_or("").to_owned(),
                         duration_s: each_s,
                         rendition,
-                    });
+                        durations: Vec::new(),
+                    };
+                    let own = timeline_durations(&tpl, media, timescale);
+                    pl.patterns.push(p.listed(own));
                 }
             }
             if pl.media_sequence.is_none() {
@@ -853,6 +913,33 @@ impl Mpd {
             });
         }
     }
+}
+
+/// A SegmentTimeline's segments by the number their URL carries (ISO/IEC 23009-1 section
+/// 5.3.9.6): `$Time$`, each `S`'s `@t` or the previous segment's end; else `$Number$`,
+/// counted from `@startNumber` (1 when absent). Empty without a timeline, or when the
+/// media template has neither; at most [`MAX_LISTED_DURATIONS`].
+fn timeline_durations(tpl: &Tpl, media: &str, timescale: f64) -> Vec<(u64, f64)> {
+    let by_time = media.contains("$Time");
+    if tpl.timeline.is_none() || !(by_time || media.contains("$Number")) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let (mut time, mut number) = (0u64, tpl.start_number.unwrap_or(1));
+    'all: for &(t, d, n) in &tpl.timeline_s {
+        if let Some(t) = t {
+            time = t;
+        }
+        for _ in 0..n {
+            if out.len() == MAX_LISTED_DURATIONS {
+                break 'all;
+            }
+            out.push((if by_time { time } else { number }, d as f64 / timescale));
+            time = time.saturating_add(d);
+            number = number.saturating_add(1);
+        }
+    }
+    out
 }
 
 /// Expands a SegmentTemplate `@media` (ISO/IEC 23009-1 section 5.3.9.4.4): the
@@ -1092,13 +1179,12 @@ impl PlaylistIndex {
         // and authority dropped, dot segments removed).
         let path = target.map(|t| resolve(None, "/", t).1);
         let matched = path.and_then(|path| {
-            self.patterns
-                .iter()
-                .find(|p| p.matches(tx.host.as_deref(), &path))
-                .map(|p| SegmentInfo {
-                    duration_s: p.duration_s,
+            self.patterns.iter().find_map(|p| {
+                Some(SegmentInfo {
+                    duration_s: p.duration_of(tx.host.as_deref(), &path)?,
                     rendition: Some(p.rendition),
                 })
+            })
         });
         let Some(info) = matched.or_else(|| {
             let template = tx.path_template.as_deref()?;

@@ -664,8 +664,10 @@ const SEGMENT_COLUMNS: &[Column] = &[
         "duration_s",
         Float64,
         true,
-        "The media duration the playlist advertised for it (EXTINF, or the DASH template \
-         or timeline), s. Null when unknown, and for inferred.",
+        "The media duration the playlist advertised for it: its own EXTINF or SegmentTimeline \
+         S@d when the playlist listed it, else the mean of its rendition's (a DASH \
+         SegmentTemplate@duration, segments past what was listed), s. Null when unknown, \
+         and for inferred.",
     ),
     col(
         "bitrate_bps",
@@ -820,8 +822,8 @@ const HTTP_COLUMNS: &[Column] = &[
         "duration_s",
         Float64,
         true,
-        "A segment's advertised media duration (from a playlist seen on the flow), s. Null \
-         when unknown.",
+        "A segment's advertised media duration (from a playlist seen in the run: its own \
+         EXTINF or S@d when listed, else its rendition's mean), s. Null when unknown.",
     ),
     col(
         "bitrate_bps",

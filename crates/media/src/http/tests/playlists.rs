@@ -166,6 +166,39 @@ fn dash_mpd_with_template_and_timeline() {
     let audio = a("/live/audio/seg-{n}.m4s");
     assert_eq!(audio.segments, 30);
     assert!((audio.duration_s - 2.0).abs() < 1e-9);
+
+    // Each timeline segment gets its own `S@d`: numbers 7 to 9 are 2 s, 10 is 1 s; a
+    // number past the timeline gets the mean.
+    let own = |path: &str| {
+        pl.patterns
+            .iter()
+            .find_map(|p| p.duration_of(Some("dash.example"), path))
+            .expect(path)
+    };
+    assert_eq!(own("/live/video_hd/00007.m4s"), 2.0);
+    assert_eq!(own("/live/video_hd/00009.m4s"), 2.0);
+    assert_eq!(own("/live/video_sd/00010.m4s"), 1.0);
+    assert_eq!(own("/live/video_hd/00011.m4s"), 1.75);
+    assert_eq!(own("/live/audio/seg-3.m4s"), 2.0);
+}
+
+/// `$Time$` numbers segments by their start (`S@t`, else the previous segment's end).
+#[test]
+fn dash_timeline_by_time() {
+    let mpd = r#"<MPD type="static" mediaPresentationDuration="PT10S"><Period>
+      <AdaptationSet><SegmentTemplate timescale="1000" media="v/$Time$.m4s">
+        <SegmentTimeline><S t="5000" d="4000" r="1"/><S d="1500"/><S t="20000" d="500"/>
+        </SegmentTimeline></SegmentTemplate>
+        <Representation id="a" bandwidth="100"/></AdaptationSet></Period></MPD>"#;
+    let pl = Playlist::parse_dash(mpd.as_bytes(), Some("h"), "/m.mpd").expect("an MPD");
+    let own = |path: &str| pl.patterns[0].duration_of(Some("h"), path);
+    assert_eq!(own("/v/5000.m4s"), Some(4.0));
+    assert_eq!(own("/v/9000.m4s"), Some(4.0));
+    assert_eq!(own("/v/13000.m4s"), Some(1.5));
+    assert_eq!(own("/v/20000.m4s"), Some(0.5));
+    // Not a listed start: the mean of 4 + 4 + 1.5 + 0.5 over 4.
+    assert_eq!(own("/v/14000.m4s"), Some(2.5));
+    assert_eq!(own("/w/5000.m4s"), None);
 }
 
 #[test]
@@ -196,8 +229,9 @@ fn hls_segments_get_duration_rendition_and_bitrate_on_the_flow() {
     assert_eq!(media.segments, 3);
     let seg = &out.txs[2];
     assert_eq!(seg.role, Role::Segment);
-    assert_eq!(seg.duration_s, Some(6.0));
-    assert_eq!(seg.bitrate_bps, Some(1000.0));
+    // Its own EXTINF (5.5 s), not the playlist's mean (6 s): 750 bytes in 5.5 s.
+    assert_eq!(seg.duration_s, Some(5.5));
+    assert_eq!(seg.bitrate_bps, Some(750.0 * 8.0 / 5.5));
     assert_eq!(seg.rendition.and_then(|r| r.bandwidth_bps), Some(1_280_000));
 
     // A caller's run-level index joins them across flows.
