@@ -2,8 +2,9 @@
 //! (TLS on TCP, QUIC) against the bursts capgen wrote, on the bundled demo capture and on
 //! captures generated from the `ott` and `takedown` scenarios.
 //!
-//! Also: every flow of the `ott` capture gets the class and service key its truth
-//! implies (below, [`expected_class`]).
+//! Also: every flow of the demo, `ott` and `takedown` captures gets the class and service
+//! key its truth implies (below, [`expected_class`]), and every flow of the testbed
+//! captures the class and service its servers' logs imply.
 //!
 //! For every HTTPS-like and QUIC flow of the truth, each burst (a request and the
 //! response bytes written) is looked for among our `segments` rows of the same flow by
@@ -219,22 +220,53 @@ fn expected_class(t: &Value) -> &'static str {
 
 /// The service key a truth flow implies: the registered domain of its SNI or HTTP host
 /// (the scenarios' names are under .example, .net and .org, where that is the last two
-/// labels), else, for DNS, the resolver's /24.
-fn expected_service(t: &Value) -> String {
+/// labels) or of the latest DNS answer for its server before it, else the server's /24;
+/// a multicast flow's, its group.
+fn expected_service(truth: &Value, t: &Value) -> String {
+    // A multicast flow's service is its group.
+    for side in ["client_addr", "server_addr"] {
+        let a: std::net::IpAddr = t[side].as_str().unwrap().parse().unwrap();
+        if a.is_multicast() {
+            return a.to_string();
+        }
+    }
+    // Else the name of the latest DNS answer for its server before it.
+    let server = t["server_addr"].as_str().unwrap();
+    let first = t["first_ts_ns"].as_i64().unwrap();
+    let answered = truth["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| Some((&d["dns"], d["dns"]["response_ts_ns"].as_i64()?)))
+        .filter(|(d, at)| {
+            *at < first
+                && d["answers"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == server))
+        })
+        .max_by_key(|(_, at)| *at)
+        .and_then(|(d, _)| d["qname"].as_str());
     let name = t["tls"]["sni"]
         .as_str()
         .or(t["quic"]["sni"].as_str())
-        .or(t["http"]["host"].as_str());
+        .or(t["http"]["host"].as_str())
+        .or(answered);
     match name {
         Some(n) => {
             let labels: Vec<&str> = n.split('.').collect();
             labels[labels.len() - 2..].join(".")
         }
-        None => {
-            let a: std::net::Ipv4Addr = t["server_addr"].as_str().unwrap().parse().unwrap();
-            let [x, y, z, _] = a.octets();
-            format!("{x}.{y}.{z}.0/24")
-        }
+        None => match t["server_addr"].as_str().unwrap().parse().unwrap() {
+            std::net::IpAddr::V4(a) => {
+                let [x, y, z, _] = a.octets();
+                format!("{x}.{y}.{z}.0/24")
+            }
+            std::net::IpAddr::V6(a) => {
+                let s = a.segments();
+                let p = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+                format!("{p}/48")
+            }
+        },
     }
 }
 
@@ -259,7 +291,7 @@ fn check_classes(label: &str, truth: &Value, out: &Path) {
         );
         assert_eq!(
             f["service"].as_str(),
-            Some(expected_service(t).as_str()),
+            Some(expected_service(truth, t).as_str()),
             "{label}: service of truth flow {} ({})",
             t["flow_id"],
             t["kind"]
@@ -297,6 +329,7 @@ fn inferred_segments_match_the_bursts_served() {
     let s = score("demo", &demo, &tmp.path().join("demo"), false);
     check("demo", &s);
     assert_eq!((s.found, s.exact), (29, 29), "demo: every segment exact");
+    check_classes("demo", &demo, &tmp.path().join("demo"));
 
     for (name, toml) in [
         ("ott", include_str!("../tools/capgen/scenarios/ott.toml")),
@@ -311,8 +344,8 @@ fn inferred_segments_match_the_bursts_served() {
         check(name, &score(name, &truth, &out, false));
         if name == "ott" {
             check("ott quic", &score(name, &truth, &out, true));
-            check_classes(name, &truth, &out);
         }
+        check_classes(name, &truth, &out);
         no_credentials(name, &truth, &out);
     }
 }
@@ -775,4 +808,130 @@ fn tls_application_records_equal_tsharks() {
         "ott: {checked} TLS flows of {files} captures: application_data records equal \
          tshark's, up and down"
     ));
+}
+
+/// The testbed captures (real nginx, players and ffmpeg): every connection of the
+/// servers' logs is a flow whose class and service key the log implies (plain HTTP with
+/// playlists or segments `hls`, with a progressive TS body `http_ts`, with panel API calls
+/// only `other`; HTTPS with three segments or more `tls_streaming`, else `tls_other`; the
+/// service the registered domain of the Host, `lab.test`, and over HTTPS the SNI is the
+/// Host); connections not in the logs (refused, or reset before an answer) `tls_other`;
+/// every multicast stream's flow is `iptv_multicast` with its group as service; the flows
+/// to the DNS server are `dns`.
+#[test]
+fn testbed_flows_get_the_class_and_service_their_logs_imply() {
+    use std::collections::BTreeMap;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    for scenario in ["steady", "takedown", "loss"] {
+        let truth: Value = serde_json::from_slice(
+            &std::fs::read(root.join(format!("captures/testbed-{scenario}.truth.json"))).unwrap(),
+        )
+        .unwrap();
+        let out = tmp.path().join(scenario);
+        analyze(
+            &root.join(format!("captures/testbed-{scenario}.pcap")),
+            &out,
+            &[],
+        );
+        let flows = rows(&out.join("flows.parquet"));
+        let flow = |client: &Value, port: &Value, server: &Value| {
+            flows
+                .iter()
+                .find(|f| {
+                    addr(&f["client_addr"]) == addr(client)
+                        && f["client_port"] == *port
+                        && addr(&f["server_addr"]) == addr(server)
+                })
+                .unwrap_or_else(|| panic!("{scenario}: no flow {client}:{port} -> {server}"))
+        };
+        // The log's connections: their scheme, host and request kinds.
+        let mut conns: BTreeMap<String, (&Value, Vec<&str>)> = BTreeMap::new();
+        for r in truth["http_log"].as_array().unwrap() {
+            let k = format!("{}:{}", r["client"], r["client_port"]);
+            conns
+                .entry(k)
+                .or_insert((r, Vec::new()))
+                .1
+                .push(r["kind"].as_str().unwrap());
+        }
+        for (first, kinds) in conns.values() {
+            let media = kinds.iter().any(|k| {
+                [
+                    "master_playlist",
+                    "media_playlist",
+                    "segment",
+                    "init_segment",
+                ]
+                .contains(k)
+            });
+            let segments = kinds.iter().filter(|k| **k == "segment").count();
+            let want = match first["scheme"].as_str().unwrap() {
+                "http" if media => "hls",
+                "http" if kinds.contains(&"progressive_ts") => "http_ts",
+                "http" => "other",
+                _ if segments >= 3 => "tls_streaming",
+                _ => "tls_other",
+            };
+            let f = flow(&first["client"], &first["client_port"], &first["server"]);
+            let what = format!(
+                "{scenario}: {}:{} {kinds:?}",
+                first["client"], first["client_port"]
+            );
+            assert_eq!(f["class"], want, "{what}");
+            assert_eq!(f["service"], "lab.test", "{what}");
+            if first["scheme"] == "https" {
+                assert_eq!(f["sni"], first["host"], "{what}");
+            } else {
+                assert_eq!(f["http_host"], first["host"], "{what}");
+            }
+        }
+        // Connections the log does not have (refused, or reset before a request was
+        // answered): TLS by their records, else by their port.
+        let unlogged: Vec<_> = flows
+            .iter()
+            .filter(|f| {
+                f["protocol"] == 6
+                    && !conns.contains_key(&format!("{}:{}", f["client_addr"], f["client_port"]))
+            })
+            .collect();
+        for f in &unlogged {
+            assert_eq!(f["server_port"], 443, "{scenario}: flow {}", f["flow_id"]);
+            assert_eq!(f["class"], "tls_other", "{scenario}: flow {}", f["flow_id"]);
+        }
+        let mut multicast = 0;
+        for s in truth["streams"].as_array().unwrap() {
+            // The stream's flow; its group's others (IGMP, RTCP) have the group as
+            // service too.
+            for f in flows.iter().filter(|f| f["client_addr"] == s["group"]) {
+                assert_eq!(
+                    f["service"], s["group"],
+                    "{scenario}: flow {}",
+                    f["flow_id"]
+                );
+                if f["protocol"] == 17 && f["client_port"] == s["port"] {
+                    assert_eq!(f["class"], "iptv_multicast", "{scenario}: {}", s["group"]);
+                    multicast += 1;
+                }
+            }
+        }
+        let dns_servers = truth["dns"]["server"].as_array().unwrap();
+        let dns = flows
+            .iter()
+            .filter(|f| dns_servers.contains(&f["server_addr"]) && f["server_port"] == 53)
+            .inspect(|f| assert_eq!(f["class"], "dns", "{scenario}: flow {}", f["flow_id"]))
+            .count();
+        streamscope_testkit::say(&format!(
+            "ott: testbed-{scenario}: {} logged and {} other connections, {multicast} \
+             multicast and {dns} DNS flows classed as their truth implies",
+            conns.len(),
+            unlogged.len()
+        ));
+        assert!(dns > 0, "{scenario}: DNS flows");
+        assert_eq!(
+            multicast,
+            truth["streams"].as_array().unwrap().len(),
+            "{scenario}"
+        );
+    }
 }

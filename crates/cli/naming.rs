@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use streamscope_flow::{FlowRecord, FlowStart};
 use streamscope_media::dns::{self, DnsRow, NameMap, NameMapStats};
 use streamscope_media::service::service_key;
-use streamscope_media::{Hello, MediaInspector};
+use streamscope_media::{Hello, MediaClass, MediaInspector};
 use streamscope_store::{DnsRecord, Error, Output, OutputSummary, SegmentFacts, TlsAppFacts};
 
 use crate::analyze::flow_row;
@@ -153,10 +153,14 @@ impl Namer {
             .names
             .lookup(f.server.addr, f.first_ns)
             .map(str::to_owned);
-        // A flow no inspector found anything in is `other`.
-        let (class, evidence) = found
-            .class
-            .unwrap_or(("other", Some("no payload evidence")));
+        // A flow no inspector found anything in: by its port, else `other`.
+        let (class, evidence) =
+            found
+                .class
+                .unwrap_or_else(|| match MediaClass::by_port(f.protocol, f.server.port) {
+                    Some((c, why)) => (c.name(), Some(why)),
+                    None => ("other", Some("no payload evidence")),
+                });
         row.class = Some(class);
         row.class_evidence = evidence;
         row.http_host = found.http_host;

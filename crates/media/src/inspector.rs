@@ -162,6 +162,18 @@ pub enum MediaClass {
 }
 
 impl MediaClass {
+    /// The class of a flow no inspector found anything in, by its server port (the last
+    /// evidence): TCP 443 and 8443 `tls_other`, UDP 443 `quic_other` (a connection
+    /// refused, reset or picked up where no record or long header starts), with the
+    /// evidence; `None` for other ports.
+    pub fn by_port(protocol: u8, server_port: u16) -> Option<(MediaClass, &'static str)> {
+        match (protocol, server_port) {
+            (6, 443 | 8443) => Some((MediaClass::TlsOther, "tcp port 443/8443 only")),
+            (17, 443) => Some((MediaClass::QuicOther, "udp port 443 only")),
+            _ => None,
+        }
+    }
+
     /// The name used in tables: `iptv_multicast`, `iptv_unicast`, `rtp_media`.
     pub fn name(self) -> &'static str {
         match self {

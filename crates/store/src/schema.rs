@@ -392,12 +392,15 @@ const FLOW_COLUMNS: &[Column] = &[
         "class",
         DictUtf8,
         false,
-        "What the flow carries, payload evidence first, shape second: iptv_multicast \
-         (MPEG-TS, in UDP or RTP, to a multicast group), iptv_unicast (MPEG-TS to one host: \
-         UDP, RTP, or RTSP-interleaved TCP), rtp_media (RTP streams that are not MPEG-TS), \
-         tls_streaming / quic_streaming (TLS records or a QUIC Initial, and at least three \
-         inferred segments received during at most half the time they span), tls_other, \
-         quic_other, dns (port 53 with DNS messages read), other (no evidence).",
+        "What the flow carries, payload evidence first, shape second, ports last: \
+         iptv_multicast (MPEG-TS, in UDP or RTP, to a multicast group), iptv_unicast \
+         (MPEG-TS to one host: UDP, RTP, or RTSP-interleaved TCP), rtp_media (RTP streams \
+         that are not MPEG-TS), hls (HLS or DASH playlists or media segments over HTTP), \
+         http_ts (progressive MPEG-TS response bodies over HTTP: IPTV panels), \
+         tls_streaming / quic_streaming (TLS records or a QUIC long header, and at least \
+         three inferred segments received during at most half the time they span), \
+         tls_other, quic_other (also TCP 443/8443 and UDP 443 with nothing read: refused \
+         or reset connections), dns (port 53 with DNS messages read), other (no evidence).",
     ),
     col(
         "class_evidence",
