@@ -404,6 +404,107 @@ session_s = [25.0, 30.0]
     }
 }
 
+/// Streaming against bulk transfer, by construction: players that fetch a segment every
+/// 4 s (a few hundred KB, received in a fraction of that) and downloaders that fetch
+/// multi-megabyte pieces back to back (the next request as soon as the last byte is in),
+/// over TLS and over QUIC. The players' flows are `tls_streaming` / `quic_streaming`, the
+/// downloaders' `tls_other` / `quic_other`, whatever their number of responses (a
+/// player's connection with fewer than three segments is `*_other` too: no shape yet).
+#[test]
+fn bulk_downloads_are_not_streaming() {
+    const TOML: &str = r#"
+name = "bulk"
+start = "2024-03-01T20:00:00Z"
+duration_s = 30.0
+
+[network]
+clients = 8
+
+[[https]]
+name = "player"
+host = "video.player.example"
+server_v4 = ["203.0.113.10"]
+clients = 2
+segment_bytes = [200_000, 400_000]
+segment_duration_s = 4.0
+rate_bps = 20_000_000
+session_s = [25.0, 30.0]
+tls_handshake = true
+
+[[https]]
+name = "download"
+host = "files.bulk.example"
+server_v4 = ["203.0.113.20"]
+clients = 2
+segment_bytes = [4_000_000, 6_000_000]
+segment_duration_s = 0.5
+rate_bps = 20_000_000
+session_s = [25.0, 30.0]
+tls_handshake = true
+
+[[quic]]
+name = "h3-player"
+host = "quic.player.example"
+server_v4 = ["203.0.113.30"]
+clients = 2
+segment_bytes = [200_000, 400_000]
+segment_duration_s = 4.0
+rate_bps = 20_000_000
+session_s = [25.0, 30.0]
+
+[[quic]]
+name = "h3-download"
+host = "quic.bulk.example"
+server_v4 = ["203.0.113.40"]
+clients = 2
+segment_bytes = [4_000_000, 6_000_000]
+segment_duration_s = 0.5
+rate_bps = 20_000_000
+session_s = [25.0, 30.0]
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let (truth, capture) = generate(tmp.path(), "bulk", TOML);
+    let out = tmp.path().join("bulk");
+    analyze(&capture, &out, &[]);
+    let flows = rows(&out.join("flows.parquet"));
+    let mut seen = std::collections::BTreeMap::new();
+    for t in truth["flows"].as_array().unwrap() {
+        let responses = t["tcp"]["bursts"]
+            .as_array()
+            .or(t["quic"]["bursts"].as_array())
+            .map_or(0, Vec::len);
+        // A player's connection with fewer than three segments (a session cut by the
+        // capture's end) has no shape to tell.
+        let player = responses >= 3;
+        let want = match (t["kind"].as_str().unwrap(), t["name"].as_str().unwrap()) {
+            ("https", "player") if player => "tls_streaming",
+            ("https", "player" | "download") => "tls_other",
+            ("quic", "h3-player") if player => "quic_streaming",
+            ("quic", "h3-player" | "h3-download") => "quic_other",
+            _ => continue,
+        };
+        let f = flows
+            .iter()
+            .find(|f| {
+                addr(&f["client_addr"]) == addr(&t["client_addr"])
+                    && f["client_port"] == t["client_port"]
+            })
+            .expect("the truth flow's flow");
+        assert_eq!(
+            f["class"], want,
+            "{} flow {} ({responses} responses): {}",
+            t["name"], t["flow_id"], f["class_evidence"]
+        );
+        *seen.entry(want).or_insert(0) += 1;
+        if t["name"].as_str().unwrap().ends_with("download") && responses >= 3 {
+            *seen.entry("downloads of 3 responses or more").or_insert(0) += 1;
+        }
+    }
+    streamscope_testkit::say(&format!("ott: bulk: flows by class {seen:?}"));
+    assert_eq!(seen.len(), 5, "every kind of flow: {seen:?}");
+    assert!(seen["downloads of 3 responses or more"] >= 3, "{seen:?}");
+}
+
 /// The testbed's steady capture (real software: nginx serving HLS over HTTP and HTTPS,
 /// players fetching segments) against nginx's log: every segment served in clear is a
 /// `segments` row (`method = http`) with the body's exact bytes; every segment served
