@@ -1036,3 +1036,93 @@ fn testbed_flows_get_the_class_and_service_their_logs_imply() {
         );
     }
 }
+
+/// The `http` table against the testbed servers' logs (nginx's access log, every request
+/// in clear): per connection, in order, one row per logged request with its method,
+/// status, body bytes and role (master and media playlists `playlist`, segments
+/// `segment`, init segments `segment`, panel API calls `panel_api`, the progressive TS
+/// stream `panel_stream`); the query string's parameter names only, in order, without
+/// values; a path without digits or credentials as it is; the panel's credential path as
+/// `/live/{cred}/{cred}/{n}.ts`.
+#[test]
+fn http_rows_match_the_server_logs() {
+    use std::collections::BTreeMap;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for scenario in ["steady", "takedown", "loss"] {
+        let truth: Value = serde_json::from_slice(
+            &std::fs::read(root.join(format!("captures/testbed-{scenario}.truth.json"))).unwrap(),
+        )
+        .unwrap();
+        let out = tmp.path().join(scenario);
+        analyze(
+            &root.join(format!("captures/testbed-{scenario}.pcap")),
+            &out,
+            &[],
+        );
+        let flows = rows(&out.join("flows.parquet"));
+        let http = rows(&out.join("http.parquet"));
+        let mut logged: BTreeMap<(String, u64), Vec<&Value>> = BTreeMap::new();
+        for r in truth["http_log"].as_array().unwrap() {
+            if r["scheme"] == "http" {
+                let key = (
+                    r["client"].as_str().unwrap().to_string(),
+                    r["client_port"].as_u64().unwrap(),
+                );
+                logged.entry(key).or_default().push(r);
+            }
+        }
+        for ((client, port), log) in &logged {
+            let f = flows
+                .iter()
+                .find(|f| f["client_addr"] == client.as_str() && f["client_port"] == *port)
+                .expect("the logged connection's flow");
+            let mut ours: Vec<_> = http
+                .iter()
+                .filter(|h| h["flow_id"] == f["flow_id"])
+                .collect();
+            ours.sort_by_key(|h| h["request_ts"].as_i64());
+            assert_eq!(
+                ours.len(),
+                log.len(),
+                "{scenario}: {client}:{port}: a row per request"
+            );
+            for (o, l) in ours.iter().zip(log) {
+                let what = format!("{scenario}: {client}:{port} {}", l["kind"]);
+                let role = match l["kind"].as_str().unwrap() {
+                    "master_playlist" | "media_playlist" => "playlist",
+                    "segment" | "init_segment" => "segment",
+                    "panel_api" => "panel_api",
+                    "progressive_ts" => "panel_stream",
+                    k => panic!("{what}: no role for {k}"),
+                };
+                assert_eq!(o["role"], role, "{what}");
+                assert_eq!(o["method"], l["method"], "{what}");
+                assert_eq!(o["status"], l["status"], "{what}");
+                assert_eq!(o["body_bytes"], l["body_bytes"], "{what}");
+                let raw = l["path"].as_str().unwrap();
+                let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+                let names: Vec<&str> = query
+                    .split('&')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.split('=').next().unwrap())
+                    .collect();
+                let mut sorted = names.clone();
+                sorted.sort_unstable();
+                let want_names = (!names.is_empty()).then(|| sorted.join("&"));
+                assert_eq!(o["query_names"].as_str(), want_names.as_deref(), "{what}");
+                if l["credential_bearing"] == true && path.starts_with("/live/") {
+                    assert_eq!(o["path_template"], "/live/{cred}/{cred}/{n}.ts", "{what}");
+                } else if !path.bytes().any(|b| b.is_ascii_digit()) {
+                    assert_eq!(o["path_template"], path, "{what}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    streamscope_testkit::say(&format!(
+        "ott: {checked} logged requests in clear are their rows"
+    ));
+    assert!(checked >= 38, "{checked} requests");
+}
