@@ -6,14 +6,21 @@
 //!
 //! - `ts_pids`: every PID's packets and continuity-counter errors as written;
 //! - `ts_streams`: the PCR discontinuities injected, the multiplex bitrate within 0.1 %
-//!   of the configured mux rate, and `flows.class` `iptv_multicast`;
+//!   of the configured mux rate, and `flows.class` `iptv_multicast`; every other TR 101 290
+//!   counter 0 (nothing capgen injects sets them, as the capture's packets show) but the
+//!   PCR repetition errors, which equal the capture's PCR gaps over 40 ms; the TS
+//!   duplicates per PID are the packets the copied datagrams repeat (also on the demo);
+//! - the MDI delay factor per bin (`flow_bins.ts_df_ms`) and its maximum: one datagram's
+//!   drain time, plus one per copied datagram in the bin, one for a reordered pair, and
+//!   whole datagrams for the loss window's drops;
 //! - `flow_bins`: the per-bin TS and RTP counters add up to the streams';
 //! - `rtp_streams`: packets, duplicates and reordered as generated, and lost as RFC 3550
 //!   counts it (expected less received: the truth's missing numbers less duplicates);
 //! - `multicast_events`: one row per truth message or group record, with its time, host,
 //!   group and record type;
-//! - `channel_sessions`: each session starts at a truth join of its host and group, and
-//!   each that ends by a leave ends at a truth leave.
+//! - `channel_sessions`: one session per first transmission of a truth join (host, group,
+//!   SSM source, IGMP or MLD version), ended at the host's next leave of it or by the
+//!   capture's end, and no other.
 //!
 //! The bundled demo's sessions (the README's viewer counts) are compared exactly: one
 //! per first transmission of a truth join, ended at the first transmission of a leave.
@@ -29,7 +36,11 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
+use streamscope_capture::Capture;
+use streamscope_wire::{dissect, Transport};
 use support::{analyze, rows};
+
+type Row = serde_json::Map<String, Value>;
 
 fn generate(dir: &Path) -> (Value, std::path::PathBuf) {
     let sc = capgen::Scenario::from_toml(include_str!("../tools/capgen/scenarios/takedown.toml"))
@@ -55,17 +66,353 @@ fn addr(v: &Value) -> Option<IpAddr> {
     v.as_str().and_then(|a| a.parse().ok())
 }
 
+/// A multicast channel's MPEG-TS as the capture carries it, read here from the frames
+/// (not by streamscope's analyser), in capture order: what a receiver at the capture
+/// point gets.
+#[derive(Default)]
+struct Wire {
+    first_ns: Option<i64>,
+    last_ns: i64,
+    /// PCRs of the first PID seen with one: capture time, 27 MHz value,
+    /// discontinuity_indicator.
+    pcrs: Vec<(i64, u64, bool)>,
+    pcr_pid: Option<u16>,
+    /// Packets with payload repeating their PID's previous continuity counter: duplicates
+    /// (ISO/IEC 13818-1 section 2.4.3.3; their payload is not read again).
+    duplicates: BTreeMap<u16, u64>,
+    last_cc: BTreeMap<u16, u8>,
+    /// Longest capture-time gap between packets of a PID, counting from the channel's
+    /// first packet and to its last.
+    max_gap: BTreeMap<u16, i64>,
+    last_seen: BTreeMap<u16, i64>,
+    /// Longest gap between PES headers with a PTS on a PID.
+    pts_gap: BTreeMap<u16, i64>,
+    last_pts: BTreeMap<u16, i64>,
+}
+
+const PCR_MODULUS: u64 = (1 << 33) * 300;
+
+impl Wire {
+    fn packet(&mut self, ts: i64, p: &[u8]) {
+        if p.len() < 188 || p[0] != 0x47 {
+            return;
+        }
+        let pid = u16::from(p[1] & 0x1f) << 8 | u16::from(p[2]);
+        let (afc, cc) = ((p[3] >> 4) & 3, p[3] & 0x0f);
+        let first = *self.first_ns.get_or_insert(ts);
+        self.last_ns = ts;
+        let seen = self.last_seen.insert(pid, ts).unwrap_or(first);
+        let gap = self.max_gap.entry(pid).or_default();
+        *gap = (*gap).max(ts - seen);
+        if pid == 0x1fff {
+            return;
+        }
+        if afc & 1 == 1 && self.last_cc.insert(pid, cc) == Some(cc) {
+            *self.duplicates.entry(pid).or_default() += 1;
+            return;
+        }
+        let mut at = 4;
+        if afc & 2 == 2 {
+            let len = usize::from(p[4]);
+            if len >= 7 && p[5] & 0x10 != 0 && *self.pcr_pid.get_or_insert(pid) == pid {
+                let b = &p[6..12];
+                let base = u64::from(b[0]) << 25
+                    | u64::from(b[1]) << 17
+                    | u64::from(b[2]) << 9
+                    | u64::from(b[3]) << 1
+                    | u64::from(b[4] >> 7);
+                let ext = u64::from(b[4] & 1) << 8 | u64::from(b[5]);
+                self.pcrs.push((ts, base * 300 + ext, p[5] & 0x80 != 0));
+            }
+            at = 5 + len;
+        }
+        let pusi = p[1] & 0x40 != 0;
+        let clear = p[3] >> 6 == 0;
+        let pes = p.get(at..at + 9).unwrap_or(&[]);
+        if pusi && clear && pes.len() == 9 && pes[..3] == [0, 0, 1] && pes[7] & 0x80 != 0 {
+            if let Some(last) = self.last_pts.insert(pid, ts) {
+                let g = self.pts_gap.entry(pid).or_default();
+                *g = (*g).max(ts - last);
+            }
+        }
+    }
+
+    /// The largest gap of a PID, the one up to the channel's last packet included.
+    fn gap(&self, pid: u16) -> i64 {
+        let tail = self
+            .last_seen
+            .get(&pid)
+            .map_or(i64::MAX, |&t| self.last_ns - t);
+        self.max_gap
+            .get(&pid)
+            .copied()
+            .unwrap_or(i64::MAX)
+            .max(tail)
+    }
+
+    /// Consecutive PCRs more than 40 ms apart in capture time (TR 101 290 2.3a), by the
+    /// capture time of the later one.
+    fn repetition_errors(&self) -> Vec<i64> {
+        self.pcrs
+            .windows(2)
+            .filter(|w| w[1].0 - w[0].0 > 40_000_000)
+            .map(|w| w[1].0)
+            .collect()
+    }
+
+    /// Consecutive PCRs whose values step back or by more than 100 ms without the
+    /// discontinuity_indicator (TR 101 290 2.3b), by the capture time of the later one.
+    fn discontinuities(&self) -> Vec<i64> {
+        self.pcrs
+            .windows(2)
+            .filter(|w| {
+                let d = (w[1].1 + PCR_MODULUS - w[0].1) % PCR_MODULUS;
+                !w[1].2 && d > 2_700_000
+            })
+            .map(|w| w[1].0)
+            .collect()
+    }
+}
+
+/// Every UDP multicast channel of a capture, by destination address and port: MPEG-TS
+/// directly in UDP, or after an RTP header (RFC 3550: CSRCs and extension skipped).
+fn wire_channels(capture: &Path) -> BTreeMap<(IpAddr, u16), Wire> {
+    let mut cap = Capture::open(capture).expect("capture opens");
+    let mut out: BTreeMap<(IpAddr, u16), Wire> = BTreeMap::new();
+    while let Ok(Some(rec)) = cap.next_record() {
+        let p = dissect(rec.link_type, rec.data, rec.orig_len);
+        let (Some(ip), Transport::Udp { dst_port, .. }) = (p.ip, p.transport) else {
+            continue;
+        };
+        if !ip.dst.is_multicast() || p.payload.is_empty() {
+            continue;
+        }
+        let mut body = p.payload;
+        if body[0] != 0x47 && body[0] >> 6 == 2 && body.len() >= 12 {
+            let mut at = 12 + 4 * usize::from(body[0] & 0x0f);
+            if body[0] & 0x10 != 0 {
+                let words = body
+                    .get(at + 2..at + 4)
+                    .map_or(0, |w| usize::from(u16::from_be_bytes([w[0], w[1]])));
+                at += 4 + 4 * words;
+            }
+            body = body.get(at..).unwrap_or(&[]);
+        }
+        if body.first() != Some(&0x47) {
+            continue;
+        }
+        let w = out.entry((ip.dst, dst_port)).or_default();
+        for pk in body.chunks_exact(188) {
+            w.packet(rec.ts_ns, pk);
+        }
+    }
+    out
+}
+
+/// The TR 101 290 counters and TS duplicates of a capgen channel against what capgen
+/// wrote: capgen writes every sync byte, never sets transport_error_indicator, writes
+/// right CRCs and has no fault that changes any of that, so those counters are 0; PAT and
+/// PMT repeat every `psi_interval_ms`, video and audio PES headers with PTS come every
+/// frame, and no loss window here is long enough to stop them for 500 ms (PAT, PMT),
+/// 700 ms (PTS) or 5 s (PID), as the capture's packets show, so those are 0 too;
+/// capgen's PCRs are exact at the mux rate (a `pcr_discontinuity` fault jumps them, a
+/// discontinuity, not an inaccuracy), so `PCR_accuracy_error` is 0. A PCR repetition
+/// error is legitimate: capgen writes a datagram at its first packet's time, so at
+/// 200 kb/s (52.64 ms per 7-packet datagram) PCRs of different datagrams are over 40 ms
+/// apart, and a loss window widens the gaps: the expected count is read from the
+/// capture's PCR times. TS duplicates are the packets a `multicast_duplicate` copy
+/// repeats (none without one).
+fn check_tr101290(name: &str, st: &Row, pids: &[&Row], tt: &Value, w: &Wire) {
+    const MS: i64 = 1_000_000;
+    for c in [
+        "ts_sync_loss",
+        "sync_byte_error",
+        "transport_error",
+        "crc_error",
+        "pcr_accuracy_error",
+    ] {
+        assert_eq!(st[c], 0, "{name}: {c}, never injected");
+    }
+    let pid_of = |role: &str| -> u16 {
+        let p = tt["pids"].as_array().unwrap();
+        let p = p.iter().find(|p| p["role"] == role).unwrap();
+        p["pid"].as_u64().unwrap() as u16
+    };
+    let (pat, pmt) = (pid_of("pat"), pid_of("pmt"));
+    assert!(
+        w.gap(pat) <= 500 * MS,
+        "{name}: a PAT gap of {} ns",
+        w.gap(pat)
+    );
+    assert_eq!(st["pat_error_2"], 0, "{name}: PAT_error_2");
+    assert!(
+        w.gap(pmt) <= 500 * MS,
+        "{name}: a PMT gap of {} ns",
+        w.gap(pmt)
+    );
+    assert_eq!(st["pmt_error_2"], 0, "{name}: PMT_error_2");
+    for role in ["video", "audio"] {
+        let pid = pid_of(role);
+        assert!(w.gap(pid) <= 5_000 * MS, "{name}: {role} gap");
+        let pts = w
+            .pts_gap
+            .get(&pid)
+            .copied()
+            .expect("PES headers with a PTS");
+        assert!(pts <= 700 * MS, "{name}: {role} PTS gap of {pts} ns");
+    }
+    assert_eq!(st["pid_error"], 0, "{name}: PID_error");
+    assert_eq!(st["pts_error"], 0, "{name}: PTS_error");
+
+    assert_eq!(
+        w.pcr_pid,
+        tt["pcr_pid"].as_u64().map(|p| p as u16),
+        "{name}"
+    );
+    assert_eq!(
+        w.discontinuities().len() as u64,
+        tt["pcr_discontinuities"].as_u64().unwrap(),
+        "{name}: the capture's PCR discontinuities are the truth's"
+    );
+    let repetition = w.repetition_errors().len() as i64;
+    assert!(
+        repetition > 0,
+        "{name}: 7-packet datagrams space PCRs over 40 ms"
+    );
+    assert_eq!(
+        st["pcr_repetition_error"], repetition,
+        "{name}: PCR_repetition_error"
+    );
+    let pcr_row = pids
+        .iter()
+        .find(|r| r["pid"] == tt["pcr_pid"])
+        .expect("the PCR PID's row");
+    assert_eq!(pcr_row["pcr_repetition_errors"], repetition, "{name}");
+    assert_eq!(pcr_row["pcr_accuracy_errors"], 0, "{name}");
+
+    let duplicated = tt["datagrams_duplicated"].as_u64().unwrap();
+    let mut total = 0;
+    for r in pids {
+        let pid = r["pid"].as_u64().unwrap() as u16;
+        let want = w.duplicates.get(&pid).copied().unwrap_or(0);
+        assert_eq!(r["duplicates"], want, "{name}: PID {pid} TS duplicates");
+        total += want;
+    }
+    // A copied datagram repeats each PID it carries once as a duplicate (a PID twice in
+    // it is a counter error instead): at most 7 per copy, none without copies.
+    assert!(
+        total <= 7 * duplicated && (duplicated > 0 || total == 0),
+        "{name}: {total} TS duplicates for {duplicated} copied datagrams"
+    );
+}
+
+/// The MDI delay factor (RFC 4445; see the module docs of crates/media/src/ts, "MDI") of
+/// a capgen channel, per bin and over the stream. capgen sends a datagram of n TS
+/// packets every P = n·188·8 / mux_rate s; the virtual buffer, sampled before and after
+/// each arrival, swings by one datagram's bytes, so DF = P, to within the timestamp
+/// resolution R (a datagram time truncated by under R moves the buffer by under R's worth
+/// of bytes: DF in [P, P + R)). Faults move it by whole datagrams:
+///
+/// - a `multicast_duplicate` copy (written at most 50 µs after its original) adds a
+///   datagram's bytes that do not drain within the bin: DF = (1 + copies in the bin)·P
+///   (up to 50 µs less were a copy the bin's last arrival);
+/// - a `multicast_reorder` holds a datagram back one slot: the buffer dips a datagram
+///   below its level and comes back, so DF = 2P in a bin with a swap, however many;
+/// - each datagram a loss window drops leaves the buffer a datagram lower for the rest of
+///   the bin: DF = (1 + m)·P with m the drops between the bin's first and last arrival.
+///   The truth counts drops per channel only: over the bins the window touches, the m
+///   add up to at most `datagrams_dropped`, and to more than 0 when it is.
+///
+/// `ts_streams.df_max_ms` is the largest bin's.
+fn check_delay_factor(name: &str, truth: &Value, t: &Value, st: &Row, bins: &[&Row], bin_us: i64) {
+    let tt = &t["ts"];
+    let n = tt["ts_per_datagram"].as_f64().unwrap();
+    let p_ms = n * 188.0 * 8.0 * 1e3 / tt["mux_rate_bps"].as_f64().unwrap();
+    let r_ms = if truth["ts_resolution"] == "us" {
+        1e-3
+    } else {
+        1e-6
+    };
+    let start_us = truth["start_ns"].as_i64().unwrap() / 1000;
+    let events = |kind: &str| -> Vec<i64> {
+        truth["fault_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == kind && e["target"] == name)
+            .map(|e| e["ts_ns"].as_i64().unwrap() / 1000)
+            .collect()
+    };
+    let (copies, swaps) = (events("multicast_duplicate"), events("multicast_reorder"));
+    // Loss windows of the channel; a drop shows at the next arrival, up to P later.
+    let losses: Vec<(i64, i64)> = truth["scenario"]["fault"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "multicast_loss")
+        .filter(|f| {
+            let ch = f["channels"].as_array().unwrap();
+            ch.is_empty() || ch.iter().any(|c| c == name)
+        })
+        .map(|f| {
+            let us = |k: &str| start_us + (f[k].as_f64().unwrap() * 1e6) as i64;
+            (us("start_s"), us("end_s") + (p_ms * 1e3) as i64 + 1)
+        })
+        .collect();
+    let dropped = tt["datagrams_dropped"].as_i64().unwrap();
+    let (mut seen_drops, mut max_df, mut moved) = (0, 0.0f64, 0);
+    for b in bins {
+        let Some(df) = b["ts_df_ms"].as_f64() else {
+            continue;
+        };
+        max_df = max_df.max(df);
+        let b0 = b["bin_start"].as_i64().unwrap();
+        let within = |at: &i64| (b0..b0 + bin_us).contains(at);
+        let mut k = 1 + copies.iter().filter(|t| within(t)).count() as i64;
+        if swaps.iter().any(within) {
+            k += 1;
+        }
+        if losses.iter().any(|&(a, z)| b0 < z && a < b0 + bin_us) {
+            let m = ((df - k as f64 * p_ms) / p_ms).round() as i64;
+            assert!(
+                m >= 0,
+                "{name}: DF {df} ms below {k} datagrams in the bin at {b0}"
+            );
+            seen_drops += m;
+            k += m;
+        }
+        if k > 1 {
+            moved += 1;
+        }
+        let want = k as f64 * p_ms;
+        assert!(
+            df >= want - 0.05 - 1e-9 && df < want + r_ms + 1e-9,
+            "{name}: DF {df} ms in the bin at {b0}, {k} datagrams of {p_ms} ms expected"
+        );
+    }
+    assert!(
+        seen_drops <= dropped && (dropped == 0 || seen_drops > 0),
+        "{name}: the loss window's DF counts {seen_drops} drops of {dropped}"
+    );
+    let faults = copies.len() + swaps.len() + dropped as usize;
+    assert_eq!(moved > 0, faults > 0, "{name}: DF moved in {moved} bins");
+    let df_max = st["df_max_ms"].as_f64().expect("a DF");
+    assert_eq!(df_max, max_df, "{name}: df_max_ms is the largest bin's");
+}
+
 #[test]
 fn iptv_tables_match_capgen_truth() {
     let tmp = tempfile::tempdir().unwrap();
     let (truth, capture) = generate(tmp.path());
     let out = tmp.path().join("out");
-    analyze(&capture, &out, &[]);
+    let run = analyze(&capture, &out, &[]);
+    let bin_us = run["options"]["bin_ns"].as_i64().unwrap() / 1000;
     let flows = rows(&out.join("flows.parquet"));
     let ts_streams = rows(&out.join("ts_streams.parquet"));
     let ts_pids = rows(&out.join("ts_pids.parquet"));
     let rtp = rows(&out.join("rtp_streams.parquet"));
     let bins = rows(&out.join("flow_bins.parquet"));
+    let wire = wire_channels(&capture);
 
     // Our flow for a truth flow: same server (the head-end) and client (the group) and ports.
     let ours = |t: &Value| -> i64 {
@@ -135,8 +482,15 @@ fn iptv_tables_match_capgen_truth() {
             st["continuity_count_error"], cc,
             "{name}: CC errors of the stream"
         );
+        let mine_pids: Vec<_> = ts_pids.iter().filter(|r| r["flow_id"] == id).collect();
+        let w = &wire[&(
+            addr(&t["client_addr"]).unwrap(),
+            t["client_port"].as_u64().unwrap() as u16,
+        )];
+        check_tr101290(&name, st, &mine_pids, tt, w);
         // The per-bin counters add up to the stream's.
         let mine: Vec<_> = bins.iter().filter(|b| b["flow_id"] == id).collect();
+        check_delay_factor(&name, &truth, t, st, &mine, bin_us);
         let sum = |c: &str| mine.iter().map(|b| b[c].as_i64().unwrap()).sum::<i64>();
         assert_eq!(
             sum("ts_packets"),
@@ -213,39 +567,105 @@ fn iptv_tables_match_capgen_truth() {
     let by_version = |v: &str| events.iter().filter(|e| e["version"] == v).count();
     assert!(by_version("igmp2") > 0 && by_version("igmp3") > 0 && by_version("mld2") > 0);
 
-    // Channel sessions: joins and leaves as generated.
+    // Channel sessions, both ways: each first transmission of a truth join (robustness
+    // repetitions resend the same state change) opens one session of its host, group and,
+    // for SSM (IGMPv3/MLDv2 ALLOW_NEW_SOURCES with the source), source; the host's next
+    // first-transmission leave of that group (and source) ends it then, else the capture
+    // does, no later than its end. Every session is such a pair, IGMPv2, IGMPv3 and MLDv2.
     let sessions = rows(&out.join("channel_sessions.parquet"));
-    let truth_at = |kind: &str, s: &serde_json::Map<String, Value>, ts: &str| {
-        truth_events.iter().any(|e| {
-            e["kind"] == kind
-                && addr(&e["host"]) == addr(&s["host_addr"])
-                && addr(&e["group"]) == addr(&s["group_addr"])
-                && e["ts_ns"].as_i64().unwrap() / 1000 == s[ts].as_i64().unwrap()
-        })
-    };
-    assert!(!sessions.is_empty());
-    let mut left = 0;
-    for x in &sessions {
-        assert!(
-            truth_at("join", x, "join_ts"),
-            "session without a truth join: {x:?}"
-        );
-        if x["end_reason"] == "leave" {
-            left += 1;
-            assert!(
-                truth_at("leave", x, "leave_ts"),
-                "leave not in the truth: {x:?}"
-            );
-        }
-    }
-    let truth_joins = truth_events.iter().filter(|e| e["kind"] == "join").count();
-    let truth_leaves = truth_events.iter().filter(|e| e["kind"] == "leave").count();
-    assert!(left > 0, "some sessions end by a leave");
-    assert!(
-        sessions.len() <= truth_joins && left <= truth_leaves,
-        "{} sessions for {truth_joins} joins, {left} leaves for {truth_leaves}",
-        sessions.len()
+    let end_us = truth["end_ns"].as_i64().unwrap() / 1000;
+    type Session = (
+        Option<IpAddr>,
+        Option<IpAddr>,
+        Option<IpAddr>,
+        String,
+        i64,
+        Option<i64>,
     );
+    let version = |e: &Value| {
+        let v = e["version"].as_u64().unwrap();
+        if e["protocol"] == "mld" {
+            format!("mld{v}")
+        } else {
+            format!("igmp{v}")
+        }
+    };
+    let source = |e: &Value| {
+        e["sources"]
+            .as_array()
+            .and_then(|s| s.first())
+            .and_then(addr)
+    };
+    let first = |kind: &str| -> Vec<&Value> {
+        truth_events
+            .iter()
+            .filter(|e| e["kind"] == kind && e["retransmission"] == false)
+            .collect()
+    };
+    let (joins, leaves) = (first("join"), first("leave"));
+    let mut want: Vec<Session> = joins
+        .iter()
+        .map(|j| {
+            let at = j["ts_ns"].as_i64().unwrap() / 1000;
+            let key = |e: &Value| (addr(&e["host"]), addr(&e["group"]), source(e));
+            let next_join = joins
+                .iter()
+                .filter(|o| key(o) == key(j))
+                .map(|o| o["ts_ns"].as_i64().unwrap() / 1000)
+                .filter(|&t| t > at)
+                .min()
+                .unwrap_or(i64::MAX);
+            let leave = leaves
+                .iter()
+                .filter(|l| key(l) == key(j))
+                .map(|l| l["ts_ns"].as_i64().unwrap() / 1000)
+                .filter(|&t| t >= at && t < next_join)
+                .min();
+            (
+                addr(&j["host"]),
+                addr(&j["group"]),
+                source(j),
+                version(j),
+                at,
+                leave,
+            )
+        })
+        .collect();
+    want.sort();
+    let mut got: Vec<Session> = sessions
+        .iter()
+        .map(|x| {
+            let leave = x["leave_ts"].as_i64().unwrap();
+            let by_leave = match x["end_reason"].as_str() {
+                Some("leave") => true,
+                Some("capture_end") => {
+                    assert!(leave <= end_us, "{x:?}");
+                    false
+                }
+                other => panic!("end_reason {other:?}: {x:?}"),
+            };
+            (
+                addr(&x["host_addr"]),
+                addr(&x["group_addr"]),
+                addr(&x["source_addr"]),
+                s(&x["version"]),
+                x["join_ts"].as_i64().unwrap(),
+                by_leave.then_some(leave),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got, want,
+        "channel sessions against the truth's joins and leaves"
+    );
+    let count = |f: &dyn Fn(&Session) -> bool| want.iter().filter(|x| f(x)).count();
+    assert_eq!(
+        (want.len(), count(&|x| x.5.is_some())),
+        (30, 25),
+        "the takedown's joins and leaves"
+    );
+    assert!(count(&|x| x.3 == "mld2") > 0 && count(&|x| x.2.is_some()) > 0);
 }
 
 /// The bundled demo's viewers, which the README counts: its five set-top boxes never
@@ -315,6 +735,37 @@ fn demo_sessions_are_the_truths_joins_and_leaves() {
         assert_eq!(x["end_reason"], "capture_end", "{x:?}");
         assert!(x["leave_ts"].as_i64().unwrap() <= end_us);
     }
+
+    // The demo's TR 101 290 counters and TS duplicates, as for the takedown (a loss
+    // window on each channel, a PCR jump, no copies).
+    let flows = rows(&out.join("flows.parquet"));
+    let ts_streams = rows(&out.join("ts_streams.parquet"));
+    let ts_pids = rows(&out.join("ts_pids.parquet"));
+    let wire = wire_channels(&root.join("demo.pcap"));
+    let mut channels = 0;
+    for t in truth["flows"].as_array().unwrap() {
+        let Some(tt) = t.get("ts").filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let name = s(&t["name"]);
+        let (group, port) = (addr(&t["client_addr"]), &t["client_port"]);
+        let f = flows
+            .iter()
+            .find(|f| addr(&f["client_addr"]) == group && &f["client_port"] == port)
+            .expect("the channel's flow");
+        let st = ts_streams
+            .iter()
+            .find(|r| r["flow_id"] == f["flow_id"])
+            .expect("its ts_streams row");
+        let pids: Vec<_> = ts_pids
+            .iter()
+            .filter(|r| r["flow_id"] == f["flow_id"])
+            .collect();
+        let w = &wire[&(group.unwrap(), port.as_u64().unwrap() as u16)];
+        check_tr101290(&name, st, &pids, tt, w);
+        channels += 1;
+    }
+    assert_eq!(channels, 2);
 }
 
 /// The testbed's loss capture (real software: ffmpeg multicast channels, MPEG-TS in UDP and
@@ -582,4 +1033,161 @@ probability = 0.2
         seen += 1;
     }
     assert_eq!(seen, 2);
+}
+
+/// Timestamp resolution and PCR jitter on a channel sent exactly on schedule: one TS
+/// packet per datagram (ts_per_datagram = 1), each written at its own slot time
+/// `start + floor(k·1504e9 / mux)` ns, its PCR the 27 MHz time of its byte 10 at the mux
+/// rate. Capture time less PCR time is then a constant plus errors in [0, E): the
+/// capture's truncation to its resolution R, the slot time's floor to the ns (1 ns), the
+/// PCR's truncation to a 27 MHz tick (1000/27 ns) and the analyser's tick-to-ns floor
+/// (1 ns). The jitter is the residual range of a least-squares line through them: at
+/// most E plus the line's own swing over the window, which for evenly spaced PCRs is
+/// at most 1.5·E (slope ≤ (E/2)·Σ|x − x̄| / Σ(x − x̄)² = 1.5·E / span): 2.5·E in all.
+/// `ts_resolution_ns` is the capture's: 1,000 for a microsecond pcap, 1 for a
+/// nanosecond pcap or pcapng. The delay factor of such a channel is one datagram's
+/// drain time, 1504/mux s, to within R.
+#[test]
+fn timestamp_resolution_and_pcr_jitter_on_time() {
+    const TOML: &str = r#"
+name = "on-time"
+start = "2024-03-01T20:00:00Z"
+duration_s = 6.0
+
+[[channel]]
+name = "paced"
+group = "239.40.0.1"
+encap = "udp"
+ts_per_datagram = 1
+mux_rate_bps = 3_000_000
+"#;
+    let sc = capgen::Scenario::from_toml(TOML).expect("scenario parses");
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (format, res, res_ns)) in [
+        (capgen::Format::Pcap, capgen::TsResolution::Us, 1_000),
+        (capgen::Format::Pcap, capgen::TsResolution::Ns, 1),
+        (capgen::Format::Pcapng, capgen::TsResolution::Ns, 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let opts = capgen::Options {
+            seed: 1,
+            format,
+            ts_resolution: Some(res),
+        };
+        let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
+        let truth = serde_json::to_value(&truth).unwrap();
+        let capture = tmp.path().join(format!("on-time-{i}.cap"));
+        std::fs::write(&capture, bytes).unwrap();
+        let out = tmp.path().join(format!("out-{i}"));
+        analyze(&capture, &out, &[]);
+        let ts = rows(&out.join("ts_streams.parquet"));
+        assert_eq!(ts.len(), 1);
+        let st = &ts[0];
+        let tag = format!("{format:?} {res:?}");
+        assert_eq!(st["ts_resolution_ns"], res_ns, "{tag}");
+        let e_ns = res_ns as f64 + 1.0 + 1000.0 / 27.0 + 1.0;
+        let bound_ms = 2.5 * e_ns / 1e6;
+        let jitter = st["pcr_jitter_ms"].as_f64().expect("a PCR jitter");
+        assert!(
+            jitter <= bound_ms,
+            "{tag}: PCR jitter {jitter} ms above {bound_ms} ms"
+        );
+        let mux = truth["flows"][0]["ts"]["mux_rate_bps"].as_f64().unwrap();
+        assert_eq!(truth["flows"][0]["ts"]["ts_per_datagram"], 1);
+        let p_ms = 188.0 * 8.0 * 1e3 / mux;
+        let r_ms = res_ns as f64 / 1e6;
+        let bins = rows(&out.join("flow_bins.parquet"));
+        let mut checked = 0;
+        for b in &bins {
+            let Some(df) = b["ts_df_ms"].as_f64() else {
+                continue;
+            };
+            assert!(
+                df >= p_ms - 1e-9 && df < p_ms + r_ms + 1e-9,
+                "{tag}: DF {df} ms against {p_ms} ms (resolution {r_ms} ms)"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 5, "{tag}: {checked} bins with a DF");
+    }
+}
+
+/// The testbed's loss capture again: TS losses (`flow_bins.ts_mlr_pps`) only in bins
+/// that overlap the loss window, and in some; PCR errors per bin
+/// (`flow_bins.ts_pcr_errors`: repetition, discontinuity and accuracy errors) exactly the
+/// capture's own, read here from its frames. ffmpeg's 80 ms PCR period puts over 40 ms
+/// between consecutive PCRs (repetition errors in every bin, window or not), and its
+/// constant-rate mux has exact PCRs (no accuracy error); the PCR steps over 100 ms are the
+/// loss's (dropped PCRs, in bins overlapping the window, and there are some) and a few
+/// of ffmpeg's own elsewhere, which the capture shows. So outside the window a bin has the
+/// stream's own PCR errors and nothing the loss caused.
+///
+/// Ignored until the analyser's PCR_accuracy_error no longer follows a loss it has not
+/// yet seen: on the RTP channel one datagram lost between two PCRs, with no packet of the
+/// PCR PID in it, enters the PCR rate sums (the loss shows in the continuity counters only
+/// later), biases the rate (139,620 b/s for ffmpeg's 140,000) and makes every later PCR
+/// an accuracy error (from 10 to 20 PCR errors a second from the window on).
+#[test]
+#[ignore = "PCR_accuracy_error after a loss the continuity counters see late (crates/media/src/ts/analyzer.rs, Core::pcr)"]
+fn testbed_loss_window_covers_pcr_errors_and_mlr() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let truth: Value = serde_json::from_slice(
+        &std::fs::read(root.join("testbed-loss.truth.json")).expect("truth"),
+    )
+    .unwrap();
+    let capture = root.join("testbed-loss.pcap");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = analyze(&capture, &out, &[]);
+    let bin_us = run["options"]["bin_ns"].as_i64().unwrap() / 1000;
+    let flows = rows(&out.join("flows.parquet"));
+    let bins = rows(&out.join("flow_bins.parquet"));
+    let wire = wire_channels(&capture);
+    let fault = &truth["faults"][0];
+    assert_eq!(fault["kind"], "loss");
+    let us = |v: &Value| (v.as_f64().unwrap() * 1e6).round() as i64;
+    let (start, end) = (us(&fault["start_epoch"]), us(&fault["end_epoch"]));
+    let overlaps = |at: i64| at + bin_us > start && at <= end;
+    for st in truth["streams"].as_array().unwrap() {
+        let name = s(&st["name"]);
+        let group = addr(&st["group"]).unwrap();
+        let port = st["port"].as_u64().unwrap() as u16;
+        let f = flows
+            .iter()
+            .find(|f| addr(&f["client_addr"]) == Some(group) && f["client_port"] == port)
+            .expect("the channel's flow");
+        let w = &wire[&(group, port)];
+        let bin_of = |ts_ns: i64| (ts_ns / 1000).div_euclid(bin_us) * bin_us;
+        let mut want: BTreeMap<i64, i64> = BTreeMap::new();
+        for at in w.repetition_errors().into_iter().chain(w.discontinuities()) {
+            *want.entry(bin_of(at)).or_default() += 1;
+        }
+        let steps = w.discontinuities();
+        assert!(
+            steps.iter().any(|&t| overlaps(bin_of(t))),
+            "{name}: the loss drops PCRs"
+        );
+        let (mut lossy, mut got) = (0, BTreeMap::new());
+        for b in bins.iter().filter(|b| b["flow_id"] == f["flow_id"]) {
+            let at = b["bin_start"].as_i64().unwrap();
+            let mlr = b["ts_mlr_pps"]
+                .as_f64()
+                .expect("ts_mlr_pps on a TS flow's bins");
+            if mlr > 0.0 {
+                assert!(overlaps(at), "{name}: MLR {mlr} in the bin at {at}");
+                lossy += 1;
+            }
+            let e = b["ts_pcr_errors"].as_i64().unwrap();
+            if e > 0 {
+                got.insert(at, e);
+            }
+        }
+        assert!(lossy > 0, "{name}: the loss shows in ts_mlr_pps");
+        assert_eq!(
+            got, want,
+            "{name}: PCR errors per bin against the capture's PCRs"
+        );
+    }
 }

@@ -429,6 +429,73 @@ fn pcr_accuracy_error_on_a_displaced_pcr() {
     assert_eq!(a.tr101290().pcr_accuracy_error, 2);
 }
 
+/// PCR jitter (module docs, "PCR"): capture time less PCR time, fitted by least squares
+/// against PCR time, max − min of the residuals. Four PCRs 10 ms apart (x = 0, 10, 20,
+/// 30 ms) arrive on time but for the second, 4 µs late: offsets e = 0, 4, 0, 0 µs.
+/// By hand: x̄ = 15 ms, ē = 1 µs, Σ(x − x̄)(e − ē) = 15 − 15 − 5 − 15 = −20 ms·µs,
+/// Σ(x − x̄)² = 500 ms², slope −0.04 µs/ms; the line gives 1.6, 1.2, 0.8, 0.4 µs, the
+/// residuals −1.6, 2.8, −0.8, −0.4 µs: jitter 4.4 µs. A capture clock running 100 ppm
+/// fast (a drift) changes nothing; the same arrivals on time give 0.
+#[test]
+fn pcr_jitter_is_the_residual_range_against_arrival_times() {
+    let run = |late_ns: [i64; 4], ppm: i64| {
+        let mut a = TsAnalyzer::new(TsConfig::default());
+        let t0 = 5_000 * MS;
+        for (i, late) in late_ns.into_iter().enumerate() {
+            let x = i as i64 * 10 * MS;
+            let pcr = 1_000_000 + i as u64 * 10 * TICKS_PER_MS;
+            a.on_datagram(
+                t0 + x + x * ppm / 1_000_000 + late,
+                &pcr_packet(0x100, i as u8, pcr, false),
+            );
+        }
+        // The window closes at the end of the stream (or when it spans 1 s).
+        assert_eq!(a.summary().pcr_jitter_ns, None, "no window closed yet");
+        a.finish(t0 + 40 * MS);
+        a.summary()
+    };
+    let s = run([0, 4_000, 0, 0], 0);
+    assert_eq!(s.pcr_jitter_ns, Some(4_400));
+    assert_eq!(
+        s.ts_resolution_ns, 1_000,
+        "the default: a microsecond capture"
+    );
+    assert_eq!(run([0, 4_000, 0, 0], 100).pcr_jitter_ns, Some(4_400));
+    assert_eq!(run([0; 4], 100).pcr_jitter_ns, Some(0));
+    // The configured resolution is reported beside the figure.
+    let a = TsAnalyzer::new(TsConfig {
+        ts_resolution_ns: 1,
+        ..TsConfig::default()
+    });
+    assert_eq!(a.summary().ts_resolution_ns, 1);
+}
+
+/// A window takes at most 1 s of PCR time: PCRs 100 ms apart, one 2 µs late in the first
+/// second (points 0 to 10) and none in the next: the first window's residuals give the
+/// stream's figure, and the interval's figure is the largest window closed in it.
+#[test]
+fn pcr_jitter_windows_span_one_second() {
+    let mut a = TsAnalyzer::new(TsConfig::default());
+    let t0 = 5_000 * MS;
+    for i in 0..21i64 {
+        let x = i * 100 * MS;
+        let late = if i == 5 { 2_000 } else { 0 };
+        let pcr = i as u64 * 100 * TICKS_PER_MS;
+        a.on_datagram(
+            t0 + x + late,
+            &pcr_packet(0x100, (i % 16) as u8, pcr, false),
+        );
+    }
+    // PCR 11 (1.1 s after the window's first) closed the first window: points 0..=10,
+    // x = 0..1000 ms. One late point at the middle of a symmetric window: the slope is 0,
+    // the mean 2/11 µs, residuals 2 − 2/11 and −2/11 µs: 2 µs.
+    assert_eq!(a.summary().pcr_jitter_ns, Some(2_000));
+    a.finish(t0 + 2_100 * MS);
+    // The second window (PCRs 11..=20) is on time.
+    assert_eq!(a.summary().pcr_jitter_ns, Some(2_000));
+    assert_eq!(a.take_interval(t0 + 2_100 * MS).pcr_jitter_ns, Some(2_000));
+}
+
 #[test]
 fn mdi_delay_factor_constant_and_bursty() {
     // Constant rate: a 7-packet datagram every 2.8 ms at 3.76 Mb/s. RFC 4445 samples the
