@@ -1130,7 +1130,6 @@ mux_rate_bps = 3_000_000
 /// later), biases the rate (139,620 b/s for ffmpeg's 140,000) and makes every later PCR
 /// an accuracy error (from 10 to 20 PCR errors a second from the window on).
 #[test]
-#[ignore = "PCR_accuracy_error after a loss the continuity counters see late (crates/media/src/ts/analyzer.rs, Core::pcr)"]
 fn testbed_loss_window_covers_pcr_errors_and_mlr() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let truth: Value = serde_json::from_slice(

@@ -275,6 +275,12 @@ struct Core {
     sections: u64,
     bad_sections: u64,
     lost_total: u64,
+    /// Datagrams found missing by the RTP sequence numbers of TS in RTP, as they arrive
+    /// (the continuity counters see a loss only at the PID's next packet, null packets
+    /// never).
+    datagram_gaps: u64,
+    /// TS packets per datagram (0 in a byte stream).
+    per_datagram: u64,
     first_ns: Option<i64>,
     last_ns: Option<i64>,
     pat_deadline: Option<i64>,
@@ -299,6 +305,8 @@ pub struct TsAnalyzer {
     skipped: u64,
     /// TS packets lost by the RTP sequence numbers (see [`TsAnalyzer::set_rtp_lost`]).
     rtp_lost: Option<u64>,
+    /// The highest RTP sequence number of TS in RTP so far.
+    rtp_seq: Option<u16>,
 }
 
 impl TsAnalyzer {
@@ -323,6 +331,8 @@ impl TsAnalyzer {
                 sections: 0,
                 bad_sections: 0,
                 lost_total: 0,
+                datagram_gaps: 0,
+                per_datagram: 0,
                 first_ns: None,
                 last_ns: None,
                 pat_deadline: None,
@@ -340,6 +350,7 @@ impl TsAnalyzer {
             not_ts: 0,
             skipped: 0,
             rtp_lost: None,
+            rtp_seq: None,
         }
     }
 
@@ -374,6 +385,17 @@ impl TsAnalyzer {
             self.not_ts += 1;
             return false;
         };
+        self.core.per_datagram = n as u64;
+        if start > 0 {
+            // TS in RTP: a sequence number ahead of the next one tells of datagrams lost
+            // before this one (a late or repeated one moves nothing).
+            let seq = u16::from_be_bytes([payload[2], payload[3]]);
+            let ahead = self.rtp_seq.map_or(1, |prev| seq.wrapping_sub(prev));
+            if (1..0x8000).contains(&ahead) {
+                self.core.datagram_gaps += u64::from(ahead - 1);
+                self.rtp_seq = Some(seq);
+            }
+        }
         let mut good = 0;
         for slot in body.chunks_exact(len) {
             match slot
@@ -817,11 +839,16 @@ impl Core {
         }
     }
 
-    /// A PCR on slot `i` at multiplex position `pos`.
+    /// A PCR on slot `i` at multiplex position `pos`. The interval from the PID's last
+    /// PCR feeds the PCR rate and the accuracy check only when no packet of it is known
+    /// lost (continuity counters, RTP sequence numbers) and, in datagrams, when it does
+    /// not miss or repeat a whole datagram's packets against the rate so far (a loss the
+    /// counters have not seen yet: a datagram of other PIDs' and null packets).
     fn pcr(&mut self, i: usize, ts: i64, pos: u64, pcr: u64, discontinuity: bool) {
         let cfg = self.config;
         let is_ref = *self.pcr_ref.get_or_insert(i) == i;
-        let lost_now = self.lost_total;
+        let lost_now = self.lost_total + self.datagram_gaps;
+        let per_datagram = self.per_datagram;
         let p = &mut self.pids[i].pcr;
         p.count += 1;
         let mut continuous = !discontinuity;
@@ -841,7 +868,10 @@ impl Core {
                     self.tr.pcr_discontinuity_indicator_error += 1;
                     self.bin.pcr_errors += 1;
                     continuous = false;
-                } else if prev_lost == lost_now && pos > prev_pos {
+                } else if prev_lost == lost_now
+                    && pos > prev_pos
+                    && !datagram_off(p.sum_packets, p.sum_ticks, pos - prev_pos, d, per_datagram)
+                {
                     let dpos = pos - prev_pos;
                     if p.sum_packets > 0 {
                         let expected = dpos as f64 * p.sum_ticks as f64 / p.sum_packets as f64;
@@ -980,4 +1010,23 @@ impl Core {
         };
         out
     }
+}
+
+/// Whether a PCR interval of `packets` packets and `ticks` 27 MHz ticks misses or repeats
+/// at least a whole datagram of `per_datagram` packets (less half a packet; at least one
+/// packet: a constant-rate interval is off its rate by less than one) against the rate of
+/// `sum_packets` over `sum_ticks` so far; false in a byte stream or before 64 packets of
+/// rate.
+fn datagram_off(
+    sum_packets: u64,
+    sum_ticks: u64,
+    packets: u64,
+    ticks: i64,
+    per_datagram: u64,
+) -> bool {
+    if per_datagram == 0 || sum_packets < 64 || sum_ticks == 0 {
+        return false;
+    }
+    let expected = ticks as f64 * sum_packets as f64 / sum_ticks as f64;
+    (expected - packets as f64).abs() >= (per_datagram as f64 - 0.5).max(1.0)
 }
