@@ -1124,11 +1124,10 @@ mux_rate_bps = 3_000_000
 /// of ffmpeg's own elsewhere, which the capture shows. So outside the window a bin has the
 /// stream's own PCR errors and nothing the loss caused.
 ///
-/// Ignored until the analyser's PCR_accuracy_error no longer follows a loss it has not
-/// yet seen: on the RTP channel one datagram lost between two PCRs, with no packet of the
-/// PCR PID in it, enters the PCR rate sums (the loss shows in the continuity counters only
-/// later), biases the rate (139,620 b/s for ffmpeg's 140,000) and makes every later PCR
-/// an accuracy error (from 10 to 20 PCR errors a second from the window on).
+/// This holds only if a PCR interval with a datagram lost is kept out of the PCR rate:
+/// on the RTP channel one datagram lost between two PCRs, with no packet of the PCR PID
+/// in it, shows in the continuity counters only later; counted, it would bias the rate
+/// (139,620 b/s for ffmpeg's 140,000) and make every later PCR an accuracy error.
 #[test]
 fn testbed_loss_window_covers_pcr_errors_and_mlr() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
