@@ -235,22 +235,6 @@ fn panel_secrets(sc: &capgen::Scenario) -> Secrets {
     s
 }
 
-/// Generates `toml` with seed 1 into `dir/name.pcap` (written as it is made, not held in
-/// memory) and returns its truth and path.
-fn generate_to_file(dir: &Path, name: &str, toml: &str) -> (Value, std::path::PathBuf) {
-    let sc = capgen::Scenario::from_toml(toml).expect("scenario parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let path = dir.join(format!("{name}.pcap"));
-    let w = BufWriter::new(File::create(&path).unwrap());
-    let (truth, mut w) = capgen::generate(&sc, &opts, w).expect("generate");
-    std::io::Write::flush(&mut w).unwrap();
-    (serde_json::to_value(&truth).unwrap(), path)
-}
-
 /// Every capgen scenario with an IPTV panel (the only source of credentials in capgen
 /// captures), generated and analyzed; the panel's accounts, its raw request URLs and
 /// every query string the truth lists must not be in the output. bench-streaming.toml,
@@ -280,7 +264,7 @@ fn generated_panel_captures_leak_no_credentials_or_raw_urls() {
             continue;
         }
         let started = std::time::Instant::now();
-        let (t, pcap) = generate_to_file(tmp.path(), &name, &text);
+        let (t, pcap) = support::generate(tmp.path(), &name, &text);
         let generated = started.elapsed();
         let from_truth = Secrets::of_truth(&t);
         assert_eq!(

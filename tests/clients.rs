@@ -21,6 +21,8 @@
 //! is optional: without it the script does not read the flows table through pandas, and
 //! the tests say so on a `SKIPPED` line.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -305,16 +307,8 @@ fn non_empty(o: &Output) -> std::collections::BTreeSet<String> {
 fn generate_ott(dir: &Path) -> (PathBuf, PathBuf) {
     let toml = std::fs::read_to_string(root().join("tools/capgen/scenarios/ott.toml"))
         .expect("read ott.toml");
-    let sc = capgen::Scenario::from_toml(&toml).expect("ott.toml parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate ott");
-    let pcap = dir.join("ott.pcap");
+    let (truth, pcap) = support::generate(dir, "ott", &toml);
     let truth_path = dir.join("ott.pcap.truth.json");
-    std::fs::write(&pcap, bytes).expect("write ott.pcap");
     std::fs::write(&truth_path, serde_json::to_vec(&truth).expect("truth JSON"))
         .expect("write the ott truth");
     (pcap, truth_path)

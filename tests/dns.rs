@@ -441,18 +441,11 @@ fn capgen_dns_exchanges_are_rows() {
     assert!(named >= 7, "{named} flows named");
 
     // A name answering, then NXDOMAIN, SERVFAIL, no answer, and answering again.
-    let sc =
-        capgen::Scenario::from_toml(include_str!("../tools/capgen/scenarios/dns-failures.toml"))
-            .expect("dns-failures.toml parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
-    let path = tmp.path().join("dns-failures.pcap");
-    std::fs::write(&path, bytes).unwrap();
-    let truth = serde_json::to_value(&truth).unwrap();
+    let (truth, path) = support::generate(
+        tmp.path(),
+        "dns-failures",
+        include_str!("../tools/capgen/scenarios/dns-failures.toml"),
+    );
     let [n, answered, unanswered, _] =
         check_capgen("dns-failures", &path, &truth, &tmp.path().join("failures"));
     assert_eq!(

@@ -43,17 +43,11 @@ use support::{analyze, rows};
 type Row = serde_json::Map<String, Value>;
 
 fn generate(dir: &Path) -> (Value, std::path::PathBuf) {
-    let sc = capgen::Scenario::from_toml(include_str!("../tools/capgen/scenarios/takedown.toml"))
-        .expect("takedown.toml parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
-    let path = dir.join("takedown.pcap");
-    std::fs::write(&path, bytes).unwrap();
-    (serde_json::to_value(&truth).unwrap(), path)
+    support::generate(
+        dir,
+        "takedown",
+        include_str!("../tools/capgen/scenarios/takedown.toml"),
+    )
 }
 
 fn s(v: &Value) -> String {
@@ -950,16 +944,7 @@ end_s = 14.0
 probability = 0.2
 "#;
     let tmp = tempfile::tempdir().unwrap();
-    let sc = capgen::Scenario::from_toml(TOML).expect("scenario parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
-    let truth = serde_json::to_value(&truth).unwrap();
-    let capture = tmp.path().join("rtp-loss.pcap");
-    std::fs::write(&capture, bytes).unwrap();
+    let (truth, capture) = support::generate(tmp.path(), "rtp-loss", TOML);
     let out = tmp.path().join("out");
     analyze(&capture, &out, &[]);
     let flows = rows(&out.join("flows.parquet"));

@@ -19,23 +19,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{analyze, rows};
+use support::{analyze, generate, rows};
 
 /// The segment rule's size floor (`SegmentConfig::min_segment_bytes`).
 const MIN_SEGMENT_BYTES: u64 = 8 * 1024;
-
-fn generate(dir: &Path, name: &str, toml: &str) -> (Value, std::path::PathBuf) {
-    let sc = capgen::Scenario::from_toml(toml).expect("scenario parses");
-    let opts = capgen::Options {
-        seed: 1,
-        format: capgen::Format::Pcap,
-        ts_resolution: None,
-    };
-    let (truth, bytes) = capgen::generate(&sc, &opts, Vec::new()).expect("generate");
-    let path = dir.join(format!("{name}.pcap"));
-    std::fs::write(&path, bytes).unwrap();
-    (serde_json::to_value(&truth).unwrap(), path)
-}
 
 fn addr(v: &Value) -> Option<IpAddr> {
     v.as_str().and_then(|a| a.parse().ok())

@@ -344,3 +344,19 @@ fn array_values(a: &dyn Array, out: &mut std::collections::BTreeSet<String>) {
         other => panic!("no text for arrow type {other} yet: teach support::array_values"),
     }
 }
+
+/// Generates the capgen scenario `toml` with seed 1 into `dir/name.pcap` (written as it is
+/// made, not held in memory) and returns its truth and path.
+pub fn generate(dir: &Path, name: &str, toml: &str) -> (Value, std::path::PathBuf) {
+    let sc = capgen::Scenario::from_toml(toml).expect("scenario parses");
+    let opts = capgen::Options {
+        seed: 1,
+        format: capgen::Format::Pcap,
+        ts_resolution: None,
+    };
+    let path = dir.join(format!("{name}.pcap"));
+    let w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the capture"));
+    let (truth, mut w) = capgen::generate(&sc, &opts, w).expect("generate");
+    std::io::Write::flush(&mut w).expect("write the capture");
+    (serde_json::to_value(&truth).expect("truth JSON"), path)
+}
