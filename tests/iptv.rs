@@ -1174,3 +1174,68 @@ fn testbed_loss_window_covers_pcr_errors_and_mlr() {
         );
     }
 }
+
+/// RTSP is found by its messages, whatever the port: `tsduck__test-135.seqwrap.pcap`
+/// (MPEG-TS interleaved in an RTSP session on TCP port 554, sequence numbers wrapping)
+/// with its ports rewritten to 8554 gives the same `ts_pids` rows as the original, and
+/// its flow is `iptv_unicast` from the interleaved MPEG-TS.
+#[test]
+fn rtsp_is_found_by_its_messages_on_any_port() {
+    const FILE: &str = "tsduck__test-135.seqwrap.pcap";
+    let Some(corpus) = streamscope_testkit::corpus("iptv", "RTSP found on another port") else {
+        return;
+    };
+    let original = corpus.path(FILE);
+    let mut bytes = std::fs::read(&original).unwrap();
+    // Classic little-endian pcap of Ethernet frames: each IPv4 TCP port 554 becomes 8554.
+    assert_eq!(
+        bytes[..4],
+        [0xd4, 0xc3, 0xb2, 0xa1],
+        "{FILE}: little-endian pcap"
+    );
+    let (mut at, mut rewritten) = (24, 0);
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = at + 16;
+        let end = (frame + caplen).min(bytes.len());
+        let f = &mut bytes[frame..end];
+        if f.len() > 38 && f[12..14] == [0x08, 0x00] && f[23] == 6 {
+            let tcp = 14 + usize::from(f[14] & 0x0f) * 4;
+            for port in [tcp, tcp + 2] {
+                if f.len() >= port + 2 && f[port..port + 2] == 554u16.to_be_bytes() {
+                    f[port..port + 2].copy_from_slice(&8554u16.to_be_bytes());
+                    rewritten += 1;
+                }
+            }
+        }
+        at = end;
+    }
+    assert!(rewritten > 1000, "{rewritten} ports rewritten");
+    let tmp = tempfile::tempdir().unwrap();
+    let moved = tmp.path().join("rtsp-8554.pcap");
+    std::fs::write(&moved, &bytes).unwrap();
+    let pids = |capture: &Path, out: &str| {
+        let out = tmp.path().join(out);
+        analyze(capture, &out, &[]);
+        let flows = rows(&out.join("flows.parquet"));
+        let ts = rows(&out.join("ts_streams.parquet"));
+        assert_eq!(ts.len(), 1, "one multiplex");
+        let f = flows
+            .iter()
+            .find(|f| f["flow_id"] == ts[0]["flow_id"])
+            .unwrap();
+        assert_eq!(f["class"], "iptv_unicast");
+        assert_eq!(f["class_evidence"], "mpeg-ts in rtsp-interleaved tcp");
+        let mut p: Vec<(i64, i64)> = rows(&out.join("ts_pids.parquet"))
+            .iter()
+            .map(|r| (r["pid"].as_i64().unwrap(), r["packets"].as_i64().unwrap()))
+            .collect();
+        p.sort_unstable();
+        (f["server_port"].clone(), p)
+    };
+    let (port, on_554) = pids(&original, "554");
+    let (moved_port, on_8554) = pids(&moved, "8554");
+    assert_eq!((port, moved_port), (554.into(), 8554.into()));
+    assert!(on_554.iter().map(|p| p.1).sum::<i64>() > 10_000);
+    assert_eq!(on_8554, on_554, "the same PIDs and packets on port 8554");
+}

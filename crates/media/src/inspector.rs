@@ -270,9 +270,10 @@ enum Kind {
     LetGo,
     /// RTSP on TCP: interleaved MPEG-TS from the server.
     Rtsp(Box<TsAnalyzer>),
-    /// TCP waiting for a payload that tells what it carries: the first one of a
-    /// connection seen from its SYN; one of the first [`MID_STREAM_PROBES`] of one picked
-    /// up later (the capture began inside a message). The payload packets looked at.
+    /// TCP waiting for a payload that tells what it carries (a TLS record, an HTTP or RTSP
+    /// message, an RTSP interleaved frame): the first one of a connection seen from its
+    /// SYN; one of the first [`MID_STREAM_PROBES`] of one picked up later (the capture
+    /// began inside a message). The payload packets looked at.
     TcpProbe(u16),
     /// TLS (`quic: false`) or QUIC: segment inference on packet sizes.
     Encrypted(Box<Encrypted>),
@@ -554,6 +555,24 @@ impl Encrypted {
         let sum = self.seg.summary();
         sum.count >= 3 && sum.on_share.is_some_and(|on| on <= 0.5)
     }
+}
+
+/// Whether a TCP payload starts an RTSP message (RFC 2326 section 4: a request line
+/// ending in ` RTSP/1.0`, or a status line `RTSP/1.0 NNN`) or an interleaved frame
+/// (section 10.12: `$`, a channel, a 16-bit length, then MPEG-TS or RTP version 2).
+fn rtsp_start(p: &[u8]) -> bool {
+    if let [b'$', _, _, _, first, ..] = p {
+        return *first == 0x47 || first >> 6 == 2;
+    }
+    if let Some(rest) = p.strip_prefix(b"RTSP/1.0 ") {
+        return rest.len() >= 3 && rest[..3].iter().all(u8::is_ascii_digit);
+    }
+    let line = &p[..p.len().min(1024)];
+    let Some(end) = line.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
+    line.first().is_some_and(u8::is_ascii_uppercase) && line.ends_with(b" RTSP/1.0")
 }
 
 /// Whether a TCP payload starts with a TLS record header: content type 20-23 (change
@@ -984,6 +1003,15 @@ impl Inspector for MediaInspector {
                         }
                         f.on_stream(dns_dir(s.dir), s.ts_ns, s.payload, &mut to);
                         self.kind = Kind::Http(h);
+                    } else if rtsp_start(s.payload) {
+                        // RTSP on another port than 554: its server's interleaved data
+                        // from the next segment on (this one's too, if it is the
+                        // server's).
+                        let mut t = Box::new(TsAnalyzer::new(out.ts_config()));
+                        if s.dir == FlowDir::Down {
+                            t.on_interleaved(s.ts_ns, s.payload);
+                        }
+                        self.kind = Kind::Rtsp(t);
                     } else if flow.client_rule == ClientRule::Syn
                         || *probed + 1 >= MID_STREAM_PROBES
                     {
@@ -1085,6 +1113,24 @@ impl Inspector for MediaInspector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RTSP by its first bytes: requests, responses, interleaved frames of TS or RTP;
+    /// not HTTP, not a frame of something else.
+    #[test]
+    fn rtsp_starts() {
+        assert!(rtsp_start(
+            b"OPTIONS rtsp://h/s RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+        ));
+        assert!(rtsp_start(b"SETUP rtsp://h/s/track1 RTSP/1.0\n"));
+        assert!(rtsp_start(b"RTSP/1.0 200 OK\r\n"));
+        assert!(rtsp_start(&[b'$', 0, 5, 0x2c, 0x47, 0x40]));
+        assert!(rtsp_start(&[b'$', 1, 0, 12, 0x80, 33]));
+        assert!(!rtsp_start(&[b'$', 1, 0, 12, 0x17, 3]));
+        assert!(!rtsp_start(b"GET /s HTTP/1.1\r\n"));
+        assert!(!rtsp_start(b"OPTIONS rtsp://h/s RTSP/1.0"));
+        assert!(!rtsp_start(b"RTSP/1.0 2x"));
+        assert!(!rtsp_start(b"options rtsp://h/s RTSP/1.0\r\n"));
+    }
 
     /// A capture of a million DNS flows keeps a million of these: the flow's identity
     /// and the DNS counters stay out of it.
