@@ -307,6 +307,8 @@ pub struct TsAnalyzer {
     rtp_lost: Option<u64>,
     /// The highest RTP sequence number of TS in RTP so far.
     rtp_seq: Option<u16>,
+    /// Datagram slots without a sync byte in a row, across datagrams.
+    bad_slots: u8,
 }
 
 impl TsAnalyzer {
@@ -351,6 +353,7 @@ impl TsAnalyzer {
             skipped: 0,
             rtp_lost: None,
             rtp_seq: None,
+            bad_slots: 0,
         }
     }
 
@@ -405,8 +408,17 @@ impl TsAnalyzer {
                 Some(p) if p[0] == SYNC_BYTE => {
                     self.core.packet(ts_ns, p);
                     good += 1;
+                    self.bad_slots = 0;
                 }
-                _ => self.core.tr.sync_byte_error += 1,
+                _ => {
+                    self.core.tr.sync_byte_error += 1;
+                    // TS_sync_loss: the second bad sync byte in a row (TR 101 290 1.1,
+                    // as in a byte stream), once per run.
+                    self.bad_slots = self.bad_slots.saturating_add(1);
+                    if self.bad_slots == 2 {
+                        self.core.tr.ts_sync_loss += 1;
+                    }
+                }
             }
         }
         self.core.arrival(ts_ns, good);

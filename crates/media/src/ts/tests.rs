@@ -801,8 +801,43 @@ fn datagrams_of_204_byte_packets_and_bad_sync_bytes() {
     let s = a.summary();
     assert_eq!(s.packets, 76);
     assert_eq!(s.tr101290.sync_byte_error, 1);
+    assert_eq!(
+        s.tr101290.ts_sync_loss, 0,
+        "one bad sync byte is not a loss"
+    );
     assert_eq!(s.framing.map(|f| f.packet_len), Some(204));
-    assert!(!a.on_datagram(11, b"not ts"));
+    // Two bad slots in a row: TS_sync_loss, once; then the last slot of one datagram
+    // and the first good one of the next do not make another.
+    let mut bad = |slots: &[usize]| {
+        let mut d: Vec<u8> = m
+            .datagram()
+            .chunks(188)
+            .flat_map(|p| p.iter().copied().chain([0; 16]))
+            .collect();
+        for &i in slots {
+            d[i * 204] = 0;
+        }
+        d
+    };
+    assert!(a.on_datagram(11, &bad(&[2, 3, 4])));
+    assert_eq!(a.summary().tr101290.ts_sync_loss, 1);
+    assert!(a.on_datagram(12, &bad(&[6])));
+    assert!(a.on_datagram(13, &bad(&[])));
+    assert_eq!(a.summary().tr101290.ts_sync_loss, 1);
+    assert_eq!(a.summary().tr101290.sync_byte_error, 5);
+    // A run across datagrams: the last slot of one, the second of the next (the first
+    // carries the framing's sync byte).
+    assert!(a.on_datagram(14, &bad(&[6])));
+    let mut d = bad(&[]);
+    d[0] = 0x47;
+    d[204] = 0;
+    assert!(a.on_datagram(15, &d));
+    assert_eq!(
+        a.summary().tr101290.ts_sync_loss,
+        1,
+        "a good slot between them"
+    );
+    assert!(!a.on_datagram(16, b"not ts"));
     assert_eq!(a.summary().datagrams_not_ts, 1);
 }
 

@@ -289,7 +289,8 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "ts_sync_loss",
         Int64,
         false,
-        "TS_sync_loss (1.1): sync lost in a byte stream (two or more bad sync bytes in a row).",
+        "TS_sync_loss (1.1): sync lost, two or more bad sync bytes in a row (in a byte \
+         stream, or in datagram slots across datagrams); once per run of them.",
     ),
     col(
         "sync_byte_error",
