@@ -11,7 +11,8 @@
 //! - **RTP** (`rtp_streams`, addresses from `flows`): every stream of tshark's
 //!   `rtp_streams` is found once by addresses and SSRC, with equal packets and lost, max
 //!   delta within 0.01 ms, mean and max jitter within 1 % or 0.01 ms; no other stream;
-//!   the packets add up to tshark's `rtp_frames`.
+//!   the packets add up to tshark's `rtp_frames`; a flow of RTP streams without MPEG-TS
+//!   is `rtp_media`, with that evidence.
 //! - **MPEG-TS** (`ts_pids`): packets per PID, summed over the file's flows, equal
 //!   tshark's `mp2t_ts_packets_per_pid`; continuity errors equal tshark's
 //!   `mp2t_cc_drop_frames`.
@@ -837,6 +838,28 @@ fn rtp_streams_match_oracle() {
         let mut ours: BTreeMap<StreamKey, Vec<&Map<String, Value>>> = BTreeMap::new();
         for r in &f.out.rtp {
             let fl = flows[&int(r, "flow_id").expect("flow_id")];
+            // A flow of RTP streams carrying no MPEG-TS is rtp_media, by that evidence.
+            let ts = f.out.ts_pids.iter().any(|t| t["flow_id"] == r["flow_id"]);
+            if !ts {
+                report.check(
+                    name,
+                    "class of an RTP flow",
+                    s(fl, "class") == Some("rtp_media"),
+                    || {
+                        format!(
+                            "flow {:?}: {:?} ({:?})",
+                            fl["flow_id"], fl["class"], fl["class_evidence"]
+                        )
+                    },
+                );
+                report.check(
+                    name,
+                    "class evidence of an RTP flow",
+                    s(fl, "class_evidence")
+                        == Some("rtp streams (rfc 3550 validation), not mpeg-ts"),
+                    || format!("flow {:?}: {:?}", fl["flow_id"], fl["class_evidence"]),
+                );
+            }
             let ep = |side: &str| {
                 format!(
                     "{}:{}",
