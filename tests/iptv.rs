@@ -986,8 +986,11 @@ probability = 0.2
         let counted = (st["mlr_pps"].as_f64().unwrap() * secs).round() as i64;
         let view = if st["carrier"] == "rtp" {
             assert_eq!(counted, lost, "{name}: the RTP view");
+            // Both views side by side in the row.
+            assert_eq!(st["rtp_lost_packets"].as_i64(), Some(lost), "{name}");
             lost
         } else {
+            assert!(st["rtp_lost_packets"].is_null(), "{name}: no RTP view");
             assert_eq!(counted, cc_view, "{name}: the continuity counters' view");
             cc_view
         };

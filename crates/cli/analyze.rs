@@ -167,6 +167,7 @@ impl MediaOut for TableSink {
             ts_resolution_ns: s.ts_resolution_ns,
             df_max_ms: s.df_max_ms,
             lost_packets: s.lost_packets,
+            rtp_lost_packets: s.rtp_lost_packets,
             mlr_pps: s.mlr_pps,
             tr101290: [
                 t.ts_sync_loss,

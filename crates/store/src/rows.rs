@@ -447,6 +447,7 @@ pub struct TsStreamRow {
     pub ts_resolution_ns: u64,
     pub df_max_ms: Option<f64>,
     pub lost_packets: u64,
+    pub rtp_lost_packets: Option<u64>,
     pub mlr_pps: Option<f64>,
     /// The TR 101 290 counters, in the table's order.
     pub tr101290: [u64; 12],
@@ -471,6 +472,7 @@ impl Row for TsStreamRow {
         w.count("ts_resolution_ns", self.ts_resolution_ns);
         w.opt_f64("df_max_ms", self.df_max_ms);
         w.count("lost_packets", self.lost_packets);
+        w.opt_i64("rtp_lost_packets", self.rtp_lost_packets.map(|n| n as i64));
         w.opt_f64("mlr_pps", self.mlr_pps);
         for (name, v) in TS_TR101290_COLUMNS.iter().zip(self.tr101290) {
             w.count(name, v);

@@ -535,6 +535,7 @@ impl TsAnalyzer {
             ts_resolution_ns: c.config.ts_resolution_ns,
             df_max_ms: max_opt(c.df_max_ms, df_bin),
             lost_packets: c.lost_total,
+            rtp_lost_packets: self.rtp_lost,
             mlr_pps: duration_s.map(|d| self.rtp_lost.unwrap_or(c.lost_total) as f64 / d),
             mlr_max_pps: c.mlr_max,
             tr101290: c.tr,

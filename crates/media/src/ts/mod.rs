@@ -431,6 +431,9 @@ pub struct TsSummary {
     pub df_max_ms: Option<f64>,
     /// Packets missing by continuity gaps.
     pub lost_packets: u64,
+    /// TS packets missing by the RTP sequence numbers when the TS came in RTP
+    /// ([`TsAnalyzer::set_rtp_lost`]), else `None`.
+    pub rtp_lost_packets: Option<u64>,
     /// Lost packets per second over the stream: from the RTP sequence numbers when the
     /// TS came in RTP ([`TsAnalyzer::set_rtp_lost`]), else from the continuity counters.
     pub mlr_pps: Option<f64>,

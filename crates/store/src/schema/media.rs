@@ -280,6 +280,16 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "TS packets missing by the continuity counters.",
     ),
     col(
+        "rtp_lost_packets",
+        Int64,
+        true,
+        "When carrier is rtp, the other view of the same loss, beside lost_packets: TS \
+         packets missing by the RTP sequence numbers (datagrams never received × TS packets \
+         per datagram), which see a PID's gap of 16 packets or more, where the continuity \
+         counters cannot, and do not take a late datagram for a lost one. Null for other \
+         carriers.",
+    ),
+    col(
         "mlr_pps",
         Float64,
         true,
