@@ -492,8 +492,9 @@ session_s = [25.0, 30.0]
     assert!(seen["downloads of 3 responses or more"] >= 3, "{seen:?}");
 }
 
-/// The testbed's steady capture (real software: nginx serving HLS over HTTP and HTTPS,
-/// players fetching segments) against nginx's log: every segment served in clear is a
+/// The testbed's captures (real software: nginx serving HLS over HTTP and HTTPS, players
+/// fetching segments; in the takedown, four HTTPS players whose server goes away)
+/// against nginx's log: every segment served in clear is a
 /// `segments` row (`method = http`) with the body's exact bytes; every segment served
 /// over HTTPS is found by inference, in order, its size within 3 % of the response nginx
 /// sent (status line, headers and body: TLS hides where the body starts, and its records
@@ -501,84 +502,94 @@ session_s = [25.0, 30.0]
 #[test]
 fn testbed_segments_match_the_server_log() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let truth: Value = serde_json::from_slice(
-        &std::fs::read(root.join("testbed-steady.truth.json")).expect("truth"),
-    )
-    .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    analyze(&root.join("testbed-steady.pcap"), &out, &[]);
-    let flows = rows(&out.join("flows.parquet"));
-    let segs = rows(&out.join("segments.parquet"));
-
-    // Per connection, the log's segments in request order.
-    let mut by_conn: std::collections::BTreeMap<(String, u64, String, u64), Vec<&Value>> =
-        Default::default();
-    for e in truth["http_log"].as_array().unwrap() {
-        if e["kind"] == "segment" {
-            let key = (
-                e["client"].as_str().unwrap().to_string(),
-                e["client_port"].as_u64().unwrap(),
-                e["server"].as_str().unwrap().to_string(),
-                e["server_port"].as_u64().unwrap(),
-            );
-            by_conn.entry(key).or_default().push(e);
-        }
-    }
     let (mut clear, mut encrypted, mut found, mut errors) = (0, 0, 0, Vec::new());
-    for ((client, cport, server, sport), mut log) in by_conn {
-        log.sort_by_key(|e| e["connection_request"].as_u64());
-        let f = flows
-            .iter()
-            .find(|f| {
-                f["client_addr"] == client.as_str()
-                    && f["client_port"] == cport
-                    && f["server_addr"] == server.as_str()
-                    && f["server_port"] == sport
-            })
-            .unwrap_or_else(|| panic!("no flow {client}:{cport} -> {server}:{sport}"));
-        let mut ours: Vec<_> = segs
-            .iter()
-            .filter(|s| s["flow_id"] == f["flow_id"])
-            .collect();
-        ours.sort_by_key(|s| s["request_ts"].as_i64());
-        if log[0]["scheme"] == "http" {
-            clear += log.len();
-            assert_eq!(ours.len(), log.len(), "{client}:{cport}: a row per segment");
-            for (o, e) in ours.iter().zip(&log) {
-                assert_eq!(o["method"], "http");
-                assert_eq!(
-                    o["bytes"], e["body_bytes"],
-                    "{client}:{cport}: {}",
-                    e["path_template"]
+    for scenario in ["steady", "takedown", "loss"] {
+        let truth: Value = serde_json::from_slice(
+            &std::fs::read(root.join(format!("testbed-{scenario}.truth.json"))).expect("truth"),
+        )
+        .unwrap();
+        let out = tmp.path().join(scenario);
+        analyze(&root.join(format!("testbed-{scenario}.pcap")), &out, &[]);
+        let flows = rows(&out.join("flows.parquet"));
+        let segs = rows(&out.join("segments.parquet"));
+
+        // Per connection, the log's segments in request order.
+        let mut by_conn: std::collections::BTreeMap<(String, u64, String, u64), Vec<&Value>> =
+            Default::default();
+        for e in truth["http_log"].as_array().unwrap() {
+            if e["kind"] == "segment" {
+                let key = (
+                    e["client"].as_str().unwrap().to_string(),
+                    e["client_port"].as_u64().unwrap(),
+                    e["server"].as_str().unwrap().to_string(),
+                    e["server_port"].as_u64().unwrap(),
                 );
-                assert_eq!(o["duration_s"].as_f64(), Some(2.0), "the playlist's EXTINF");
+                by_conn.entry(key).or_default().push(e);
             }
-        } else {
-            encrypted += log.len();
-            assert!(
-                ours.len() <= log.len(),
-                "{client}:{cport}: spurious segments"
-            );
-            for (o, e) in ours.iter().zip(&log) {
-                assert_eq!(o["method"], "inferred");
-                let sent = e["bytes"].as_f64().unwrap();
-                let err = (o["bytes"].as_f64().unwrap() - sent).abs() / sent;
-                errors.push(err);
-                if err < 0.03 {
-                    found += 1;
+        }
+        let (clear_before, encrypted_before, found_before) = (clear, encrypted, found);
+        for ((client, cport, server, sport), mut log) in by_conn {
+            log.sort_by_key(|e| e["connection_request"].as_u64());
+            let what = format!("{scenario}: {client}:{cport}");
+            let f = flows
+                .iter()
+                .find(|f| {
+                    f["client_addr"] == client.as_str()
+                        && f["client_port"] == cport
+                        && f["server_addr"] == server.as_str()
+                        && f["server_port"] == sport
+                })
+                .unwrap_or_else(|| panic!("{what}: no flow to {server}:{sport}"));
+            let mut ours: Vec<_> = segs
+                .iter()
+                .filter(|s| s["flow_id"] == f["flow_id"])
+                .collect();
+            ours.sort_by_key(|s| s["request_ts"].as_i64());
+            if log[0]["scheme"] == "http" {
+                clear += log.len();
+                assert_eq!(ours.len(), log.len(), "{what}: a row per segment");
+                for (o, e) in ours.iter().zip(&log) {
+                    assert_eq!(o["method"], "http");
+                    assert_eq!(
+                        o["bytes"], e["body_bytes"],
+                        "{what}: {}",
+                        e["path_template"]
+                    );
+                    assert_eq!(o["duration_s"].as_f64(), Some(2.0), "the playlist's EXTINF");
+                }
+            } else {
+                encrypted += log.len();
+                assert!(ours.len() <= log.len(), "{what}: spurious segments");
+                for (o, e) in ours.iter().zip(&log) {
+                    assert_eq!(o["method"], "inferred");
+                    let sent = e["bytes"].as_f64().unwrap();
+                    let err = (o["bytes"].as_f64().unwrap() - sent).abs() / sent;
+                    errors.push(err);
+                    if err < 0.03 {
+                        found += 1;
+                    }
                 }
             }
         }
+        eprintln!(
+            "testbed-{scenario}: {} segments in clear, exact; {} of {} over HTTPS within 3 %",
+            clear - clear_before,
+            found - found_before,
+            encrypted - encrypted_before
+        );
     }
     errors.sort_by(f64::total_cmp);
     let median = errors[errors.len() / 2];
     eprintln!(
-        "testbed-steady: {clear} segments in clear, exact; {found} of {encrypted} over HTTPS \
-         within 3 %, median size error {:.2} %",
+        "testbed: {clear} segments in clear, exact; {found} of {encrypted} over HTTPS within \
+         3 %, median size error {:.2} %",
         median * 100.0
     );
-    assert!(clear > 10 && encrypted > 10);
+    assert!(
+        clear > 30 && encrypted > 80,
+        "{clear} in clear, {encrypted} over HTTPS"
+    );
     assert!(found as f64 >= 0.95 * encrypted as f64);
     assert!(median < 0.03);
 }
