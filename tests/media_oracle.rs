@@ -7,7 +7,8 @@
 //! TCP reassembly, the table writers) is checked:
 //!
 //! - **SNI** (`flows.sni`): the multiset of server names equals tshark's `tls_sni` and
-//!   `quic_sni` together (QUIC versions and packets: `tests/quic_versions.rs`).
+//!   `quic_sni` together; gQUIC flows' names, as a set, its `gquic_sni` (QUIC versions
+//!   and packets: `tests/quic_versions.rs`).
 //! - **RTP** (`rtp_streams`, addresses from `flows`): every stream of tshark's
 //!   `rtp_streams` is found once by addresses and SSRC, with equal packets and lost, max
 //!   delta within 0.01 ms, mean and max jitter within 1 % or 0.01 ms; no other stream;
@@ -748,11 +749,30 @@ fn server_names_match_oracle() {
     for f in files {
         let name = f.name.as_str();
         let mut ours: BTreeMap<String, u64> = BTreeMap::new();
+        // gQUIC flows' names: tshark lists one per client hello (a flow may send two, the
+        // second after the server's REJ), so names are compared as sets.
+        let mut ours_gquic: BTreeSet<String> = BTreeSet::new();
         for r in &f.out.flows {
-            if let Some(sni) = s(r, "sni") {
-                *ours.entry(sni.to_owned()).or_default() += 1;
+            let gquic = s(r, "quic_version").is_some_and(|v| v.starts_with(['Q', 'T']));
+            match s(r, "sni") {
+                Some(sni) if gquic => {
+                    ours_gquic.insert(sni.to_owned());
+                }
+                Some(sni) => *ours.entry(sni.to_owned()).or_default() += 1,
+                None => {}
             }
         }
+        let tshark_gquic: BTreeSet<String> = counts(&f.facts["gquic_sni"])
+            .into_keys()
+            .map(|n| n.to_lowercase())
+            .collect();
+        report.check(
+            name,
+            "gQUIC server names",
+            ours_gquic == tshark_gquic,
+            || format!("tshark {tshark_gquic:?} / ours {ours_gquic:?}"),
+        );
+        names += ours_gquic.len() as u64;
         let mut tshark: BTreeMap<String, u64> = BTreeMap::new();
         for fact in ["tls_sni", "quic_sni"] {
             for (n, c) in counts(&f.facts[fact]) {

@@ -433,9 +433,10 @@ const FLOW_COLUMNS: &[Column] = &[
         "sni",
         DictUtf8,
         true,
-        "The server name of the flow's TLS ClientHello, or of the ClientHello in its QUIC \
-         v1/v2 Initial packets (decrypted with the Initial keys, RFC 9001 / RFC 9369), \
-         lower-case. Null when there is none.",
+        "The server name of the flow's TLS ClientHello, of the ClientHello in its QUIC \
+         v1/v2 Initial packets (decrypted with the Initial keys, RFC 9001 / RFC 9369), or \
+         of its gQUIC client hello (CHLO, in the clear up to Q043), lower-case. Null when \
+         there is none.",
     ),
     col(
         "alpn",

@@ -272,7 +272,7 @@ impl QuicFlow {
         let mut rest = payload;
         while let Some(&b0) = rest.first() {
             let form = if b0 & 0x80 == 0 {
-                self.not_long(dir, rest, packets)
+                self.not_long(dir, ts_ns, rest, packets)
             } else {
                 self.long_packet(dir, ts_ns, &mut rest)
             };
@@ -290,12 +290,41 @@ impl QuicFlow {
         (first, packets)
     }
 
+    /// A gQUIC packet of the client's before its hello was read: the server name of a
+    /// `CHLO` in the clear (see [`super::gquic`]).
+    fn gquic_hello(&mut self, dir: Dir, ts_ns: i64, d: &[u8]) {
+        if dir != Dir::Up || self.client_hello.is_some() {
+            return;
+        }
+        let Some(sni) = self.version.and_then(|v| super::gquic::chlo_sni(d, v)) else {
+            return;
+        };
+        self.stats.gquic_hellos += 1;
+        self.client_hello = Some(ClientHello {
+            legacy_version: 0,
+            sni: Some(sni),
+            alpn: Vec::new(),
+            supported_versions: Vec::new(),
+            cipher_suites: 0,
+            extensions: 0,
+            bad_extensions: 0,
+        });
+        self.client_hello_ts_ns = Some(ts_ns);
+    }
+
     /// A packet whose first byte's top bit is clear: gQUIC's public header, a short
     /// header, or bytes after the last packet. Takes the rest of the datagram.
-    fn not_long(&mut self, dir: Dir, rest: &[u8], packets: u8) -> Option<(PacketForm, bool)> {
+    fn not_long(
+        &mut self,
+        dir: Dir,
+        ts_ns: i64,
+        rest: &[u8],
+        packets: u8,
+    ) -> Option<(PacketForm, bool)> {
         if let Some(v) = gquic_public_header_version(rest) {
             self.seen_version(v);
             self.stats.gquic_packets += 1;
+            self.gquic_hello(dir, ts_ns, rest);
             return Some((PacketForm::Gquic, false));
         }
         let gquic = self
@@ -303,6 +332,7 @@ impl QuicFlow {
             .is_some_and(|v| VersionKind::of(v) == VersionKind::Gquic);
         if gquic && packets == 0 {
             self.stats.gquic_packets += 1;
+            self.gquic_hello(dir, ts_ns, rest);
             return Some((PacketForm::Gquic, false));
         }
         // A short header has its fixed bit set (RFC 9000 section 17.3.1); zeros after a

@@ -34,7 +34,8 @@
 //! used to force negotiation (0x?a?a?a?a, RFC 9000 section 15) and Version Negotiation
 //! (version 0, section 17.2.1). Google QUIC up to Q043 has its own public header (top
 //! bit clear, version flag 0x01, the version after an 8-byte connection ID) and is
-//! recognised by it. tshark also decrypts drafts 22 to 34 and mvfst's versions (their
+//! recognised by it; its client hello travels in the clear, and its server name is read
+//! (`SNI` of the `CHLO` message, [`QuicStats::gquic_hellos`]). tshark also decrypts drafts 22 to 34 and mvfst's versions (their
 //! own salts); this module does not, by design: they are gone from the Internet but for
 //! Meta's apps, and their ClientHello counts are pinned in the corpus test.
 //!
@@ -81,7 +82,7 @@
 //!
 //! # Memory and cost
 //!
-//! A `QuicFlow` is 424 bytes inline (its counters and the ClientHello's fields
+//! A `QuicFlow` is 432 bytes inline (its counters and the ClientHello's fields
 //! included). While
 //! the client's Initials are being read it holds a boxed state (the keys, about 1 KB of
 //! expanded AES state, and the CRYPTO buffer: what the ClientHello needs, at most
@@ -97,6 +98,7 @@
 
 mod crypto;
 mod flow;
+mod gquic;
 mod packet;
 #[cfg(test)]
 mod tests;
@@ -329,6 +331,9 @@ counters! {
         pub crypto_overflow: u64,
         /// ClientHellos read.
         pub client_hellos: u64,
+        /// gQUIC client hellos (`CHLO`, up to Q043, in the clear) whose server name was
+        /// read.
+        pub gquic_hellos: u64,
         /// CRYPTO streams whose first message is not a ClientHello, or does not parse.
         pub bad_client_hello: u64,
         /// Flows that gave up on the ClientHello after `MAX_INITIALS` Initials.
