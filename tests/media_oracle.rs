@@ -29,8 +29,9 @@
 //! in [`PINS`]; the rules are those of the library tests:
 //!
 //! - `quic_named_only`: a UDP flow whose client's first datagram is an Initial of a QUIC
-//!   draft (0xff0000xx) or mvfst (0xfaceb00x) version: tshark decrypts it and names its
-//!   server; the tool reads only versions 1 and 2. Count: flows (one name each).
+//!   draft (0xff0000xx) before 23 or an mvfst (0xfaceb00x) version other than 0xfaceb002
+//!   and 0xfaceb00e: tshark decrypts it and names its server; the tool opens versions 1
+//!   and 2, drafts 23 to 34 and those two mvfst versions. Count: flows (one name each).
 //! - `t38_rtp`: RTP-headed datagrams sent to an address and port that the latest SDP
 //!   (`m=image PORT udptl t38`) set up as T.38: tshark dissects them as T.38, the tool as
 //!   the RTP they are. Count: datagrams; the stream's packets differ by them and its
@@ -93,7 +94,6 @@ const PINS: &[(&str, &[(&str, u64)])] = &[
         &[("udp_http", 16), ("uncaptured_bodies", 27)],
     ),
     // One IPv6 flow to video.fmct2-3.fna.fbcdn.net, version 0xfaceb00e.
-    ("ndpi__quic-mvfst-exp.pcap", &[("quic_named_only", 1)]),
     // PT 111 and 120 (Opus-like) and 101 (events), no SDP in the capture.
     ("ndpi__rtp.pcapng", &[("rtp_no_rate", 4)]),
     // Three video/mp2t responses of encrypted bytes; the third cut by the capture's end.
@@ -362,14 +362,15 @@ const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 
 /// A client's first datagram that is the Initial of a version tshark decrypts and the
-/// tool does not: long header (top bit), type bits 0x30 zero, version a draft or mvfst.
+/// tool does not: long header (top bit), type bits 0x30 zero, version a draft before 23
+/// or an mvfst version other than 0xfaceb002 and 0xfaceb00e.
 fn quic_named_only_initial(d: &[u8]) -> bool {
     let (Some(&first), Some(v)) = (d.first(), d.get(1..5)) else {
         return false;
     };
     let v = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-    let draft = v >> 8 == 0x00ff_0000;
-    let mvfst = v & 0xffff_fff0 == 0xface_b000;
+    let draft = v >> 8 == 0x00ff_0000 && v & 0xff < 23;
+    let mvfst = v & 0xffff_fff0 == 0xface_b000 && v != 0xface_b002 && v != 0xface_b00e;
     first & 0x80 != 0 && first & 0x30 == 0 && (draft || mvfst)
 }
 

@@ -2,7 +2,8 @@
 //! with `streamscope_capture` and `streamscope_wire::dissect`, each UDP datagram goes to
 //! a [`QuicFlow`] per 5-tuple (the client is the sender of the flow's first datagram),
 //! and the ClientHellos read from the client's Initials are compared with tshark's facts
-//! in `oracle.json`: `quic_client_hellos` and `quic_sni` (tshark decrypts Initials too).
+//! in `oracle.json`: `quic_client_hellos` and `quic_sni` (tshark decrypts Initials too);
+//! gQUIC flows' names, from their client hellos in the clear, as a set with `gquic_sni`.
 //! Every UDP flow is fed, whatever its ports; the reader gives up on flows that show no
 //! QUIC header.
 //!
@@ -15,30 +16,28 @@
 //! One difference is by design, found from the capture by a rule that does not use the
 //! code under test, counted and pinned per file ([`PINNED`]):
 //!
-//! * **Versions only named.** tshark also decrypts the Initials of IETF drafts and of
-//!   Meta's mvfst versions (with their own salts); the reader names and counts those
-//!   versions but opens only versions 1 and 2. The rule: a flow whose client's first
+//! * **Versions only named.** tshark also decrypts the Initials of IETF drafts before
+//!   23 and of Meta's mvfst versions other than 0xfaceb002 and 0xfaceb00e (with their own
+//!   salts); the reader names and counts those versions but opens only versions 1 and 2,
+//!   drafts 23 to 34 and those two mvfst versions. The rule: a flow whose client's first
 //!   datagram starts with a long header (top bit set) whose version field (bytes 1 to 4)
-//!   is a draft (0xff0000xx) or mvfst (0xfaceb00x) version, and whose type bits
+//!   is such a draft (0xff0000xx) or mvfst (0xfaceb00x) version, and whose type bits
 //!   (0x30 of the first byte) are 0, an Initial in those versions. tshark's ClientHellos
 //!   in such flows are missing from ours, one per flow: the pin is the number of such
 //!   flows, and the names tshark gives beyond ours must be exactly that many.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
 
 use serde_json::Value;
 use streamscope_capture::Capture;
-use streamscope_media::quic::{version_name, Dir, QuicFlow, QuicStats};
+use streamscope_media::quic::{version_name, Dir, QuicFlow, QuicStats, VersionKind};
 use streamscope_wire::{dissect, Transport};
 
 /// Flows of versions tshark decrypts and the reader only names, per file. Files not
 /// listed have none.
-const PINNED: &[(&str, u64)] = &[
-    // One IPv6 flow to video.fmct2-3.fna.fbcdn.net, version 0xfaceb00e.
-    ("ndpi__quic-mvfst-exp.pcap", 1),
-];
+const PINNED: &[(&str, u64)] = &[];
 
 type Endpoint = (IpAddr, u16);
 
@@ -56,8 +55,8 @@ fn named_only_initial(d: &[u8]) -> bool {
         return false;
     };
     let v = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-    let draft = v >> 8 == 0x00ff_0000;
-    let mvfst = v & 0xffff_fff0 == 0xface_b000;
+    let draft = v >> 8 == 0x00ff_0000 && v & 0xff < 23;
+    let mvfst = v & 0xffff_fff0 == 0xface_b000 && v != 0xface_b002 && v != 0xface_b00e;
     first & 0x80 != 0 && first & 0x30 == 0 && (draft || mvfst)
 }
 
@@ -70,6 +69,8 @@ struct Tally {
     cut_long: u64,
     client_hellos: u64,
     sni: BTreeMap<String, u64>,
+    /// gQUIC flows' server names (from their CHLO in the clear).
+    gquic_sni: BTreeSet<String>,
     versions: BTreeMap<String, u64>,
     stats: QuicStats,
 }
@@ -118,9 +119,19 @@ fn tally(path: &Path) -> Tally {
         if let Some(v) = f.quic.version() {
             *t.versions.entry(version_name(v).into_owned()).or_default() += 1;
         }
-        if let Some(ch) = f.quic.client_hello() {
-            t.client_hellos += 1;
-            *t.sni.entry(ch.sni.clone().unwrap_or_default()).or_default() += 1;
+        let gquic = f
+            .quic
+            .version()
+            .is_some_and(|v| VersionKind::of(v) == VersionKind::Gquic);
+        match f.quic.client_hello() {
+            Some(ch) if gquic => {
+                t.gquic_sni.insert(ch.sni.clone().unwrap_or_default());
+            }
+            Some(ch) => {
+                t.client_hellos += 1;
+                *t.sni.entry(ch.sni.clone().unwrap_or_default()).or_default() += 1;
+            }
+            None => {}
         }
         t.stats.merge(f.quic.stats());
     }
@@ -234,6 +245,19 @@ fn quic_client_hellos_match_oracle() {
             "server names",
             extra.is_empty() && unexplained == t.named_only,
             format!("tshark {want_sni:?}, ours {:?}", t.sni),
+        );
+        // gQUIC: tshark lists a name per CHLO (a client sends a second after the server's
+        // REJ); ours is one per flow: the names as sets.
+        let want_gquic: BTreeSet<String> = facts["gquic_sni"]
+            .as_array()
+            .expect("gquic_sni")
+            .iter()
+            .map(|e| e[0].as_str().expect("a name").to_lowercase())
+            .collect();
+        check(
+            "gQUIC server names",
+            want_gquic == t.gquic_sni,
+            format!("tshark {want_gquic:?}, ours {:?}", t.gquic_sni),
         );
     }
     let counts: Vec<String> = total

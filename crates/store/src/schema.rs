@@ -434,7 +434,8 @@ const FLOW_COLUMNS: &[Column] = &[
         DictUtf8,
         true,
         "The server name of the flow's TLS ClientHello, of the ClientHello in its QUIC \
-         v1/v2 Initial packets (decrypted with the Initial keys, RFC 9001 / RFC 9369), or \
+         Initial packets (v1, v2, drafts 23-34, mvfst 0xfaceb002/0xfaceb00e; decrypted \
+         with the Initial keys, RFC 9001 / RFC 9369), or \
          of its gQUIC client hello (CHLO, in the clear up to Q043), lower-case. Null when \
          there is none.",
     ),
@@ -457,8 +458,9 @@ const FLOW_COLUMNS: &[Column] = &[
         DictUtf8,
         true,
         "The QUIC version of a QUIC flow's first long header, or gQUIC public header: v1, \
-         v2, draft-N, mvfst-0x…, gQUIC's Q0xx/T0xx; only v1 and v2 Initials are opened for \
-         the SNI. Null for other flows.",
+         v2, draft-N, mvfst-0x…, gQUIC's Q0xx/T0xx. The Initials of v1, v2, drafts 23-34 \
+         and mvfst 0xfaceb002/0xfaceb00e are opened for the SNI, gQUIC's client hello up to \
+         Q043 is read in the clear. Null for other flows.",
     ),
     col(
         "tls_offered_versions",

@@ -21,6 +21,18 @@ pub(crate) const SALT_V2: [u8; 20] = [
     0xf9, 0xbd, 0x2e, 0xd9,
 ];
 
+/// initial_salt of IETF drafts 23 to 28 (draft-ietf-quic-tls-23 section 5.2), which
+/// Meta's mvfst 0xfaceb002 and 0xfaceb00e use too.
+pub(crate) const SALT_DRAFT_23: [u8; 20] = [
+    0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65,
+    0xbe, 0xf9, 0xf5, 0x02,
+];
+/// initial_salt of IETF drafts 29 to 32 (draft-ietf-quic-tls-29 section 5.2).
+pub(crate) const SALT_DRAFT_29: [u8; 20] = [
+    0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0,
+    0x43, 0x90, 0xa8, 0x99,
+];
+
 /// Length of the AEAD tag and of the header protection sample (RFC 9001 sections 5.3
 /// and 5.4.2).
 pub(crate) const TAG_LEN: usize = 16;
@@ -33,6 +45,11 @@ pub(crate) enum Protection {
     V1,
     /// QUIC version 2 (RFC 9369).
     V2,
+    /// IETF drafts 23 to 28 and mvfst's draft-27 versions: version 1's labels and packet
+    /// types, the draft-23 salt.
+    Draft23,
+    /// IETF drafts 29 to 32: version 1's labels and packet types, the draft-29 salt.
+    Draft29,
 }
 
 impl Protection {
@@ -40,6 +57,8 @@ impl Protection {
         match self {
             Protection::V1 => &SALT_V1,
             Protection::V2 => &SALT_V2,
+            Protection::Draft23 => &SALT_DRAFT_23,
+            Protection::Draft29 => &SALT_DRAFT_29,
         }
     }
 
@@ -47,7 +66,9 @@ impl Protection {
     /// 5.1, RFC 9369 section 3.3.2).
     fn labels(self) -> [&'static [u8]; 3] {
         match self {
-            Protection::V1 => [b"quic key", b"quic iv", b"quic hp"],
+            Protection::V1 | Protection::Draft23 | Protection::Draft29 => {
+                [b"quic key", b"quic iv", b"quic hp"]
+            }
             Protection::V2 => [b"quicv2 key", b"quicv2 iv", b"quicv2 hp"],
         }
     }

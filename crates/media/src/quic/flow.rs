@@ -374,7 +374,9 @@ impl QuicFlow {
                 self.dirs[dir.index()].long_packets += 1;
                 return Some((PacketForm::VersionNegotiation, false));
             }
-            VersionKind::V1 | VersionKind::V2 => {}
+            // Versions 1 and 2, and the drafts and mvfst versions whose Initials open
+            // alike.
+            _ if protection(h.version).is_some() => {}
             VersionKind::Unknown => {
                 // Not a version anyone uses: not evidence of QUIC.
                 if self.verdict != Verdict::Quic {

@@ -27,17 +27,19 @@
 //!
 //! # Versions
 //!
-//! Versions 1 (0x00000001) and 2 (0x6b3343cf) are read in full. Others are recognised
-//! by their long header's version field, named ([`version_name`]) and counted, and not
-//! decrypted: IETF drafts (0xff0000xx), Meta's mvfst (0xfaceb00x), Google QUIC with an
-//! IETF long header (Q046, Q050, T050, T051: 0x51303xxx, 0x54303xxx), reserved versions
-//! used to force negotiation (0x?a?a?a?a, RFC 9000 section 15) and Version Negotiation
-//! (version 0, section 17.2.1). Google QUIC up to Q043 has its own public header (top
-//! bit clear, version flag 0x01, the version after an 8-byte connection ID) and is
-//! recognised by it; its client hello travels in the clear, and its server name is read
-//! (`SNI` of the `CHLO` message, [`QuicStats::gquic_hellos`]). tshark also decrypts drafts 22 to 34 and mvfst's versions (their
-//! own salts); this module does not, by design: they are gone from the Internet but for
-//! Meta's apps, and their ClientHello counts are pinned in the corpus test.
+//! Versions 1 (0x00000001) and 2 (0x6b3343cf) are read in full, and so are the versions
+//! whose Initials differ from version 1's only by their salt: IETF drafts 23 to 28 and
+//! Meta's mvfst 0xfaceb002 and 0xfaceb00e (the draft-23 salt), drafts 29 to 32 (the
+//! draft-29 salt), drafts 33 and 34 (version 1's), as tshark opens them. Others are
+//! recognised by their long header's version field, named ([`version_name`]) and
+//! counted, and not decrypted: earlier drafts (0xff0000xx), other mvfst versions
+//! (0xfaceb00x), Google QUIC with an IETF long header (Q046, Q050, T050, T051:
+//! 0x51303xxx, 0x54303xxx; its handshake is encrypted), reserved versions used to force
+//! negotiation (0x?a?a?a?a, RFC 9000 section 15) and Version Negotiation (version 0,
+//! section 17.2.1). Google QUIC up to Q043 has its own public header (top bit clear,
+//! version flag 0x01, the version after an 8-byte connection ID) and is recognised by
+//! it; its client hello travels in the clear, and its server name is read (`SNI` of the
+//! `CHLO` message, [`QuicStats::gquic_hellos`]).
 //!
 //! # The client's Initial packets
 //!

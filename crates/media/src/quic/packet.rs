@@ -99,11 +99,15 @@ pub(crate) fn long_type(version: u32, first: u8) -> LongType {
     }
 }
 
-/// The protection of a version whose Initials are opened here.
+/// The protection of a version whose Initials are opened here: versions 1 and 2, IETF
+/// drafts 23 to 34 (33 and 34 have version 1's salt), Meta's mvfst 0xfaceb002 (draft 27)
+/// and 0xfaceb00e (its experimental version, draft-27 keys), as tshark opens them.
 pub(crate) fn protection(version: u32) -> Option<Protection> {
     match version {
-        VERSION_1 => Some(Protection::V1),
+        VERSION_1 | 0xff00_0021 | 0xff00_0022 => Some(Protection::V1),
         VERSION_2 => Some(Protection::V2),
+        0xff00_0017..=0xff00_001c | 0xface_b002 | 0xface_b00e => Some(Protection::Draft23),
+        0xff00_001d..=0xff00_0020 => Some(Protection::Draft29),
         _ => None,
     }
 }

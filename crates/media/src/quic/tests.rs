@@ -624,8 +624,8 @@ fn after_a_retry_the_keys_come_from_the_new_id() {
 #[test]
 fn other_versions_are_named_and_counted() {
     for (v, kind, later) in [
-        (0xff00_001du32, VersionKind::Draft(29), PacketForm::Short),
-        (0xface_b00e, VersionKind::Mvfst, PacketForm::Short),
+        (0xff00_0016u32, VersionKind::Draft(22), PacketForm::Short),
+        (0xface_b001, VersionKind::Mvfst, PacketForm::Short),
         // gQUIC with an IETF long header: its short packets are gQUIC's too.
         (
             u32::from_be_bytes(*b"Q050"),
@@ -876,4 +876,61 @@ fn client_first_datagrams_by_version() {
     assert_eq!(client_first_version(&v1[..1199], 1199), None);
     assert_eq!(client_first_version(&v1[..256], 1208), Some(VERSION_1));
     assert_eq!(client_first_version(&v1[..4], 1208), None);
+}
+
+/// The drafts and mvfst versions opened like version 1, with their own salts: drafts 23
+/// to 28 and mvfst 0xfaceb002 / 0xfaceb00e the draft-23 salt, drafts 29 to 32 the
+/// draft-29 salt, drafts 33 and 34 version 1's. Sealed with another salt, nothing opens.
+#[test]
+fn drafts_and_mvfst_initials_open_with_their_salts() {
+    let dcid = [7u8; 8];
+    for (version, p) in [
+        (0xff00_0017u32, Protection::Draft23),
+        (0xff00_001b, Protection::Draft23),
+        (0xface_b002, Protection::Draft23),
+        (0xface_b00e, Protection::Draft23),
+        (0xff00_001d, Protection::Draft29),
+        (0xff00_0020, Protection::Draft29),
+        (0xff00_0022, Protection::V1),
+    ] {
+        let hello = big_client_hello("draft.example", 600);
+        let keys = Keys::client_initial(p, &dcid);
+        let d = seal(
+            version,
+            LongType::Initial,
+            &keys,
+            &dcid,
+            0,
+            &crypto_frame(0, &hello),
+        );
+        let mut flow = QuicFlow::new();
+        flow.on_datagram(UP, 0, &d, &mut |_| {});
+        assert_eq!(
+            flow.client_hello().and_then(|c| c.sni.as_deref()),
+            Some("draft.example"),
+            "{version:#x}"
+        );
+        assert_eq!(flow.stats().initials_opened, 1, "{version:#x}");
+        // The same Initial sealed with version 1's keys does not open.
+        let wrong = Keys::client_initial(
+            if p == Protection::V1 {
+                Protection::Draft29
+            } else {
+                Protection::V1
+            },
+            &dcid,
+        );
+        let d = seal(
+            version,
+            LongType::Initial,
+            &wrong,
+            &dcid,
+            0,
+            &crypto_frame(0, &hello),
+        );
+        let mut flow = QuicFlow::new();
+        flow.on_datagram(UP, 0, &d, &mut |_| {});
+        assert!(flow.client_hello().is_none(), "{version:#x}");
+        assert_eq!(flow.stats().initials_not_opened, 1, "{version:#x}");
+    }
 }
