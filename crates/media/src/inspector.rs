@@ -859,16 +859,25 @@ impl MediaInspector {
             FlowDir::Up => (flow.client.addr, flow.server.addr),
             FlowDir::Down => (flow.server.addr, flow.client.addr),
         };
-        // IGMP and MLD messages are few: a copy puts the message in one piece.
-        let mut msg = Vec::with_capacity(header.len() + s.payload.len());
-        msg.extend_from_slice(&header);
-        msg.extend_from_slice(s.payload);
+        // A copy puts the message in one piece: on the stack (a report of a full
+        // Ethernet frame fits), on the heap only past that.
+        let n = header.len() + s.payload.len();
+        let mut stack = [0u8; 1536];
+        let heap;
+        let msg: &[u8] = if n <= stack.len() {
+            stack[..header.len()].copy_from_slice(&header);
+            stack[header.len()..n].copy_from_slice(s.payload);
+            &stack[..n]
+        } else {
+            heap = [&header[..], s.payload].concat();
+            &heap
+        };
         let mut reader = MulticastReader::new();
         let mut emit = |e: MulticastEvent<'_>| out.multicast(flow, &e);
         if mld {
-            reader.on_mld(s.ts_ns, src, dst, &msg, &mut emit);
+            reader.on_mld(s.ts_ns, src, dst, msg, &mut emit);
         } else {
-            reader.on_igmp(s.ts_ns, src, dst, &msg, &mut emit);
+            reader.on_igmp(s.ts_ns, src, dst, msg, &mut emit);
         }
         out.multicast_stats().merge(reader.stats());
     }

@@ -1,11 +1,13 @@
-//! What the MPEG-TS analyser and the RTP reader allocate per packet once a stream is
-//! known, watched by a counting global allocator on this thread: nothing. A PID, an SSRC
-//! or a jitter window is set up when it first appears (the warm-up below); after that
-//! every datagram, every byte-stream call and every bin close is allocation-free (the
-//! per-packet path of DESIGN's hot-path rules).
+//! What the MPEG-TS analyser, the RTP reader and the IGMP/MLD reader allocate per packet
+//! once a stream is known, watched by a counting global allocator on this thread:
+//! nothing. A PID, an SSRC or a jitter window is set up when it first appears (the
+//! warm-up below); after that every datagram, every byte-stream call, every bin close and
+//! every membership report is allocation-free (the per-packet path of DESIGN's hot-path
+//! rules).
 
 use std::hint::black_box;
 
+use streamscope_media::multicast::MulticastReader;
 use streamscope_media::rtp::{Dir, RtpConfig, RtpFlow};
 use streamscope_media::ts::{TsAnalyzer, TsConfig};
 use streamscope_testkit::CountingAlloc;
@@ -130,4 +132,37 @@ fn rtp_packets_allocate_nothing_once_the_source_is_confirmed() {
     let s = rtp.streams().next().expect("the stream");
     assert_eq!((s.packets, s.lost), (1_050, 0));
     assert_eq!(allocations, 0, "1,000 packets of a confirmed source");
+}
+
+/// An IGMPv3 report of three group records (one with two sources) read into its events:
+/// nothing allocated, the reader made and dropped for the message as the inspector does.
+#[test]
+fn igmp_reports_allocate_nothing() {
+    let mut report = vec![0x22, 0, 0, 0, 0, 0, 0, 3];
+    for (kind, group, sources) in [
+        (4u8, [239, 1, 1, 1], 0u16),
+        (3, [239, 1, 1, 2], 0),
+        (1, [232, 1, 1, 1], 2),
+    ] {
+        report.extend_from_slice(&[kind, 0]);
+        report.extend_from_slice(&sources.to_be_bytes());
+        report.extend_from_slice(&group);
+        for i in 0..sources {
+            report.extend_from_slice(&[10, 0, 0, i as u8 + 1]);
+        }
+    }
+    let (src, dst) = ("10.1.1.1".parse().unwrap(), "224.0.0.22".parse().unwrap());
+    let mut events = 0;
+    let ((), allocations) = CountingAlloc::watched(|| {
+        for i in 0..100 {
+            let mut reader = MulticastReader::new();
+            reader.on_igmp(i, src, dst, &report, &mut |e| {
+                black_box(&e);
+                events += 1;
+            });
+            black_box(reader.stats());
+        }
+    });
+    assert_eq!(events, 300, "a row per group record");
+    assert_eq!(allocations, 0, "100 reports");
 }
