@@ -16,6 +16,10 @@
 //!   them the two captures leave none of those empty; on the demo's tables the same
 //!   checks fail.
 //!
+//! - the README's worked examples: every DuckDB query runs on fresh outputs of the demo
+//!   and testbed-steady captures, and the rows it prints are the result's
+//!   (`tests/clients/readme_queries.py`).
+//!
 //! The clients are required: without python3, duckdb or pyarrow these tests fail and say
 //! how to install them (`python3 -m pip install duckdb pyarrow`); they never skip. pandas
 //! is optional: without it the script does not read the flows table through pandas, and
@@ -432,4 +436,29 @@ fn the_ott_checks_fail_on_the_demo_tables_and_on_a_wrong_quic_version() {
         "{}",
         text(&o)
     );
+}
+
+/// The README's worked examples print what DuckDB returns: every query runs on fresh
+/// outputs of `captures/demo.pcap` and `captures/testbed-steady.pcap` (the README's
+/// `out/demo` and `out/steady`), and the rows each prints in its comments must be the
+/// result's (`tests/clients/readme_queries.py`).
+#[test]
+fn readme_queries_print_what_duckdb_returns() {
+    require_clients();
+    let tmp = tempfile::tempdir().unwrap();
+    for (capture, out) in [
+        ("captures/demo.pcap", "demo"),
+        ("captures/testbed-steady.pcap", "steady"),
+    ] {
+        support::analyze(&root().join(capture), &tmp.path().join(out), &[]);
+    }
+    let o = Command::new(python())
+        .arg(root().join("tests/clients/readme_queries.py"))
+        .arg(root().join("README.md"))
+        .arg(tmp.path())
+        .output()
+        .expect("run readme_queries.py");
+    assert!(o.status.success(), "{}", text(&o));
+    let said = String::from_utf8_lossy(&o.stdout);
+    streamscope_testkit::say(said.lines().last().unwrap_or_default());
 }
