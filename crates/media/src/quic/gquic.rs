@@ -173,6 +173,40 @@ mod tests {
         assert_eq!(chlo_sni(&packet(b"Q035", true, entries), Q035), None);
     }
 
+    proptest::proptest! {
+        /// Arbitrary bytes after a client's public header, and arbitrary bytes alone:
+        /// no panic, whatever the version.
+        #[test]
+        fn arbitrary_packets_never_panic(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            v in 30u8..50,
+        ) {
+            let version = u32::from_be_bytes([b'Q', b'0', b'0' + v / 10, b'0' + v % 10]);
+            let mut d = vec![0x0d];
+            d.extend_from_slice(&[0x11; 8]);
+            d.extend_from_slice(&version.to_be_bytes());
+            d.extend_from_slice(&body);
+            let _ = chlo_sni(&d, version);
+            let _ = chlo_sni(&body, version);
+        }
+
+        /// A valid client hello with bytes changed and cut anywhere: no panic.
+        #[test]
+        fn damaged_hellos_never_panic(
+            flips in proptest::collection::vec((0usize..200, proptest::prelude::any::<u8>()), 0..8),
+            cut in 0usize..1400,
+        ) {
+            let entries: &[(&[u8; 4], &[u8])] =
+                &[(b"PAD\0", &[b'-'; 20]), (b"SNI\0", b"a.example"), (b"VER\0", b"Q035")];
+            let mut d = packet(b"Q035", false, entries);
+            for (at, b) in flips {
+                d[at] = b;
+            }
+            d.truncate(cut);
+            let _ = chlo_sni(&d, Q035);
+        }
+    }
+
     #[test]
     fn no_sni_without_a_client_hello_of_stream_1_at_offset_0() {
         let entries: &[(&[u8; 4], &[u8])] = &[(b"SNI\0", b"a.example")];
