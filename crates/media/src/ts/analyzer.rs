@@ -862,6 +862,7 @@ impl Core {
         let is_ref = *self.pcr_ref.get_or_insert(i) == i;
         let lost_now = self.lost_total + self.datagram_gaps;
         let per_datagram = self.per_datagram;
+        let stuffed = self.null_packets > 0;
         let p = &mut self.pids[i].pcr;
         p.count += 1;
         let mut continuous = !discontinuity;
@@ -886,7 +887,10 @@ impl Core {
                     && !datagram_off(p.sum_packets, p.sum_ticks, pos - prev_pos, d, per_datagram)
                 {
                     let dpos = pos - prev_pos;
-                    if p.sum_packets > 0 {
+                    // Accuracy against the rate needs a constant rate: a multiplex
+                    // stuffed with null packets; one without (HLS segments, files) runs at
+                    // whatever rate its content takes between two PCRs.
+                    if p.sum_packets > 0 && stuffed {
                         let expected = dpos as f64 * p.sum_ticks as f64 / p.sum_packets as f64;
                         let err_ns = (d as f64 - expected) * 1000.0 / 27.0;
                         if err_ns.abs() > cfg.pcr_accuracy_ns as f64 {

@@ -70,8 +70,11 @@
 //! `PCR_accuracy_error` (|PCR − expected| > 500 ns) compares each PCR with the value
 //! expected from the previous one, the packets between them and the PID's rate so far:
 //! positions in the multiplex, not capture times, so network jitter does not enter. It
-//! is meaningful only for a constant-rate mux (IPTV multicast); a variable-rate mux (a
-//! TS remuxed from HLS, say) shows errors that are not PCR inaccuracies.
+//! is meaningful only for a constant-rate mux (IPTV multicast), which keeps its rate by
+//! stuffing null packets: PCRs are checked once the multiplex has carried a null packet.
+//! A variable-rate mux (HLS segments, files) has none, and between two PCRs runs at the
+//! rate its content takes: its PCRs are not checked (checked, about every other one
+//! would be an error that is not a PCR inaccuracy).
 //!
 //! PCR jitter (of the multiplex's reference PCR PID, the first PID seen with a PCR)
 //! compares PCR time with capture time: over windows of up to 1 s or 128 PCRs, the

@@ -409,24 +409,33 @@ fn pid_error_when_a_referenced_pid_is_missing() {
 
 #[test]
 fn pcr_accuracy_error_on_a_displaced_pcr() {
-    let mut a = TsAnalyzer::new(TsConfig::default());
-    let mut cc = 0u8;
-    for i in 0..20u64 {
-        let mut pcr = i * 10 * CBR_TICKS;
-        if i == 12 {
-            pcr += 27; // 1 µs off
+    // A constant-rate multiplex: a PCR packet and nine null packets (stuffing) in turn;
+    // the same with a payload PID instead of the stuffing has no constant rate to check
+    // against (a variable-rate multiplex: its PCRs are not checked).
+    for (filler, errors) in [(0x1fff, 2), (0x200, 0)] {
+        let mut a = TsAnalyzer::new(TsConfig::default());
+        let mut cc = 0u8;
+        for i in 0..20u64 {
+            let mut pcr = i * 10 * CBR_TICKS;
+            if i == 12 {
+                pcr += 27; // 1 µs off
+            }
+            a.on_datagram(
+                i as i64 * 10 * CBR_PACKET_NS,
+                &pcr_packet(0x100, cc, pcr, false),
+            );
+            cc = (cc + 1) & 0x0f;
+            for _ in 0..9 {
+                a.on_datagram(i as i64 * 10 * CBR_PACKET_NS, &P::new(filler, 0).build());
+            }
         }
-        a.on_datagram(
-            i as i64 * 10 * CBR_PACKET_NS,
-            &pcr_packet(0x100, cc, pcr, false),
+        // PCR 12 is late by 1 µs, and PCR 13 early by 1 µs relative to it.
+        assert_eq!(
+            a.tr101290().pcr_accuracy_error,
+            errors,
+            "filler {filler:#x}"
         );
-        cc = (cc + 1) & 0x0f;
-        for _ in 0..9 {
-            a.on_datagram(i as i64 * 10 * CBR_PACKET_NS, &P::new(0x200, 0).build());
-        }
     }
-    // PCR 12 is late by 1 µs, and PCR 13 early by 1 µs relative to it.
-    assert_eq!(a.tr101290().pcr_accuracy_error, 2);
 }
 
 /// PCR jitter (module docs, "PCR"): capture time less PCR time, fitted by least squares

@@ -360,7 +360,7 @@ const TS_STREAM_COLUMNS: &[Column] = &[
         "pcr_accuracy_error",
         Int64,
         false,
-        "PCR_accuracy_error (2.4): PCRs more than 500 ns off the value the multiplex rate and their position give (meaningful on a constant-rate multiplex).",
+        "PCR_accuracy_error (2.4): PCRs more than 500 ns off the value the multiplex rate and their position give. Checked on a constant-rate multiplex only, known by its null-packet stuffing (null_share > 0); a variable-rate one (HLS segments) has 0.",
     ),
     col(
         "pts_error",
