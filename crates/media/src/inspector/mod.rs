@@ -13,20 +13,28 @@
 //!   (its packets cost nothing more), one where either is found is read to its end. A
 //!   UDP flow to a multicast group is followed to its end whatever it carries: its
 //!   datagrams feed the channel sessions ([`MediaOut::group_packet`]).
-//! * **MPEG-TS in RTSP-interleaved TCP** (port 554): the server's byte stream
-//!   ([`TsAnalyzer::on_interleaved`]).
+//! * **MPEG-TS in RTSP-interleaved TCP**, told by its first bytes (an RTSP message or an
+//!   interleaved frame) on any port, and on port 554 for sessions picked up mid-stream:
+//!   the server's byte stream ([`TsAnalyzer::on_interleaved`]).
 //! * **HTTP/1.x on TCP**, told by its first bytes on any port ([`crate::http`]): every
 //!   transaction, playlists read, segments in clear with their advertised duration, and
 //!   MPEG-TS bodies (progressive TS of IPTV panels, TS segments) fed to a
 //!   [`TsAnalyzer`] as a byte stream.
 //! * **TLS on TCP and QUIC on UDP**: a TCP flow whose first payload is a TLS record, a
-//!   UDP flow whose first datagram is a QUIC long-header Initial: the hellos (SNI, ALPN,
+//!   UDP flow whose first datagram opens a QUIC connection of a named version (or is
+//!   gQUIC's public header, [`quic::client_first_version`]): the hellos (SNI, ALPN,
 //!   offered and chosen versions), and for TLS every record header to the flow's end
 //!   (application_data records and bytes per direction, [`AppRecords`]); every packet's
 //!   size feeds segment inference ([`crate::segments`]) to the flow's end.
 //!
+//! A TCP flow picked up after its start is probed over its first [`MID_STREAM_PROBES`]
+//! payload packets for the start of a TLS record or an HTTP or RTSP message. A flow that
+//! none of these found anything in is classed by its port, last ([`MediaClass::by_port`]).
+//!
 //! Dispatch is static: one enum with a variant per protocol, so the flow table stays
-//! generic over one type and never names a protocol.
+//! generic over one type and never names a protocol. The per-flow state of UDP flows
+//! (`udp.rs`), TLS and QUIC flows (`encrypted.rs`) and HTTP flows (`http_flow.rs`) lives
+//! in modules of its own; this one chooses among them and carries the rows out.
 
 use std::net::IpAddr;
 
@@ -45,6 +53,15 @@ use crate::rtp::{RtpConfig, RtpFlow};
 use crate::segments::{InferredSegment, SegmentConfig, SegmentInference, SegmentSummary};
 use crate::tls::{self, TlsFlow, TlsStats};
 use crate::ts::{self, Encapsulation, TsAnalyzer, TsConfig};
+
+mod encrypted;
+mod http_flow;
+mod udp;
+
+use encrypted::Encrypted;
+pub use encrypted::{AppRecords, Hello};
+use http_flow::Http;
+use udp::{Group, Udp};
 
 /// UDP datagrams of a flow looked at for MPEG-TS and RTP before it is let go.
 pub const PROBE_DATAGRAMS: u32 = 32;
@@ -281,282 +298,6 @@ enum Kind {
     Http(Box<Http>),
 }
 
-/// An HTTP flow: its transactions, and the MPEG-TS its bodies carry.
-#[derive(Debug)]
-struct Http {
-    flow: HttpFlow,
-    ts: Option<Box<TsAnalyzer>>,
-    /// The first Host seen.
-    host: Option<String>,
-    /// Transactions by role: playlists and segments, panel streams.
-    playlists: u64,
-    segments: u64,
-    panel_streams: u64,
-}
-
-/// Where an HTTP flow's transactions and TS bodies go.
-struct HttpTo<'a> {
-    out: &'a mut (dyn MediaOut + Send),
-    flow: &'a FlowStart,
-    ts: &'a mut Option<Box<TsAnalyzer>>,
-    host: &'a mut Option<String>,
-    counts: [&'a mut u64; 3],
-}
-
-impl HttpSink for HttpTo<'_> {
-    fn transaction(&mut self, tx: HttpTransaction) {
-        if self.host.is_none() {
-            self.host.clone_from(&tx.host);
-        }
-        let i = match tx.role {
-            Role::Playlist => Some(0),
-            Role::Segment => Some(1),
-            Role::PanelStream => Some(2),
-            _ => None,
-        };
-        if let Some(i) = i {
-            *self.counts[i] += 1;
-        }
-        self.out.http(self.flow, &tx);
-    }
-
-    fn body(&mut self, _: u64, ts_ns: i64, bytes: &[u8]) {
-        if self.ts.is_none() {
-            *self.ts = Some(Box::new(TsAnalyzer::new(self.out.ts_config())));
-        }
-        if let Some(t) = self.ts.as_mut() {
-            t.on_bytes(ts_ns, bytes);
-        }
-    }
-
-    fn playlist_index(&mut self) -> Option<&mut PlaylistIndex> {
-        self.out.playlist_index()
-    }
-}
-
-impl Http {
-    fn to<'a>(
-        &'a mut self,
-        flow: &'a FlowStart,
-        out: &'a mut (dyn MediaOut + Send),
-    ) -> (&'a mut HttpFlow, HttpTo<'a>) {
-        let Http {
-            flow: f,
-            ts,
-            host,
-            playlists,
-            segments,
-            panel_streams,
-        } = self;
-        (
-            f,
-            HttpTo {
-                out,
-                flow,
-                ts,
-                host,
-                counts: [playlists, segments, panel_streams],
-            },
-        )
-    }
-
-    fn class(&self) -> MediaClass {
-        let ts = self.ts.as_ref().is_some_and(|t| t.summary().packets > 0);
-        if self.panel_streams > 0 && ts {
-            MediaClass::HttpTs
-        } else if self.playlists + self.segments > 0 {
-            MediaClass::Hls
-        } else if ts {
-            MediaClass::HttpTs
-        } else {
-            MediaClass::Other
-        }
-    }
-}
-
-/// A TLS or QUIC flow: its hellos, and the segments its shape shows.
-#[derive(Debug)]
-struct Encrypted {
-    quic: bool,
-    seg: SegmentInference,
-    /// The TLS reader: the hellos, then every record header (until the flow ends, or
-    /// the reader finds it is not TLS).
-    tls: Option<Box<TlsFlow>>,
-    /// The QUIC reader (cheap once its ClientHello is read: header forms only).
-    quic_reader: Option<Box<QuicFlow>>,
-    /// What the hellos said, kept when the reader goes.
-    hello: Option<Hello>,
-    /// A TLS flow's application_data records per direction (up, down), kept when the
-    /// reader goes at the flow's end.
-    app_records: Option<[AppRecords; 2]>,
-}
-
-/// A TLS direction's application_data records read whole (none of their bytes lost or
-/// cut off by the flow's end): how many, and their length fields summed (ciphertext
-/// bytes, header excluded).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AppRecords {
-    /// application_data records whose header was read.
-    pub records: u64,
-    /// Their length fields added up.
-    pub bytes: u64,
-}
-
-/// What a flow's TLS or QUIC hellos said.
-#[derive(Clone, Debug, Default)]
-pub struct Hello {
-    /// The ClientHello's server name, lower-case.
-    pub sni: Option<String>,
-    /// The ALPN protocols it offered.
-    pub alpn: Vec<String>,
-    /// The version: for TLS the ServerHello's choice (else the highest offered), for QUIC
-    /// the long header's.
-    pub version: Option<String>,
-    /// The TLS versions the ClientHello offered (its supported_versions extension, GREASE
-    /// values left out; else its legacy version), highest first.
-    pub offered: Vec<String>,
-}
-
-/// The versions a ClientHello offered, highest first, by name: its supported_versions
-/// (GREASE left out), else its legacy version.
-fn offered(supported: &[u16], legacy: Option<u16>) -> Vec<String> {
-    let mut v: Vec<u16> = supported
-        .iter()
-        .copied()
-        .filter(|&v| !tls::is_grease(v))
-        .collect();
-    if v.is_empty() {
-        v.extend(legacy);
-    }
-    v.sort_unstable_by(|a, b| b.cmp(a));
-    v.dedup();
-    v.into_iter()
-        .map(|v| tls::version_name(v).into_owned())
-        .collect()
-}
-
-impl Encrypted {
-    fn new(quic: bool) -> Box<Encrypted> {
-        Box::new(Encrypted {
-            quic,
-            seg: SegmentInference::new(SegmentConfig::default()),
-            tls: (!quic).then(|| Box::new(TlsFlow::new())),
-            quic_reader: quic.then(|| Box::new(QuicFlow::new())),
-            hello: None,
-            app_records: None,
-        })
-    }
-
-    fn packet(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
-        if let Some(q) = self.quic_reader.as_mut() {
-            q.on_datagram(s.dir, s.ts_ns, s.payload, &mut |_| {});
-            if self.hello.is_none() {
-                if let Some(ch) = q.client_hello() {
-                    self.hello = Some(Hello {
-                        sni: ch.sni.clone(),
-                        alpn: ch.alpn.clone(),
-                        version: q.version().map(|v| quic::version_name(v).into_owned()),
-                        offered: offered(&ch.supported_versions, None),
-                    });
-                }
-            }
-        }
-        self.seg.on_packet(s.dir, s.ts_ns, s.payload_len, &mut |x| {
-            out.segment(flow, &x)
-        });
-    }
-
-    /// In-order bytes of a TLS direction.
-    fn stream(
-        &mut self,
-        flow: &FlowStart,
-        dir: FlowDir,
-        ts_ns: i64,
-        bytes: &[u8],
-        out: &mut (dyn MediaOut + Send),
-    ) {
-        if let Some(t) = self.tls.as_mut() {
-            t.on_stream(dir, ts_ns, bytes, &mut |_| {});
-            if !t.wants_bytes() {
-                // Not TLS: nothing to keep but the counts.
-                out.tls_stats().merge(t.stats());
-                self.tls = None;
-            }
-        }
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        self.seg
-            .on_packet(dir, ts_ns, len, &mut |x| out.segment(flow, &x));
-    }
-
-    fn gap(&mut self, dir: FlowDir, ts_ns: i64, missing: u64) {
-        if let Some(t) = self.tls.as_mut() {
-            t.on_gap(dir, ts_ns, missing);
-        }
-    }
-
-    /// Keeps what the TLS reader's hellos said.
-    fn keep_hello(&mut self) {
-        let Some(t) = self.tls.as_ref() else {
-            return;
-        };
-        if let Some(ch) = t.client_hello() {
-            let version = t
-                .server_hello()
-                .map(|sh| sh.version())
-                .unwrap_or_else(|| ch.max_version());
-            self.hello = Some(Hello {
-                sni: ch.sni.clone(),
-                alpn: ch.alpn.clone(),
-                version: Some(tls::version_name(version).into_owned()),
-                offered: offered(&ch.supported_versions, Some(ch.legacy_version)),
-            });
-        }
-    }
-
-    /// The version of a QUIC flow's first long header (or gQUIC public header).
-    fn quic_version(&self) -> Option<u32> {
-        self.quic_reader.as_ref().and_then(|q| q.version())
-    }
-
-    /// The flow ended: keeps what the TLS reader read, counts what the TLS or QUIC
-    /// reader read, and lets the TLS reader go.
-    fn end_readers(&mut self, ended_ns: i64, out: &mut (dyn MediaOut + Send)) {
-        self.keep_hello();
-        if let Some(q) = self.quic_reader.as_mut() {
-            q.finish(ended_ns);
-            out.quic_stats().merge(q.stats());
-        }
-        if let Some(t) = self.tls.as_ref() {
-            out.tls_stats().merge(t.stats());
-        }
-        if let Some(t) = self.tls.take().filter(|t| t.is_tls() == Some(true)) {
-            let app = |d: FlowDir| {
-                let s = t.dir_stats(d);
-                AppRecords {
-                    records: s.app_data_whole,
-                    bytes: s.app_data_whole_bytes,
-                }
-            };
-            self.app_records = Some([app(FlowDir::Up), app(FlowDir::Down)]);
-        }
-    }
-
-    fn wants(&self) -> Wants {
-        if self.tls.is_some() {
-            Wants::STREAMS
-        } else {
-            Wants::PACKETS
-        }
-    }
-
-    /// Segment-shaped: at least three segments, received during at most half of the time
-    /// they span (a bulk download is one long segment; browsing, small responses).
-    fn streaming(&self) -> bool {
-        let sum = self.seg.summary();
-        sum.count >= 3 && sum.on_share.is_some_and(|on| on <= 0.5)
-    }
-}
-
 /// Whether a TCP payload starts an RTSP message (RFC 2326 section 4: a request line
 /// ending in ` RTSP/1.0`, or a status line `RTSP/1.0 NNN`) or an interleaved frame
 /// (section 10.12: `$`, a channel, a 16-bit length, then MPEG-TS or RTP version 2).
@@ -580,173 +321,6 @@ fn rtsp_start(p: &[u8]) -> bool {
 /// legacy 3.3).
 fn tls_record_start(p: &[u8]) -> bool {
     matches!(p, [20..=23, 3, 0..=4, ..])
-}
-
-/// A UDP flow's media state.
-#[derive(Debug)]
-struct Udp {
-    /// The multicast group, when one side is one (boxed: most UDP flows have none).
-    group: Option<Box<Group>>,
-    /// The analysers, boxed: a flow being probed carries neither (about 1 KiB each).
-    ts: Option<Box<TsAnalyzer>>,
-    carrier: Carrier,
-    rtp: Option<Box<RtpFlow>>,
-    /// Datagrams looked at.
-    datagrams: u32,
-    /// Probing is over: nothing found in [`PROBE_DATAGRAMS`] datagrams.
-    let_go: bool,
-    /// Time of the last datagram (a bin's end for the MDI).
-    last_ns: i64,
-    /// The first datagram was a QUIC Initial: the flow is read as QUIC from now on.
-    quic: bool,
-    class: Option<MediaClass>,
-}
-
-/// A multicast flow's group, and where its channel-session counters are.
-#[derive(Debug)]
-struct Group {
-    addr: IpAddr,
-    handle: GroupHandle,
-}
-
-impl Udp {
-    fn found(&self) -> bool {
-        self.ts.is_some() || self.rtp_found()
-    }
-
-    fn rtp_found(&self) -> bool {
-        self.rtp
-            .as_ref()
-            .is_some_and(|r| r.is_rtp(FlowDir::Up) || r.is_rtp(FlowDir::Down))
-    }
-
-    fn wants(&self) -> Wants {
-        if self.let_go {
-            Wants::NOTHING
-        } else {
-            Wants::PACKETS
-        }
-    }
-
-    fn datagram(&mut self, flow: &FlowStart, s: &Segment<'_>, out: &mut (dyn MediaOut + Send)) {
-        if self.datagrams == 0
-            && self.group.is_none()
-            && quic::client_first_version(s.payload, s.payload_len as usize).is_some()
-        {
-            self.quic = true;
-            self.let_go = true;
-            return;
-        }
-        self.last_ns = self.last_ns.max(s.ts_ns);
-        let payload = s.payload;
-        if let Some(g) = self.group.as_deref_mut() {
-            let source = match s.dir {
-                FlowDir::Up => flow.client.addr,
-                FlowDir::Down => flow.server.addr,
-            };
-            if source != g.addr {
-                let bytes = u64::from(s.payload_len);
-                out.group_packet(s.ts_ns, g.addr, source, bytes, &mut g.handle);
-            }
-        }
-        let probing = !self.found();
-        if self.rtp.is_none() && probing && payload.len() >= 12 && payload[0] >> 6 == 2 {
-            self.rtp = Some(Box::new(RtpFlow::new(RtpConfig::default())));
-        }
-        if let Some(r) = self.rtp.as_mut() {
-            r.on_datagram(s.dir, s.ts_ns, payload);
-            if r.gave_up(FlowDir::Up) && r.gave_up(FlowDir::Down) {
-                self.rtp = None;
-            }
-        }
-        // Only a whole datagram is evidence: one a snap length cut may end on any byte.
-        let whole = payload.len() == s.payload_len as usize;
-        if self.ts.is_none() && probing && whole {
-            if let Some(f) = ts::detect(payload) {
-                self.ts = Some(Box::new(TsAnalyzer::new(out.ts_config())));
-                self.carrier = match f.encapsulation {
-                    Encapsulation::Raw => Carrier::Udp,
-                    Encapsulation::Rtp { .. } => Carrier::Rtp,
-                };
-            }
-        }
-        if let Some(t) = self.ts.as_mut() {
-            t.on_datagram(s.ts_ns, payload);
-        }
-        self.datagrams = self.datagrams.saturating_add(1);
-        if !self.found() && self.group.is_none() && self.datagrams >= PROBE_DATAGRAMS {
-            self.let_go = true;
-            self.rtp = None;
-        }
-    }
-
-    fn end(&mut self, flow: &FlowStart, ended_ns: i64, out: &mut (dyn MediaOut + Send)) {
-        if let Some(t) = self.ts.as_mut() {
-            t.finish(ended_ns);
-            if let (Carrier::Rtp, Some(r)) = (self.carrier, self.rtp.as_ref()) {
-                // Sequence numbers never received: RFC 3550's loss (expected less
-                // received) counts each duplicate against it.
-                let lost: u64 = r
-                    .streams()
-                    .map(|s| {
-                        s.lost
-                            .saturating_add_unsigned(s.duplicates)
-                            .max(0)
-                            .unsigned_abs()
-                    })
-                    .sum();
-                t.set_rtp_lost(lost);
-            }
-            out.ts(flow, t, self.carrier);
-            self.class = Some(if self.group.is_some() {
-                MediaClass::IptvMulticast
-            } else {
-                MediaClass::IptvUnicast
-            });
-        }
-        if let Some(r) = self.rtp.as_mut() {
-            r.finish(ended_ns);
-            if r.streams().next().is_some() {
-                out.rtp(flow, r);
-                if self.class.is_none() {
-                    self.class = Some(MediaClass::RtpMedia);
-                }
-            }
-        }
-    }
-
-    fn close_bin(&mut self) -> MediaBin {
-        let mut b = MediaBin::default();
-        let mut ts_secs = None;
-        if let Some(t) = self.ts.as_mut() {
-            let c = t.take_interval(self.last_ns);
-            let secs = (c.end_ns - c.start_ns) as f64 / 1e9;
-            if secs > 0.0 {
-                ts_secs = Some((secs, t.packets_per_datagram()));
-                b.ts_mlr_pps = Some(c.mlr_pps);
-            }
-            b.ts_packets = c.packets;
-            b.ts_cc_errors = c.cc_errors;
-            b.ts_lost_packets = c.lost_packets;
-            b.ts_transport_errors = c.transport_errors;
-            b.ts_pcr_errors = c.pcr_errors;
-            b.ts_df_ms = c.df_ms;
-        }
-        if let Some(r) = self.rtp.as_mut() {
-            let c = r.take_interval();
-            b.rtp_packets = c.packets;
-            b.rtp_lost = c.lost;
-            b.rtp_duplicates = c.duplicates;
-            b.rtp_reordered = c.reordered;
-            b.rtp_max_jitter_ms = c.max_jitter_ms;
-            if let (Carrier::Rtp, Some((secs, per))) = (self.carrier, ts_secs) {
-                // Sequence numbers never received, as for the whole stream (`end`).
-                let never = c.lost.saturating_add_unsigned(c.duplicates).max(0);
-                b.ts_mlr_pps = Some(never.unsigned_abs().saturating_mul(per) as f64 / secs);
-            }
-        }
-        b
-    }
 }
 
 /// The DNS and HTTP readers' direction (client to server or back) of a flow direction.
