@@ -1,6 +1,7 @@
 //! [`TsAnalyzer`]: one multiplex's state (see the [module documentation](super)).
 
 use super::framing::{self, ByteStream, Interleave, StreamEvent};
+use super::jitter::Jitter;
 use super::packet::{pcr_delta, pes_pts, ticks_to_ns, Header, PCR_HZ};
 use super::psi::{self, SectionBuf, SectionEvent, TID_PAT, TID_PMT};
 use super::{
@@ -14,10 +15,6 @@ const PID_COUNT: usize = 8192;
 const FEW_PIDS: usize = 8;
 /// Counter value before the first packet.
 const NO_CC: u8 = 0xff;
-/// Jitter window: at most this many PCRs...
-const JITTER_POINTS: usize = 128;
-/// ... or this much PCR time.
-const JITTER_SPAN_NS: i64 = 1_000_000_000;
 /// How often PMT and PID deadlines are scanned.
 const SCAN_EVERY_NS: i64 = 50_000_000;
 
@@ -154,82 +151,6 @@ enum Cc {
     Duplicate,
     /// Out of order: the PID's partial section is dropped.
     Error,
-}
-
-/// PCR jitter window (reference PCR PID): (PCR time, capture time) pairs relative to
-/// the window's first.
-#[derive(Clone, Debug)]
-struct Jitter {
-    points: [(i64, i64); JITTER_POINTS],
-    n: usize,
-    /// PCR and capture time of the window's first point.
-    origin: (u64, i64),
-    /// Largest window jitter: of the stream, of the current interval.
-    max: Option<i64>,
-    interval_max: Option<i64>,
-}
-
-impl Jitter {
-    fn new() -> Jitter {
-        Jitter {
-            points: [(0, 0); JITTER_POINTS],
-            n: 0,
-            origin: (0, 0),
-            max: None,
-            interval_max: None,
-        }
-    }
-
-    /// A PCR of the reference PID; `continuous` false after a time-base change.
-    fn add(&mut self, pcr: u64, ts: i64, continuous: bool) {
-        if !continuous {
-            self.close();
-        }
-        if self.n == 0 {
-            self.origin = (pcr, ts);
-        }
-        let x = ticks_to_ns(pcr_delta(self.origin.0, pcr));
-        if !(0..=JITTER_SPAN_NS).contains(&x) || self.n == JITTER_POINTS {
-            self.close();
-            self.origin = (pcr, ts);
-            self.points[0] = (0, 0);
-            self.n = 1;
-            return;
-        }
-        self.points[self.n] = (x, ts - self.origin.1);
-        self.n += 1;
-    }
-
-    /// Ends the window: least-squares line of capture time on PCR time, max − min of
-    /// the residuals.
-    fn close(&mut self) {
-        let pts = &self.points[..self.n];
-        self.n = 0;
-        if pts.len() < 3 {
-            return;
-        }
-        let k = pts.len() as f64;
-        let (sx, sy) = pts
-            .iter()
-            .fold((0.0, 0.0), |(a, b), &(x, y)| (a + x as f64, b + y as f64));
-        let (mx, my) = (sx / k, sy / k);
-        let (mut sxx, mut sxy) = (0.0, 0.0);
-        for &(x, y) in pts {
-            let dx = x as f64 - mx;
-            sxx += dx * dx;
-            sxy += dx * (y as f64 - my);
-        }
-        let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for &(x, y) in pts {
-            let r = y as f64 - my - slope * (x as f64 - mx);
-            lo = lo.min(r);
-            hi = hi.max(r);
-        }
-        let j = (hi - lo).round() as i64;
-        self.max = Some(self.max.map_or(j, |m| m.max(j)));
-        self.interval_max = Some(self.interval_max.map_or(j, |m| m.max(j)));
-    }
 }
 
 /// The current time bin.

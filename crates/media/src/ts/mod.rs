@@ -135,6 +135,7 @@
 
 mod analyzer;
 mod framing;
+mod jitter;
 mod packet;
 mod psi;
 #[cfg(test)]
