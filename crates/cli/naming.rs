@@ -167,12 +167,7 @@ impl Namer {
         if let Some(h) = found.hello {
             row.sni = h.sni;
             row.alpn = Some(h.alpn);
-            if row.protocol == 17 {
-                // QUIC v1 and v2 carry TLS 1.3; gQUIC's hello (QUIC Crypto) offers no TLS.
-                row.tls_version = (!h.offered.is_empty()).then(|| "TLS 1.3".to_string());
-            } else {
-                row.tls_version = h.version;
-            }
+            row.tls_version = h.version;
             row.tls_offered_versions = Some(h.offered);
         }
         row.quic_version = found.quic_version;

@@ -38,8 +38,9 @@ pub struct Hello {
     pub sni: Option<String>,
     /// The ALPN protocols it offered.
     pub alpn: Vec<String>,
-    /// The version: for TLS the ServerHello's choice (else the highest offered), for QUIC
-    /// the long header's.
+    /// The TLS version: the ServerHello's choice (else the highest offered); TLS 1.3 for
+    /// QUIC's TLS handshake; `None` for gQUIC's, which is not TLS (the QUIC version is
+    /// [`super::MediaInspector::quic_version`]).
     pub version: Option<String>,
     /// The TLS versions the ClientHello offered (its supported_versions extension, GREASE
     /// values left out; else its legacy version), highest first.
@@ -86,11 +87,14 @@ impl Encrypted {
             q.on_datagram(s.dir, s.ts_ns, s.payload, &mut |_| {});
             if self.hello.is_none() {
                 if let Some(ch) = q.client_hello() {
+                    let offered = offered(&ch.supported_versions, None);
                     self.hello = Some(Hello {
                         sni: ch.sni.clone(),
                         alpn: ch.alpn.clone(),
-                        version: q.version().map(|v| quic::version_name(v).into_owned()),
-                        offered: offered(&ch.supported_versions, None),
+                        // QUIC v1 and v2 carry TLS 1.3 (RFC 9001); gQUIC's hello offers no
+                        // TLS version.
+                        version: (!offered.is_empty()).then(|| "TLS 1.3".to_string()),
+                        offered,
                     });
                 }
             }
