@@ -73,6 +73,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 use streamscope_capture::Capture;
+use streamscope_testkit::tcp::{reassemble, Event, Half, Segment};
 use streamscope_testkit::{say, Corpus};
 use streamscope_wire::{dissect, ip_proto, Transport};
 
@@ -519,21 +520,6 @@ mod ts {
     }
 }
 
-/// One TCP segment with payload.
-struct Segment {
-    ts_ns: i64,
-    seq: u32,
-    payload: Vec<u8>,
-}
-
-/// One direction of a connection.
-#[derive(Default)]
-struct Half {
-    /// Sequence number of the first payload byte, from the SYN.
-    isn: Option<u32>,
-    segments: Vec<Segment>,
-}
-
 #[derive(Default)]
 struct Conn {
     /// The sender of the SYN without ACK, when seen.
@@ -556,64 +542,12 @@ fn in_order(half: &Half) -> Vec<u8> {
     bytes
 }
 
-/// What happens on one direction, in order.
-enum Event {
-    Gap(u64),
-    Bytes(Vec<u8>),
-}
-
-/// A direction's bytes in sequence order: retransmitted bytes dropped, holes as gaps, a
-/// gap of 0 first when the SYN was not seen.
-fn reassemble(half: &Half) -> Vec<(i64, Event)> {
-    let mut out = Vec::new();
-    let Some(first) = half.segments.first() else {
-        return out;
-    };
-    let base = half.isn.unwrap_or(first.seq);
-    let mut segs: Vec<(i64, &Segment)> = half
-        .segments
-        .iter()
-        .map(|s| (i64::from(s.seq.wrapping_sub(base) as i32), s))
-        .collect();
-    segs.sort_by_key(|&(rel, s)| (rel, s.ts_ns));
-    let mut expected = if half.isn.is_some() {
-        0
-    } else {
-        out.push((first.ts_ns, Event::Gap(0)));
-        segs[0].0
-    };
-    for (rel, s) in segs {
-        let end = rel + s.payload.len() as i64;
-        if end <= expected {
-            continue;
-        }
-        if rel > expected {
-            out.push((s.ts_ns, Event::Gap((rel - expected) as u64)));
-            expected = rel;
-        }
-        let from = (expected - rel) as usize;
-        out.push((s.ts_ns, Event::Bytes(s.payload[from..].to_vec())));
-        expected = end;
-    }
-    out
-}
-
 /// A reading of HTTP/1.x responses in a server direction (RFC 9112 sections 4, 6 and
 /// 7.1): a status line wherever it is in a run of contiguous bytes outside a body
 /// already read, its head, and whether the body its framing announces is all captured.
 mod http {
-    use super::{reassemble, Conn, Endpoint, Event};
-
-    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-        hay.windows(needle.len()).position(|w| w == needle)
-    }
-
-    fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-        head.split("\r\n").skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
+    use super::{Conn, Endpoint};
+    use streamscope_testkit::tcp::{self, reassemble};
 
     fn starts_response(p: &[u8]) -> bool {
         p.starts_with(b"HTTP/1.")
@@ -665,73 +599,16 @@ mod http {
         })
     }
 
-    fn responses(events: &[(i64, Event)], out: &mut Vec<(u16, String, bool)>) -> u64 {
+    /// The responses of a server direction (`tcp::responses`) as (status, content type,
+    /// body captured); returns the `video/mp2t` bodies that are not MPEG-TS.
+    fn responses(events: &[(i64, tcp::Event)], out: &mut Vec<(u16, String, bool)>) -> u64 {
         let mut not_ts = 0;
-        let mut runs: Vec<Vec<u8>> = vec![Vec::new()];
-        for (_, ev) in events {
-            match ev {
-                Event::Gap(_) => runs.push(Vec::new()),
-                Event::Bytes(b) => runs.last_mut().expect("a run").extend_from_slice(b),
+        tcp::responses(events, |r| {
+            if r.content_type == "video/mp2t" && !has_ts(r.body) {
+                not_ts += 1;
             }
-        }
-        let n = runs.len();
-        for (r, run) in runs.iter().enumerate() {
-            let last = r + 1 == n;
-            let mut at = 0;
-            while at < run.len() {
-                let rest = &run[at..];
-                let starts = rest.len() >= 12
-                    && rest.starts_with(b"HTTP/1.")
-                    && rest[8] == b' '
-                    && rest[9..12].iter().all(u8::is_ascii_digit);
-                if !starts {
-                    match find(&rest[1..], b"HTTP/1.") {
-                        Some(i) => {
-                            at += i + 1;
-                            continue;
-                        }
-                        None => break,
-                    }
-                }
-                let Some(head_len) = find(rest, b"\r\n\r\n").map(|i| i + 4) else {
-                    break;
-                };
-                let head = String::from_utf8_lossy(&rest[..head_len]);
-                let status: u16 = head[9..12].parse().expect("digits");
-                let content_type = header(&head, "content-type")
-                    .map(|v| {
-                        v.split(';')
-                            .next()
-                            .unwrap_or("")
-                            .trim()
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_default();
-                let body = &rest[head_len..];
-                let chunked = header(&head, "transfer-encoding")
-                    .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
-                let length = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok());
-                let (captured, used) = if status == 204 || status == 304 || status < 200 {
-                    (true, 0)
-                } else if chunked {
-                    match find(body, b"0\r\n\r\n") {
-                        Some(i) => (true, i + 5),
-                        None => (false, body.len()),
-                    }
-                } else if let Some(len) = length {
-                    (body.len() >= len, len.min(body.len()))
-                } else {
-                    (last, body.len())
-                };
-                if content_type == "video/mp2t" && !has_ts(&body[..used]) {
-                    not_ts += 1;
-                }
-                if status >= 200 || status == 101 {
-                    out.push((status, content_type, captured));
-                }
-                at += head_len + used;
-            }
-        }
+            out.push((r.status, r.content_type, r.body_captured));
+        });
         not_ts
     }
 }

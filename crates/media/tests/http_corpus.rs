@@ -19,7 +19,7 @@
 //!   before it dissects the response (`http.desegment_body`, on by default), so a
 //!   response whose `Content-Length` or chunked body runs into a hole or past the end of
 //!   the capture is not reported; this inspector reports it, marked incomplete. Found by
-//!   [`reference::responses`], a reading of the server direction written for this test:
+//!   [`tcp::responses`], a reading of the server direction independent of streamscope's:
 //!   the inspector's responses must equal all of the reference's, and tshark's the
 //!   reference's with the body captured.
 
@@ -32,6 +32,7 @@ use streamscope_capture::Capture;
 use streamscope_media::http::{
     looks_like_http, Dir, HttpConfig, HttpFlow, HttpStats, HttpTransaction,
 };
+use streamscope_testkit::tcp::{self, reassemble, Event, Half, Segment};
 use streamscope_wire::{dissect, Transport};
 
 /// Per file: HTTP requests over UDP that tshark counts, and responses whose body is not
@@ -97,21 +98,6 @@ fn udp_request_lines(payload: &[u8]) -> bool {
 
 type Endpoint = (IpAddr, u16);
 
-/// One TCP segment with payload.
-struct Segment {
-    ts_ns: i64,
-    seq: u32,
-    payload: Vec<u8>,
-}
-
-/// One direction of a connection.
-#[derive(Default)]
-struct Half {
-    /// Sequence number of the first payload byte, from the SYN.
-    isn: Option<u32>,
-    segments: Vec<Segment>,
-}
-
 #[derive(Default)]
 struct Conn {
     /// The side that sent the SYN without ACK, when seen.
@@ -121,151 +107,12 @@ struct Conn {
     last_ns: i64,
 }
 
-/// What happens on one direction, in order.
-enum Event {
-    Gap(u64),
-    Bytes(Vec<u8>),
-}
-
-/// An independent reading of the responses in a server direction's bytes, written for
-/// this test from RFC 9112 (sections 4, 6 and 7.1): a status line (`HTTP/1.x NNN `)
-/// wherever it is in a run of contiguous bytes outside a body it already read, a head up
-/// to its blank line, and whether
-/// the body its `Content-Length` or chunked framing announces is all captured (no hole
-/// before its end). tshark, which reassembles HTTP bodies before dissecting a response
-/// (its default `http.desegment_body`), reports only responses whose body is all
-/// captured.
-mod reference {
-    use super::Event;
-
-    #[derive(Debug)]
-    pub struct Response {
-        pub status: u16,
-        pub content_type: String,
-        pub body_captured: bool,
-    }
-
-    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-        hay.windows(needle.len()).position(|w| w == needle)
-    }
-
-    fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-        head.split("\r\n").skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    pub fn responses(events: &[(i64, Event)], out: &mut Vec<Response>) {
-        // Runs of contiguous bytes; whether each is the direction's last.
-        let mut runs: Vec<Vec<u8>> = vec![Vec::new()];
-        for (_, ev) in events {
-            match ev {
-                Event::Gap(_) => runs.push(Vec::new()),
-                Event::Bytes(b) => runs.last_mut().expect("a run").extend_from_slice(b),
-            }
-        }
-        let n = runs.len();
-        for (r, run) in runs.iter().enumerate() {
-            let last = r + 1 == n;
-            let mut at = 0;
-            while at < run.len() {
-                let rest = &run[at..];
-                let starts = rest.len() >= 12
-                    && rest.starts_with(b"HTTP/1.")
-                    && rest[8] == b' '
-                    && rest[9..12].iter().all(u8::is_ascii_digit);
-                if !starts {
-                    // The next `HTTP/1.` anywhere (a capture may start inside a body, and a
-                    // response may follow a body without a line feed).
-                    match find(&rest[1..], b"HTTP/1.") {
-                        Some(i) => {
-                            at += i + 1;
-                            continue;
-                        }
-                        None => break,
-                    }
-                }
-                let Some(head_len) = find(rest, b"\r\n\r\n").map(|i| i + 4) else {
-                    break;
-                };
-                let head = String::from_utf8_lossy(&rest[..head_len]);
-                let status: u16 = head[9..12].parse().expect("digits");
-                let content_type = header(&head, "content-type")
-                    .map(|v| {
-                        v.split(';')
-                            .next()
-                            .unwrap_or("")
-                            .trim()
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_default();
-                let body = &rest[head_len..];
-                let chunked = header(&head, "transfer-encoding")
-                    .is_some_and(|v| v.to_ascii_lowercase().ends_with("chunked"));
-                let length = header(&head, "content-length").and_then(|v| v.parse::<usize>().ok());
-                let (captured, used) = if status == 204 || status == 304 || status < 200 {
-                    (true, 0)
-                } else if chunked {
-                    match find(body, b"0\r\n\r\n") {
-                        Some(i) => (true, i + 5),
-                        None => (false, body.len()),
-                    }
-                } else if let Some(len) = length {
-                    (body.len() >= len, len.min(body.len()))
-                } else {
-                    (last, body.len())
-                };
-                if status >= 200 || status == 101 {
-                    out.push(Response {
-                        status,
-                        content_type,
-                        body_captured: captured,
-                    });
-                }
-                at += head_len + used;
-            }
-        }
-    }
-}
-
-/// A direction's bytes in sequence order: retransmitted bytes dropped, holes as gaps, a
-/// gap of 0 first when the SYN was not seen.
-fn reassemble(half: &Half) -> Vec<(i64, Event)> {
-    let mut out = Vec::new();
-    let Some(first) = half.segments.first() else {
-        return out;
-    };
-    let base = half.isn.unwrap_or(first.seq);
-    let mut segs: Vec<(i64, &Segment)> = half
-        .segments
-        .iter()
-        .map(|s| (i64::from(s.seq.wrapping_sub(base) as i32), s))
-        .collect();
-    segs.sort_by_key(|&(rel, s)| (rel, s.ts_ns));
-    let mut expected = if half.isn.is_some() {
-        0
-    } else {
-        out.push((first.ts_ns, Event::Gap(0)));
-        segs[0].0
-    };
-    let mut last_ts = i64::MIN;
-    for (rel, s) in segs {
-        let end = rel + s.payload.len() as i64;
-        if end <= expected {
-            continue;
-        }
-        let ts = s.ts_ns.max(last_ts);
-        last_ts = ts;
-        if rel > expected {
-            out.push((ts, Event::Gap((rel - expected) as u64)));
-            expected = rel;
-        }
-        let from = (expected - rel) as usize;
-        out.push((ts, Event::Bytes(s.payload[from..].to_vec())));
-        expected = end;
-    }
-    out
+/// A response of the independent reading ([`tcp::responses`]).
+#[derive(Debug)]
+struct Reference {
+    status: u16,
+    content_type: String,
+    body_captured: bool,
 }
 
 /// What one capture gives.
@@ -278,7 +125,7 @@ struct Tally {
     http_conns: usize,
     stats: HttpStats,
     /// The reference reading of the server directions' responses.
-    reference: Vec<reference::Response>,
+    reference: Vec<Reference>,
 }
 
 fn tally(path: &Path) -> Tally {
@@ -367,7 +214,13 @@ fn tally(path: &Path) -> Tally {
         }
         t.http_conns += 1;
         if let Some(h) = conn.halves.get(&server) {
-            reference::responses(&reassemble(h), &mut t.reference);
+            tcp::responses(&reassemble(h), |r| {
+                t.reference.push(Reference {
+                    status: r.status,
+                    content_type: r.content_type,
+                    body_captured: r.body_captured,
+                })
+            });
         }
         events.sort_by_key(|&(ts, i, _, _)| (ts, i));
         let mut flow = HttpFlow::new(HttpConfig::default());

@@ -18,6 +18,8 @@
 //! SKIPPED oracle: conversations against tshark not checked: no corpus at ../shared/corpus ...
 //! ```
 
+pub mod tcp;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
