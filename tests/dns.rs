@@ -477,18 +477,10 @@ fn capgen_dns_exchanges_are_rows() {
 #[test]
 fn testbed_lookups_are_rows_and_name_their_servers() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut total = 0;
-    for scenario in ["steady", "takedown", "loss"] {
-        let t: Value = serde_json::from_slice(
-            &std::fs::read(root.join(format!("captures/testbed-{scenario}.truth.json"))).unwrap(),
-        )
-        .unwrap();
+    for scenario in support::TESTBED {
         let out = tmp.path().join(scenario);
-        analyze(
-            &root.join(format!("captures/testbed-{scenario}.pcap")),
-            &out,
-        );
+        let t = support::testbed(scenario, &out);
         let rows = read_dns(&out.join("dns.parquet"));
         let flows = read_flows(&out.join("flows.parquet"));
         // Queries per "client type name", as the lab's resolver logged them.

@@ -501,16 +501,11 @@ session_s = [25.0, 30.0]
 /// add their own bytes).
 #[test]
 fn testbed_segments_match_the_server_log() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let tmp = tempfile::tempdir().unwrap();
     let (mut clear, mut encrypted, mut found, mut errors) = (0, 0, 0, Vec::new());
-    for scenario in ["steady", "takedown", "loss"] {
-        let truth: Value = serde_json::from_slice(
-            &std::fs::read(root.join(format!("testbed-{scenario}.truth.json"))).expect("truth"),
-        )
-        .unwrap();
+    for scenario in support::TESTBED {
         let out = tmp.path().join(scenario);
-        analyze(&root.join(format!("testbed-{scenario}.pcap")), &out, &[]);
+        let truth = support::testbed(scenario, &out);
         let flows = rows(&out.join("flows.parquet"));
         let segs = rows(&out.join("segments.parquet"));
 
@@ -920,19 +915,10 @@ fn tls_application_records_equal_tsharks() {
 #[test]
 fn testbed_flows_get_the_class_and_service_their_logs_imply() {
     use std::collections::BTreeMap;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
-    for scenario in ["steady", "takedown", "loss"] {
-        let truth: Value = serde_json::from_slice(
-            &std::fs::read(root.join(format!("captures/testbed-{scenario}.truth.json"))).unwrap(),
-        )
-        .unwrap();
+    for scenario in support::TESTBED {
         let out = tmp.path().join(scenario);
-        analyze(
-            &root.join(format!("captures/testbed-{scenario}.pcap")),
-            &out,
-            &[],
-        );
+        let truth = support::testbed(scenario, &out);
         let flows = rows(&out.join("flows.parquet"));
         let flow = |client: &Value, port: &Value, server: &Value| {
             flows
@@ -1045,20 +1031,11 @@ fn testbed_flows_get_the_class_and_service_their_logs_imply() {
 #[test]
 fn http_rows_match_the_server_logs() {
     use std::collections::BTreeMap;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
     let mut checked = 0;
-    for scenario in ["steady", "takedown", "loss"] {
-        let truth: Value = serde_json::from_slice(
-            &std::fs::read(root.join(format!("captures/testbed-{scenario}.truth.json"))).unwrap(),
-        )
-        .unwrap();
+    for scenario in support::TESTBED {
         let out = tmp.path().join(scenario);
-        analyze(
-            &root.join(format!("captures/testbed-{scenario}.pcap")),
-            &out,
-            &[],
-        );
+        let truth = support::testbed(scenario, &out);
         let flows = rows(&out.join("flows.parquet"));
         let http = rows(&out.join("http.parquet"));
         let mut logged: BTreeMap<(String, u64), Vec<&Value>> = BTreeMap::new();

@@ -360,3 +360,16 @@ pub fn generate(dir: &Path, name: &str, toml: &str) -> (Value, std::path::PathBu
     std::io::Write::flush(&mut w).expect("write the capture");
     (serde_json::to_value(&truth).expect("truth JSON"), path)
 }
+
+/// The testbed captures bundled in `captures/` (real software; see captures/README.md).
+pub const TESTBED: [&str; 3] = ["steady", "takedown", "loss"];
+
+/// Runs `streamscope analyze` on `captures/testbed-SCENARIO.pcap` into `out` and returns
+/// the capture's truth file.
+pub fn testbed(scenario: &str, out: &Path) -> Value {
+    let captures = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    analyze(&captures.join(format!("testbed-{scenario}.pcap")), out, &[]);
+    let truth = captures.join(format!("testbed-{scenario}.truth.json"));
+    serde_json::from_slice(&std::fs::read(&truth).expect("the testbed truth file"))
+        .expect("truth JSON")
+}
